@@ -1,0 +1,65 @@
+# The two commands of the README: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/loyalty
+
+.PHONY: run test install install-test lint format bench migrations messages smoke clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+## make run: the embedded mode (SQLite, file-system broker) with demo data, web + worker + beat.
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py compilemessages --ignore=.venv -v 0
+	$(BIN)/python manage.py setup_roles
+	$(BIN)/python manage.py setup_schedules
+	$(BIN)/python manage.py demo_data
+	@echo
+	@echo "  Loyalty back office: http://127.0.0.1:$(PORT)/   (admin: http://127.0.0.1:$(PORT)/admin/)"
+	@echo "  Sign in with one of the demo logins above. Ctrl-C stops the web server, worker and beat."
+	@echo
+	PORT=$(PORT) DEBUG=$${DEBUG:-true} $(BIN)/honcho -f Procfile.dev start
+
+## make test: the whole suite on PostgreSQL (DATABASE_URL, default a local database).
+test: install-test
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python manage.py ensure_database
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/pytest $(PYTEST_ARGS)
+
+## make smoke: the embedded SQLite mode migrates from scratch and serves the sign-in page.
+smoke: install
+	bash .ci/smoke-embedded
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install-test
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+messages: install
+	$(BIN)/python manage.py makemessages -l nl --ignore=.venv --ignore=tests --ignore=bench
+	$(BIN)/python manage.py compilemessages --ignore=.venv
+
+bench: install-test
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/loyalty_bench} $(BIN)/python manage.py ensure_database
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/loyalty_bench} bash bench/run
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache

@@ -1,0 +1,33 @@
+import pytest
+
+from loyalty_site.celery import app as celery_app
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _celery_eager():
+    # Tasks run in-process in tests; a test of a task calls it and sees its effect at once.
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+
+
+@pytest.fixture
+def roles(db):
+    from loyalty_site.roles import roles_sync
+
+    roles_sync()
+
+
+@pytest.fixture
+def staff_user(db, roles):
+    """A factory: staff_user("Finance") is a signed-in-able staff user with that role."""
+    from django.contrib.auth.models import Group
+
+    from tests.factories import UserFactory
+
+    def make(role: str, **kwargs):
+        user = UserFactory(is_staff=True, **kwargs)
+        user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make

@@ -1,0 +1,76 @@
+import io
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
+
+from loyalty_site import roles
+
+
+def _codes(role):
+    group = Group.objects.get(name=role)
+    return {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
+
+
+@pytest.mark.django_db
+def test_setup_roles_creates_four_groups_with_their_permissions():
+    call_command("setup_roles", stdout=io.StringIO())
+    assert set(Group.objects.values_list("name", flat=True)) >= {
+        "Marketing",
+        "Customer service",
+        "Finance",
+        "Administrator",
+    }
+    for role in (roles.MARKETING, roles.CUSTOMER_SERVICE, roles.FINANCE):
+        assert _codes(role) == roles.ROLE_PERMISSIONS[role]
+
+
+@pytest.mark.django_db
+def test_least_privilege_between_roles():
+    roles.roles_sync()
+    marketing = _codes("Marketing")
+    service = _codes("Customer service")
+    admin = _codes("Administrator")
+    assert "members.change_member" in service
+    assert "members.change_member" not in marketing
+    assert "auth.change_user" in admin
+    assert not any(code.startswith("auth.") for code in marketing | service)
+    assert not any(code.startswith("auth.") for code in _codes("Finance"))
+    # No role may delete members: erasure is a service that keeps the ledger.
+    assert not any(code == "members.delete_member" for code in marketing | service)
+
+
+@pytest.mark.django_db
+def test_setup_roles_removes_permissions_added_by_hand():
+    roles.roles_sync()
+    group = Group.objects.get(name="Marketing")
+    group.permissions.add(Permission.objects.get(codename="delete_member"))
+    roles.roles_sync()
+    assert "members.delete_member" not in _codes("Marketing")
+
+
+@pytest.mark.django_db
+def test_unknown_permission_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(roles.ROLE_PERMISSIONS, roles.MARKETING, {"members.fly_member"})
+    with pytest.raises(roles.UnknownPermission, match="members.fly_member"):
+        roles.roles_sync()
+
+
+@pytest.mark.django_db
+def test_landing_page_links_only_what_the_role_may_use(client, staff_user):
+    service = staff_user("Customer service")
+    client.force_login(service)
+    page = client.get("/").content.decode()
+    assert "/admin/members/member/" in page
+    assert "/admin/auth/user/" not in page
+
+    client.force_login(staff_user("Administrator"))
+    page = client.get("/").content.decode()
+    assert "/admin/auth/user/" in page
+
+
+@pytest.mark.django_db
+def test_landing_page_requires_sign_in(client):
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/")

@@ -1,0 +1,105 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from loyalty_site import env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("true", True), ("1", True), ("Off", False), ("no", False)]
+)
+def test_env_bool_reads_common_spellings(monkeypatch, raw, expected):
+    monkeypatch.setenv("X_FLAG", raw)
+    assert env.env_bool("X_FLAG", not expected) is expected
+
+
+def test_env_bool_refuses_a_typo(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "flase")
+    with pytest.raises(ImproperlyConfigured, match="X_FLAG must be a boolean"):
+        env.env_bool("X_FLAG", False)
+
+
+def test_env_int_refuses_text_and_values_below_minimum(monkeypatch):
+    monkeypatch.setenv("X_NUM", "ten")
+    with pytest.raises(ImproperlyConfigured, match="X_NUM must be a whole number"):
+        env.env_int("X_NUM", 1)
+    monkeypatch.setenv("X_NUM", "-3")
+    with pytest.raises(ImproperlyConfigured, match="at least 0"):
+        env.env_int("X_NUM", 1, minimum=0)
+
+
+def test_env_list_splits_and_trims(monkeypatch):
+    monkeypatch.setenv("X_HOSTS", " a.example , b.example,,")
+    assert env.env_list("X_HOSTS", []) == ["a.example", "b.example"]
+    monkeypatch.delenv("X_HOSTS")
+    assert env.env_list("X_HOSTS", ["default"]) == ["default"]
+
+
+def _settings_with(tmp_path, **variables):
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DEBUG", "DATABASE_URL", "LOYALTY_"))
+    }
+    environment.update({"LOYALTY_VAR_DIR": str(tmp_path), **variables})
+    return subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(settings.DEBUG)"],
+        cwd=ROOT,
+        env={**environment, "DJANGO_SETTINGS_MODULE": "loyalty_site.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_settings_stop_with_a_clear_error_on_a_bad_value(tmp_path):
+    result = _settings_with(tmp_path, DEBUG="flase")
+    assert result.returncode != 0
+    assert "DEBUG must be a boolean" in result.stderr
+
+
+def test_settings_refuse_an_unknown_database(tmp_path):
+    result = _settings_with(tmp_path, DATABASE_URL="mysql://root@localhost/x")
+    assert result.returncode != 0
+    assert "DATABASE_URL must name a PostgreSQL or SQLite database" in result.stderr
+
+
+def test_embedded_defaults_keep_a_generated_secret_key(tmp_path):
+    first = _settings_with(tmp_path)
+    assert first.returncode == 0, first.stderr
+    key = (tmp_path / "secret_key").read_text()
+    assert len(key) >= 50
+    assert _settings_with(tmp_path).returncode == 0
+    assert (tmp_path / "secret_key").read_text() == key
+
+
+def test_production_configuration_passes_check_deploy(tmp_path):
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith("LOYALTY_")
+    }
+    environment.update(
+        {
+            "LOYALTY_VAR_DIR": str(tmp_path),
+            "DEBUG": "false",
+            "HTTPS": "true",
+            "SECRET_KEY": "p" * 20 + "roduction-secret-key-" + "x9Q" * 10,
+            "ALLOWED_HOSTS": "loyalty.example.nl",
+            "DJANGO_SETTINGS_MODULE": "loyalty_site.settings",
+        }
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
