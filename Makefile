@@ -26,7 +26,6 @@ install-test: $(VENV)/.installed-test
 ## make run: the embedded mode (SQLite, file-system broker) with demo data, web + worker + beat.
 run: install
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py compilemessages --ignore=.venv -v 0
 	$(BIN)/python manage.py setup_roles
 	$(BIN)/python manage.py setup_schedules
 	$(BIN)/python manage.py demo_data
