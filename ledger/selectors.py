@@ -1,0 +1,123 @@
+"""Reads of the ledger shared by the member page, the API, campaigns and reports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+
+from django.db.models import BigIntegerField, F, Min, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from ledger.models import Account, Entry, Hold, Lot, PendingEarn, Purchase
+from members.models import Member
+
+
+def balance_summary(*, member: Member) -> dict:
+    """balance (spendable + held), pending, held and available points; zeros without account."""
+    row = Account.objects.filter(member=member).values("balance", "pending", "held").first() or {
+        "balance": 0,
+        "pending": 0,
+        "held": 0,
+    }
+    row["available"] = row["balance"] - row["held"]
+    return row
+
+
+def entries_for(*, member: Member) -> QuerySet[Entry]:
+    """The member's entries, newest first."""
+    return (
+        Entry.objects.filter(account__member=member)
+        .select_related("actor", "purchase")
+        .order_by("-created_at", "-id")
+    )
+
+
+def lots_for(*, member: Member, open_only: bool = True) -> QuerySet[Lot]:
+    lots = Lot.objects.filter(account__member=member).order_by("earned_at", "id")
+    return lots.filter(remaining__gt=0) if open_only else lots
+
+
+def points_expiring_soon(
+    *, days: int, member: Member | None = None, now: datetime | None = None
+) -> QuerySet:
+    """Points that expire within ``days`` days, per member.
+
+    Rows of ``{"member_id", "points", "first_expiry"}``, soonest first; filtered to one member
+    when ``member`` is given (an empty result means nothing expires soon).
+    """
+    now = now or timezone.now()
+    lots = Lot.objects.filter(
+        remaining__gt=0, expires_at__gt=now, expires_at__lte=now + timedelta(days=days)
+    )
+    if member is not None:
+        lots = lots.filter(account__member=member)
+    return (
+        lots.values(member_id=F("account__member_id"))
+        .annotate(points=Sum("remaining"), first_expiry=Min("expires_at"))
+        .order_by("first_expiry", "member_id")
+    )
+
+
+def purchases_for(*, member: Member) -> QuerySet[Purchase]:
+    return (
+        Purchase.objects.filter(member=member)
+        .prefetch_related("lines", "returns")
+        .order_by("-occurred_at", "-id")
+    )
+
+
+def _sum(model, field: str, **filters) -> Coalesce:
+    subquery = (
+        model.objects.filter(account=OuterRef("pk"), **filters)
+        .order_by()
+        .values("account")
+        .annotate(total=Sum(field))
+        .values("total")
+    )
+    return Coalesce(Subquery(subquery), Value(0), output_field=BigIntegerField())
+
+
+def accounts_with_totals(account_ids: Iterable[int] | None = None) -> QuerySet[Account]:
+    """Accounts annotated with what their stored totals must equal."""
+    accounts = Account.objects.all()
+    if account_ids is not None:
+        accounts = accounts.filter(pk__in=list(account_ids))
+    return accounts.annotate(
+        entries_total=_sum(Entry, "amount"),
+        lots_total=_sum(Lot, "remaining"),
+        holds_total=_sum(Hold, "points", status=Hold.Status.OPEN),
+        pending_total=_sum(PendingEarn, "points", status=PendingEarn.Status.PENDING),
+    ).order_by("pk")
+
+
+def account_mismatches(account: Account) -> list[str]:
+    """What is wrong with one annotated account (empty when it reconciles)."""
+    problems = []
+    if account.balance != account.entries_total:
+        problems.append(f"balance {account.balance} != entries {account.entries_total}")
+    if max(account.balance, 0) != account.lots_total:
+        problems.append(f"balance {account.balance} != lots {account.lots_total}")
+    if account.held != account.holds_total:
+        problems.append(f"held {account.held} != open holds {account.holds_total}")
+    if account.pending != account.pending_total:
+        problems.append(f"pending {account.pending} != pending points {account.pending_total}")
+    return problems
+
+
+def ledger_mismatches(*, chunk_size: int = 2000) -> Iterator[tuple[Account, list[str]]]:
+    """Every account that does not reconcile, with its problems, read in chunks by id."""
+    last = 0
+    while True:
+        ids = list(
+            Account.objects.filter(pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:chunk_size]
+        )
+        if not ids:
+            return
+        for account in accounts_with_totals(ids).select_related("member"):
+            problems = account_mismatches(account)
+            if problems:
+                yield account, problems
+        last = ids[-1]

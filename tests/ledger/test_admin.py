@@ -1,0 +1,124 @@
+import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
+
+from ledger import services
+from ledger.models import AdjustmentRequest, Entry
+from tests.factories import MemberFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def superuser():
+    return UserFactory(is_staff=True, is_superuser=True)
+
+
+def test_entries_and_accounts_are_read_only_even_for_superusers(client, superuser):
+    member = MemberFactory()
+    entry = services.points_earn(member=member, points=10, reference="till-7")
+    client.force_login(superuser)
+    for name in ("entry", "account", "lot", "hold"):
+        assert client.get(reverse(f"admin:ledger_{name}_add")).status_code == 403
+    assert client.post(reverse("admin:ledger_entry_delete", args=[entry.pk])).status_code == 403
+    page = client.get(reverse("admin:ledger_entry_change", args=[entry.pk]))
+    assert page.status_code == 200 and b'name="amount"' not in page.content
+    assert Entry.objects.get().amount == 10
+
+
+def test_entries_searchable_by_member_and_reference(
+    client, superuser, django_assert_max_num_queries
+):
+    alice, bob = MemberFactory(last_name="Jansen"), MemberFactory(last_name="Bakker")
+    for n in range(5):
+        services.points_earn(member=alice, points=1 + n, reference=f"till-{n}")
+    services.points_earn(member=bob, points=99, reference="web-1")
+    client.force_login(superuser)
+    url = reverse("admin:ledger_entry_changelist")
+    with django_assert_max_num_queries(12):
+        page = client.get(url, {"q": "Jansen"})
+    assert page.context["cl"].result_list.count() == 5
+    assert client.get(url, {"q": "web-1"}).context["cl"].result_list.get().amount == 99
+    assert (
+        client.get(reverse("admin:ledger_account_changelist"), {"q": bob.email}).status_code == 200
+    )
+
+
+def test_service_requests_finance_approves_self_approval_refused(client, staff_user, settings):
+    settings.LOYALTY_ADJUSTMENT_APPROVAL_THRESHOLD = 100
+    member = MemberFactory()
+    clerk = staff_user("Customer service")
+    finance = staff_user("Finance")
+    client.force_login(clerk)
+    response = client.post(
+        reverse("admin:ledger_adjustmentrequest_add"),
+        {"member": member.email, "points": 500, "reason": "missing purchase"},
+    )
+    assert response.status_code == 302, response.content
+    request = AdjustmentRequest.objects.get()
+    assert (request.points, request.requested_by, request.status) == (500, clerk, "pending")
+
+    changelist = reverse("admin:ledger_adjustmentrequest_changelist")
+    # Customer service has no approve action at all.
+    page = client.get(changelist, {"status__exact": "pending"})
+    action_form = page.context["action_form"]
+    assert page.status_code == 200
+    assert action_form is None or "approve" not in dict(action_form.fields["action"].choices)
+
+    # Finance sees the queue; approving posts one entry.
+    client.force_login(finance)
+    client.post(changelist, {"action": "approve", "_selected_action": [request.pk]})
+    request.refresh_from_db()
+    assert request.status == "approved" and request.decided_by == finance
+    assert Entry.objects.filter(kind="adjust", amount=500).count() == 1
+
+    # A Finance user requesting and then approving their own request gets an error message.
+    own = services.points_adjust(member=member, points=700, reason="x", actor=finance)
+    response = client.post(changelist, {"action": "approve", "_selected_action": [own.pk]})
+    texts = [str(m) for m in get_messages(response.wsgi_request)]
+    assert any("second staff member" in text for text in texts), texts
+    own.refresh_from_db()
+    assert own.status == "pending"
+
+
+def test_small_adjustment_from_admin_posts_at_once(client, staff_user, settings):
+    settings.LOYALTY_ADJUSTMENT_APPROVAL_THRESHOLD = 100
+    member = MemberFactory()
+    client.force_login(staff_user("Customer service"))
+    response = client.post(
+        reverse("admin:ledger_adjustmentrequest_add"),
+        {"member": member.email, "points": 25, "reason": "goodwill"},
+    )
+    assert response.status_code == 302
+    assert not AdjustmentRequest.objects.exists()
+    assert Entry.objects.get().amount == 25
+    # A debit larger than the balance is a form error, not a 500.
+    response = client.post(
+        reverse("admin:ledger_adjustmentrequest_add"),
+        {"member": member.email, "points": -26, "reason": "oops"},
+    )
+    assert response.status_code == 200 and Entry.objects.count() == 1
+    assert "not have enough points" in response.content.decode()
+
+
+def test_queue_opens_on_pending(client, superuser):
+    client.force_login(superuser)
+    response = client.get(reverse("admin:ledger_adjustmentrequest_changelist"))
+    assert response.status_code == 302 and "status__exact=pending" in response["Location"]
+
+
+def test_ledger_permissions_by_role(staff_user):
+    service, finance, marketing = (
+        staff_user("Customer service"),
+        staff_user("Finance"),
+        staff_user("Marketing"),
+    )
+    assert service.has_perms(["ledger.view_entry", "ledger.add_adjustmentrequest"])
+    assert not service.has_perm("ledger.approve_adjustmentrequest")
+    assert finance.has_perms(["ledger.view_lot", "ledger.approve_adjustmentrequest"])
+    assert not finance.has_perm("ledger.add_adjustmentrequest")
+    assert not marketing.has_perm("ledger.view_entry")
+    # Nobody holds change or delete on entries through a role but the Administrator, and the
+    # admin refuses those to everyone anyway (see the read-only test above).
+    assert not service.has_perm("ledger.change_entry")
+    assert not finance.has_perm("ledger.delete_entry")
