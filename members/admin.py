@@ -1,27 +1,343 @@
-from django.contrib import admin
+import json
 
-from members.models import Card, Member
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportMixin
+
+from loyalty_site.errors import DomainError
+from members.errors import InvalidEmail, InvalidPhone
+from members.models import AuditEntry, Card, Consent, Member, Tier, TierHistory
+from members.normalise import email_normalise, phone_normalise
+from members.selectors import member_search
+from members.services import (
+    UPDATABLE_FIELDS,
+    card_block,
+    card_replace,
+    member_enrol,
+    member_update,
+)
+
+# The import and the privacy actions reach into the ledger and the apps above it, which members
+# may not import; they are composed in loyalty_site and looked up by name when used.
+IMPORT_RESOURCE = "loyalty_site.member_import.MemberImportResource"
+PRIVACY = "loyalty_site.privacy"
+
+
+class MemberForm(forms.ModelForm):
+    class Meta:
+        model = Member
+        fields = [
+            "external_id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "birth_date",
+            "locale",
+            "status",
+            "profile",
+        ]
+
+    def clean_email(self):
+        try:
+            return email_normalise(self.cleaned_data.get("email") or "")
+        except InvalidEmail as error:
+            raise forms.ValidationError(error.detail) from None
+
+    def clean_phone(self):
+        try:
+            return phone_normalise(str(self.cleaned_data.get("phone") or ""))
+        except InvalidPhone as error:
+            raise forms.ValidationError(error.detail) from None
+
+    def clean_status(self):
+        status = self.cleaned_data.get("status")
+        if status == Member.Status.ERASED and (self.instance.status != Member.Status.ERASED):
+            raise forms.ValidationError(_("Use the erase action to erase a member."))
+        return status
 
 
 class CardInline(admin.TabularInline):
     model = Card
+    fk_name = "member"
     extra = 0
-    readonly_fields = ("number", "issued_at")
+    fields = ("number", "status", "issued_at", "status_changed_at", "replaced_by")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ConsentInline(admin.TabularInline):
+    model = Consent
+    extra = 0
+    fields = ("purpose", "action", "at", "channel", "wording_version", "actor")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class TierHistoryInline(admin.TabularInline):
+    model = TierHistory
+    extra = 0
+    fields = ("at", "from_tier", "to_tier", "reason", "qualifying_points", "note", "actor")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class EraseForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("E.g. the member's erasure request and its date. Recorded in the audit log."),
+    )
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "email", "status", "enrolled_at")
-    list_filter = ("status",)
-    search_fields = ("email", "last_name", "external_id", "cards__number")
+class MemberAdmin(ImportMixin, admin.ModelAdmin):
+    form = MemberForm
+    list_display = ("__str__", "email", "phone", "external_id", "tier", "status", "enrolled_at")
+    list_filter = ("status", "tier")
+    list_select_related = ("tier",)
+    # One box for card number, e-mail, phone, external id and name (see get_search_results).
+    search_fields = ("last_name",)
+    search_help_text = _(
+        "Card number, e-mail, phone, external id, or the start of a first or last name."
+    )
     show_full_result_count = False
-    inlines = [CardInline]
+    readonly_fields = (
+        "public_id",
+        "tier",
+        "tier_since",
+        "tier_below_since",
+        "enrolled_at",
+        "enrolled_channel",
+    )
+    inlines = [CardInline, ConsentInline, TierHistoryInline]
+    actions = ["export_selected", "erase_selected"]
+
+    # --- search: exact or prefix matches on indexed expressions only ---
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return member_search(term=search_term, members=queryset), False
+
+    # --- edits go through the services, which audit staff changes ---
+    def save_model(self, request, obj, form, change):
+        if not change:
+            created = member_enrol(
+                email=obj.email,
+                first_name=obj.first_name,
+                last_name=obj.last_name,
+                external_id=obj.external_id,
+                phone=str(obj.phone or ""),
+                birth_date=obj.birth_date,
+                locale=obj.locale,
+                profile=obj.profile,
+                channel="admin",
+                actor=request.user,
+            )
+            obj.pk, obj.public_id = created.pk, created.public_id
+            obj._state.adding = False
+            return
+        changes = {
+            name: form.cleaned_data[name] for name in form.changed_data if name in UPDATABLE_FIELDS
+        }
+        if changes:
+            member_update(member=obj, actor=request.user, reason="admin edit", **changes)
+
+    def has_delete_permission(self, request, obj=None):
+        # Members are never deleted: the ledger refers to them. Erase instead.
+        return False
+
+    # --- import (django-import-export): dry run first, row errors, all or nothing ---
+    def get_import_resource_classes(self, request):
+        return [import_string(IMPORT_RESOURCE)]
+
+    def get_import_resource_kwargs(self, request, **kwargs):
+        resource_kwargs = super().get_import_resource_kwargs(request, **kwargs)
+        form = kwargs.get("form")
+        source = "admin import"
+        if form is not None and hasattr(form, "cleaned_data"):
+            uploaded = form.cleaned_data.get("import_file")
+            source = form.cleaned_data.get("original_file_name") or getattr(
+                uploaded, "name", source
+            )
+        resource_kwargs.update(actor=request.user, source=source)
+        return resource_kwargs
+
+    def has_import_permission(self, request):
+        return request.user.has_perm("members.add_member")
+
+    # --- privacy actions ---
+    @admin.action(description=_("Export personal data (JSON)"), permissions=["export"])
+    def export_selected(self, request, queryset):
+        member_export = import_string(f"{PRIVACY}.member_export")
+        documents = [member_export(member=member, actor=request.user) for member in queryset]
+        body = json.dumps(documents[0] if len(documents) == 1 else documents, indent=2)
+        response = HttpResponse(body, content_type="application/json")
+        name = f"member-{documents[0]['member']['id']}" if len(documents) == 1 else "members"
+        response["Content-Disposition"] = f'attachment; filename="{name}.json"'
+        return response
+
+    @admin.action(description=_("Erase personal data"), permissions=["erase"])
+    def erase_selected(self, request, queryset):
+        member_erase = import_string(f"{PRIVACY}.member_erase")
+        form = EraseForm(request.POST if "confirm" in request.POST else None)
+        if "confirm" in request.POST and form.is_valid():
+            erased = 0
+            for member in queryset:
+                try:
+                    member_erase(
+                        member=member, actor=request.user, reason=form.cleaned_data["reason"]
+                    )
+                    erased += 1
+                except DomainError as error:
+                    self.message_user(request, f"{member}: {error.detail}", messages.ERROR)
+            if erased:
+                self.message_user(
+                    request, _("%(count)d member(s) erased.") % {"count": erased}, messages.SUCCESS
+                )
+            return None
+        return TemplateResponse(
+            request,
+            "members/erase_confirm.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Erase personal data"),
+                "members": queryset,
+                "form": form,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    def has_export_permission(self, request):
+        return request.user.has_perm("members.export_member")
+
+    def has_erase_permission(self, request):
+        return request.user.has_perm("members.erase_member")
 
 
 @admin.register(Card)
 class CardAdmin(admin.ModelAdmin):
-    list_display = ("number", "member", "status", "issued_at")
+    list_display = ("number", "member", "status", "issued_at", "status_changed_at")
+    list_filter = ("status",)
+    list_select_related = ("member",)
+    raw_id_fields = ("member", "replaced_by")
+    search_fields = ("=number",)
+    show_full_result_count = False
+    readonly_fields = (
+        "number",
+        "member",
+        "status",
+        "issued_at",
+        "status_changed_at",
+        "replaced_by",
+    )
+    actions = ["block_selected", "replace_selected"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _each(self, request, queryset, service, done_message):
+        done = 0
+        for card in queryset:
+            try:
+                service(card=card, actor=request.user, reason="admin action")
+                done += 1
+            except DomainError as error:
+                self.message_user(request, f"{card}: {error.detail}", messages.ERROR)
+        if done:
+            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
+
+    @admin.action(description=_("Block selected cards"), permissions=["change"])
+    def block_selected(self, request, queryset):
+        self._each(request, queryset, card_block, _("%(count)d card(s) blocked."))
+
+    @admin.action(
+        description=_("Replace selected cards (new card, same member)"), permissions=["change"]
+    )
+    def replace_selected(self, request, queryset):
+        self._each(request, queryset, card_replace, _("%(count)d card(s) replaced."))
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "rank",
+        "threshold",
+        "window_months",
+        "earn_multiplier",
+        "downgrade_grace_days",
+    )
+    ordering = ("rank",)
+
+
+@admin.register(TierHistory)
+class TierHistoryAdmin(admin.ModelAdmin):
+    list_display = ("at", "member", "from_tier", "to_tier", "reason", "qualifying_points")
+    list_filter = ("reason", "to_tier")
+    list_select_related = ("member", "from_tier", "to_tier")
+    raw_id_fields = ("member",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Consent)
+class ConsentAdmin(admin.ModelAdmin):
+    list_display = ("at", "member", "purpose", "action", "channel", "wording_version")
+    list_filter = ("purpose", "action", "channel")
     list_select_related = ("member",)
     raw_id_fields = ("member",)
-    search_fields = ("number",)
     show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ("at", "actor", "action", "member", "reason")
+    list_filter = ("action",)
+    list_select_related = ("actor", "member")
+    raw_id_fields = ("member",)
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,8 +1,51 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
+
+
+class Tier(models.Model):
+    """A step of the tier ladder; a higher rank is a better tier."""
+
+    name = models.CharField(_("name"), max_length=64, unique=True)
+    rank = models.PositiveSmallIntegerField(_("rank"), unique=True)
+    threshold = models.PositiveIntegerField(
+        _("qualifying points"),
+        help_text=_("Qualifying points needed within the window to reach this tier."),
+    )
+    window_months = models.PositiveSmallIntegerField(
+        _("window (months)"),
+        default=12,
+        help_text=_("Qualifying points count over this many months back from today."),
+    )
+    earn_multiplier = models.DecimalField(
+        _("earn multiplier"), max_digits=5, decimal_places=2, default=1
+    )
+    benefits = models.TextField(_("benefits"), blank=True)
+    downgrade_grace_days = models.PositiveIntegerField(
+        _("downgrade grace (days)"),
+        default=0,
+        help_text=_("How long a member keeps this tier after falling below its threshold."),
+    )
+
+    class Meta:
+        verbose_name = _("tier")
+        verbose_name_plural = _("tiers")
+        ordering = ["rank"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(earn_multiplier__gt=0), name="tier_earn_multiplier_gt_0"
+            ),
+            models.CheckConstraint(condition=Q(window_months__gte=1), name="tier_window_gte_1"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Member(models.Model):
@@ -16,28 +59,59 @@ class Member(models.Model):
     external_id = models.CharField(_("external customer number"), max_length=64, blank=True)
     first_name = models.CharField(_("first name"), max_length=150, blank=True)
     last_name = models.CharField(_("last name"), max_length=150, blank=True)
+    # Stored lower-cased and stripped by the services (members.normalise).
     email = models.EmailField(_("e-mail"), max_length=254, blank=True)
+    # Stored in E.164 ("+31612345678"); "" when unknown.
+    phone = PhoneNumberField(_("phone"), blank=True)
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    locale = models.CharField(_("language"), max_length=16, blank=True)
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
     )
-    enrolled_at = models.DateTimeField(_("enrolled at"), auto_now_add=True)
+    enrolled_at = models.DateTimeField(_("enrolled at"), default=timezone.now)
     enrolled_channel = models.CharField(_("enrolled through"), max_length=64, blank=True)
+    tier = models.ForeignKey(
+        Tier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="members",
+        verbose_name=_("tier"),
+    )
+    tier_since = models.DateTimeField(_("tier since"), null=True, blank=True)
+    # When the member first fell below the current tier's threshold; the downgrade waits for
+    # the tier's grace period counted from here. NULL while the member qualifies.
+    tier_below_since = models.DateTimeField(_("below tier threshold since"), null=True, blank=True)
+    # The "golden profile": free-form attributes that events and imports enrich.
+    profile = models.JSONField(_("profile attributes"), default=dict, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("member")
         verbose_name_plural = _("members")
+        permissions = [
+            ("export_member", _("Can export a member's personal data")),
+            ("erase_member", _("Can erase a member's personal data")),
+        ]
         constraints = [
-            # E-mail is unique regardless of case; erased members keep an empty e-mail.
+            # E-mail is unique regardless of case; erased members keep an empty e-mail. The
+            # expression index also serves the admin's exact e-mail search.
             models.UniqueConstraint(
                 Lower("email"),
                 name="member_email_ci_unique",
-                condition=~models.Q(email=""),
+                condition=~Q(email=""),
             ),
             models.UniqueConstraint(
                 fields=["external_id"],
                 name="member_external_id_unique",
-                condition=~models.Q(external_id=""),
+                condition=~Q(external_id=""),
             ),
+            models.UniqueConstraint(
+                fields=["phone"], name="member_phone_unique", condition=~Q(phone="")
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tier"], name="member_tier"),
         ]
 
     def __str__(self) -> str:
@@ -58,11 +132,154 @@ class Card(models.Model):
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.ACTIVE
     )
-    issued_at = models.DateTimeField(_("issued at"), auto_now_add=True)
+    issued_at = models.DateTimeField(_("issued at"), default=timezone.now)
+    status_changed_at = models.DateTimeField(_("status changed at"), null=True, blank=True)
+    replaced_by = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="replaces",
+        verbose_name=_("replaced by"),
+    )
 
     class Meta:
         verbose_name = _("card")
         verbose_name_plural = _("cards")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(replaced_by__isnull=True) | Q(status="replaced"),
+                name="card_replaced_by_only_when_replaced",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.number
+
+
+class Consent(models.Model):
+    """One grant or withdrawal; the current state of a purpose is its latest record."""
+
+    class Purpose(models.TextChoices):
+        MARKETING_EMAIL = "marketing_email", _("Marketing e-mail")
+        SMS = "sms", _("SMS")
+        PUSH = "push", _("Push notifications")
+        PROFILING = "profiling", _("Profiling")
+
+    class Action(models.TextChoices):
+        GRANT = "grant", _("Granted")
+        WITHDRAW = "withdraw", _("Withdrawn")
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="consents", verbose_name=_("member")
+    )
+    purpose = models.CharField(_("purpose"), max_length=32, choices=Purpose.choices)
+    action = models.CharField(_("action"), max_length=16, choices=Action.choices)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    channel = models.CharField(_("channel"), max_length=64, blank=True)
+    wording_version = models.CharField(_("wording version"), max_length=32, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff user"),
+    )
+
+    class Meta:
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent records")
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["member", "purpose", "-at", "-id"], name="consent_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()}: {self.get_action_display()}"
+
+
+class TierHistory(models.Model):
+    class Reason(models.TextChoices):
+        QUALIFIED = "qualified", _("Reached the threshold (recalculation)")
+        EARN = "earn", _("Reached the threshold on earn")
+        DOWNGRADE = "downgrade", _("Below the threshold after the grace period")
+        STAFF = "staff", _("Set by staff")
+        IMPORT = "import", _("Import")
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="tier_history", verbose_name=_("member")
+    )
+    from_tier = models.ForeignKey(
+        Tier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("from tier"),
+    )
+    to_tier = models.ForeignKey(
+        Tier,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("to tier"),
+    )
+    reason = models.CharField(_("reason"), max_length=16, choices=Reason.choices)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    qualifying_points = models.BigIntegerField(_("qualifying points"), null=True, blank=True)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff user"),
+    )
+
+    class Meta:
+        verbose_name = _("tier change")
+        verbose_name_plural = _("tier history")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["member", "-at"], name="tierhistory_member_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.from_tier or '-'} → {self.to_tier or '-'}"
+
+
+class AuditEntry(models.Model):
+    """Who changed what about a member, when and why. Holds no personal data itself."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff user"),
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    action = models.CharField(_("action"), max_length=64)
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_entries",
+        verbose_name=_("member"),
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    # Names of changed fields, ids, counts: never the personal values themselves, so that an
+    # erasure does not leave them behind here.
+    details = models.JSONField(_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["member", "-at"], name="audit_member_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.action} @ {self.at:%Y-%m-%d %H:%M}"

@@ -1,20 +1,263 @@
-from django.db import IntegrityError, transaction
+"""Every write to members, cards, consents and a member's tier.
 
-from loyalty_site.errors import Conflict
+Staff changes (an ``actor`` is given) are recorded in the audit log with who, when, what and
+why; channel changes are recorded on the rows themselves (channel, time).
+"""
+
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from loyalty_site.errors import Conflict, DomainError
 from members import cardnumbers
-from members.models import Card, Member
+from members.errors import (
+    CardNotActive,
+    EmailTaken,
+    ExternalIdTaken,
+    MemberErased,
+    PhoneTaken,
+    ReasonRequired,
+)
+from members.models import AuditEntry, Card, Consent, Member, Tier, TierHistory
+from members.normalise import email_normalise, phone_normalise
+
+# The member fields member_update may change, and which of them are personal data that
+# member_scrub replaces.
+UPDATABLE_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "birth_date",
+    "locale",
+    "status",
+    "external_id",
+    "profile",
+)
+ERASED_PLACEHOLDERS = {
+    "first_name": "",
+    "last_name": "",
+    "email": "",
+    "phone": "",
+    "birth_date": None,
+    "locale": "",
+    "external_id": "",
+    "profile": {},
+    "enrolled_channel": "",
+}
+
+
+def audit_record(
+    *,
+    actor,
+    action: str,
+    member: Member | None = None,
+    reason: str = "",
+    details: dict | None = None,
+) -> AuditEntry:
+    """One line of the staff audit log. ``details`` must hold no personal values."""
+    return AuditEntry.objects.create(
+        actor=actor, action=action, member=member, reason=reason, details=details or {}
+    )
+
+
+def _uniqueness_error(*, email: str, phone: str, external_id: str, exclude_pk=None):
+    """Name the unique field that clashes, or None."""
+    others = Member.objects.all()
+    if exclude_pk is not None:
+        others = others.exclude(pk=exclude_pk)
+    if email and others.filter(email__iexact=email).exists():
+        return EmailTaken(fields={"email": EmailTaken.default_detail})
+    if phone and others.filter(phone=phone).exists():
+        return PhoneTaken(fields={"phone": PhoneTaken.default_detail})
+    if external_id and others.filter(external_id=external_id).exists():
+        return ExternalIdTaken(fields={"external_id": ExternalIdTaken.default_detail})
+    return None
+
+
+def _save_unique(member: Member, **save_kwargs) -> None:
+    """Save, turning a unique-constraint race into the matching Conflict.
+
+    The pre-check gives a friendly error in the common case; two enrolments racing with the
+    same e-mail both pass it, and the database's unique index decides: the loser lands here.
+    """
+    error = _uniqueness_error(
+        email=member.email,
+        phone=str(member.phone or ""),
+        external_id=member.external_id,
+        exclude_pk=member.pk,
+    )
+    if error:
+        raise error
+    try:
+        with transaction.atomic():
+            member.save(**save_kwargs)
+    except IntegrityError:
+        error = _uniqueness_error(
+            email=member.email,
+            phone=str(member.phone or ""),
+            external_id=member.external_id,
+            exclude_pk=member.pk,
+        )
+        # The clashing row may not be visible yet (its transaction has not committed); the
+        # unique index only tells us "taken", and e-mail is by far the likeliest.
+        raise error or EmailTaken(fields={"email": EmailTaken.default_detail}) from None
 
 
 @transaction.atomic
-def card_issue(*, member: Member) -> Card:
-    # Random numbers can collide; retry inside a savepoint rather than check-then-insert.
-    for _attempt in range(5):
+def card_issue(*, member: Member, number: str | None = None, actor=None) -> Card:
+    """A new active card. ``number`` is for imported legacy cards; otherwise one is generated."""
+    if member.status == Member.Status.ERASED:
+        raise MemberErased()
+    if number is not None:
         try:
             with transaction.atomic():
-                return Card.objects.create(member=member, number=cardnumbers.generate())
+                card = Card.objects.create(member=member, number=number)
         except IntegrityError:
-            continue
-    raise Conflict(code="card_number_exhausted")
+            raise Conflict(
+                code="card_number_taken", fields={"card_number": "card number in use"}
+            ) from None
+    else:
+        # Random numbers can collide; retry inside a savepoint rather than check-then-insert.
+        for _attempt in range(5):
+            try:
+                with transaction.atomic():
+                    card = Card.objects.create(member=member, number=cardnumbers.generate())
+                break
+            except IntegrityError:
+                continue
+        else:
+            raise Conflict(code="card_number_exhausted")
+    if actor is not None:
+        audit_record(actor=actor, action="card_issue", member=member, details={"card_id": card.pk})
+    return card
+
+
+@transaction.atomic
+def card_block(*, card: Card, actor=None, reason: str = "") -> Card:
+    """Stop a card working in every channel (lost, stolen, misuse)."""
+    card = Card.objects.select_for_update().get(pk=card.pk)
+    if card.status != Card.Status.ACTIVE:
+        raise CardNotActive()
+    card.status = Card.Status.BLOCKED
+    card.status_changed_at = timezone.now()
+    card.save(update_fields=["status", "status_changed_at"])
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="card_block",
+            member=card.member,
+            reason=reason,
+            details={"card_id": card.pk},
+        )
+    return card
+
+
+@transaction.atomic
+def card_replace(*, card: Card, actor=None, reason: str = "") -> Card:
+    """Issue a new card to the same member; the old one (active or blocked) stops working.
+
+    The balance lives on the member's account, not on the card, so it follows without a move.
+    """
+    card = Card.objects.select_for_update().select_related("member").get(pk=card.pk)
+    if card.status == Card.Status.REPLACED:
+        raise CardNotActive(code="card_replaced")
+    new_card = card_issue(member=card.member)
+    card.status = Card.Status.REPLACED
+    card.status_changed_at = timezone.now()
+    card.replaced_by = new_card
+    card.save(update_fields=["status", "status_changed_at", "replaced_by"])
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="card_replace",
+            member=card.member,
+            reason=reason,
+            details={"card_id": card.pk, "new_card_id": new_card.pk},
+        )
+    return new_card
+
+
+def _consent_record(
+    *,
+    member: Member,
+    purpose: str,
+    action: str,
+    channel: str,
+    wording_version: str | None,
+    actor,
+    at: datetime | None,
+) -> Consent:
+    if purpose not in Consent.Purpose.values:
+        raise DomainError(code="invalid_purpose", fields={"purpose": f"unknown: {purpose}"})
+    if action == Consent.Action.GRANT and member.status == Member.Status.ERASED:
+        raise MemberErased()
+    consent = Consent.objects.create(
+        member=member,
+        purpose=purpose,
+        action=action,
+        channel=channel,
+        wording_version=(
+            wording_version
+            if wording_version is not None
+            else settings.LOYALTY_CONSENT_WORDING_VERSION
+        ),
+        actor=actor,
+        at=at or timezone.now(),
+    )
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action=f"consent_{action}",
+            member=member,
+            details={"purpose": purpose, "consent_id": consent.pk},
+        )
+    return consent
+
+
+@transaction.atomic
+def consent_grant(
+    *,
+    member: Member,
+    purpose: str,
+    channel: str = "",
+    wording_version: str | None = None,
+    actor=None,
+    at: datetime | None = None,
+) -> Consent:
+    return _consent_record(
+        member=member,
+        purpose=purpose,
+        action=Consent.Action.GRANT,
+        channel=channel,
+        wording_version=wording_version,
+        actor=actor,
+        at=at,
+    )
+
+
+@transaction.atomic
+def consent_withdraw(
+    *,
+    member: Member,
+    purpose: str,
+    channel: str = "",
+    wording_version: str | None = None,
+    actor=None,
+    at: datetime | None = None,
+) -> Consent:
+    return _consent_record(
+        member=member,
+        purpose=purpose,
+        action=Consent.Action.WITHDRAW,
+        channel=channel,
+        wording_version=wording_version,
+        actor=actor,
+        at=at,
+    )
 
 
 @transaction.atomic
@@ -25,16 +268,183 @@ def member_enrol(
     last_name: str = "",
     external_id: str = "",
     channel: str = "",
+    phone: str = "",
+    birth_date: date | None = None,
+    locale: str = "",
+    profile: Mapping | None = None,
+    consents: Iterable[str] = (),
+    wording_version: str | None = None,
+    card_number: str | None = None,
+    enrolled_at: datetime | None = None,
+    actor=None,
 ) -> Member:
-    email = email.strip()
-    if Member.objects.filter(email__iexact=email).exists():
-        raise Conflict(code="email_taken", fields={"email": "already enrolled"})
-    member = Member.objects.create(
-        email=email,
-        first_name=first_name,
-        last_name=last_name,
-        external_id=external_id,
+    """Enrol a member with one card; ``consents`` lists the purposes granted at sign-up."""
+    member = Member(
+        email=email_normalise(email),
+        phone=phone_normalise(phone),
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        external_id=external_id.strip(),
+        birth_date=birth_date,
+        locale=locale,
+        profile=dict(profile or {}),
         enrolled_channel=channel,
+        enrolled_at=enrolled_at or timezone.now(),
     )
-    card_issue(member=member)
+    _save_unique(member)
+    card_issue(member=member, number=card_number)
+    for purpose in consents:
+        consent_grant(
+            member=member,
+            purpose=purpose,
+            channel=channel,
+            wording_version=wording_version,
+            at=member.enrolled_at,
+        )
+    if actor is not None:
+        audit_record(actor=actor, action="member_enrol", member=member)
     return member
+
+
+@transaction.atomic
+def member_update(*, member: Member, actor=None, reason: str = "", **changes) -> Member:
+    """Change a member's fields; e-mail and phone are normalised and stay unique."""
+    unknown = set(changes) - set(UPDATABLE_FIELDS)
+    if unknown:
+        raise DomainError(code="invalid_field", fields=dict.fromkeys(unknown, "not updatable"))
+    locked = Member.objects.select_for_update().get(pk=member.pk)
+    if locked.status == Member.Status.ERASED:
+        raise MemberErased()
+    if "email" in changes:
+        changes["email"] = email_normalise(changes["email"])
+    if "phone" in changes:
+        changes["phone"] = phone_normalise(str(changes["phone"] or ""))
+    if changes.get("status") == Member.Status.ERASED:
+        raise DomainError(code="use_erase", fields={"status": "erase the member instead"})
+    changed = []
+    for name, value in changes.items():
+        if value is None and name != "birth_date":
+            value = {} if name == "profile" else ""
+        current = getattr(locked, name)
+        if name == "phone":
+            current = str(current or "")
+        if current != value:
+            setattr(locked, name, value)
+            changed.append(name)
+    if changed:
+        _save_unique(locked)
+        if actor is not None:
+            audit_record(
+                actor=actor,
+                action="member_update",
+                member=locked,
+                reason=reason,
+                details={"fields": sorted(changed)},
+            )
+    return locked
+
+
+@transaction.atomic
+def member_profile_enrich(*, member: Member, attributes: Mapping) -> Member:
+    """Merge attributes into the golden profile (events, imports); later values win."""
+    locked = Member.objects.select_for_update().get(pk=member.pk)
+    if locked.status == Member.Status.ERASED:
+        raise MemberErased()
+    locked.profile = {**(locked.profile or {}), **dict(attributes)}
+    locked.save(update_fields=["profile", "updated_at"])
+    return locked
+
+
+@transaction.atomic
+def member_tier_set(
+    *,
+    member: Member,
+    tier: Tier | None,
+    reason: str = TierHistory.Reason.STAFF,
+    actor=None,
+    note: str = "",
+    qualifying_points: int | None = None,
+    at: datetime | None = None,
+) -> TierHistory | None:
+    """Move a member to ``tier`` and record why; None when the member is there already."""
+    if reason == TierHistory.Reason.STAFF and actor is not None and not note.strip():
+        raise ReasonRequired(fields={"note": ReasonRequired.default_detail})
+    locked = Member.objects.select_for_update().get(pk=member.pk)
+    if locked.tier_id == (tier.pk if tier else None):
+        if locked.tier_below_since is not None and reason != TierHistory.Reason.DOWNGRADE:
+            locked.tier_below_since = None
+            locked.save(update_fields=["tier_below_since"])
+        return None
+    at = at or timezone.now()
+    history = TierHistory.objects.create(
+        member=locked,
+        from_tier_id=locked.tier_id,
+        to_tier=tier,
+        reason=reason,
+        note=note,
+        qualifying_points=qualifying_points,
+        at=at,
+        actor=actor,
+    )
+    locked.tier = tier
+    locked.tier_since = at
+    locked.tier_below_since = None
+    locked.save(update_fields=["tier", "tier_since", "tier_below_since", "updated_at"])
+    member.tier, member.tier_since, member.tier_below_since = tier, at, None
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="member_tier_set",
+            member=locked,
+            reason=note,
+            details={"from_tier_id": history.from_tier_id, "to_tier_id": tier and tier.pk},
+        )
+    return history
+
+
+@transaction.atomic
+def member_scrub(*, member: Member, actor=None, reason: str = "") -> Member:
+    """Replace the member's personal fields by placeholders that cannot be turned back,
+    withdraw every consent and block the active cards. Ids, ledger links and history stay.
+
+    Only this app's own fields: other apps' personal data is the caller's job
+    (loyalty_site.privacy.member_erase composes them).
+    """
+    locked = Member.objects.select_for_update().get(pk=member.pk)
+    now = timezone.now()
+    for name, value in ERASED_PLACEHOLDERS.items():
+        setattr(locked, name, value)
+    locked.status = Member.Status.ERASED
+    locked.save()
+    for purpose in Consent.Purpose.values:
+        if _consent_granted(member=locked, purpose=purpose):
+            Consent.objects.create(
+                member=locked,
+                purpose=purpose,
+                action=Consent.Action.WITHDRAW,
+                channel="erasure",
+                wording_version="",
+                actor=actor,
+                at=now,
+            )
+    blocked = Card.objects.filter(member=locked, status=Card.Status.ACTIVE).update(
+        status=Card.Status.BLOCKED, status_changed_at=now
+    )
+    audit_record(
+        actor=actor,
+        action="member_scrub",
+        member=locked,
+        reason=reason,
+        details={"cards_blocked": blocked},
+    )
+    return locked
+
+
+def _consent_granted(*, member: Member, purpose: str) -> bool:
+    latest = (
+        Consent.objects.filter(member=member, purpose=purpose)
+        .order_by("-at", "-id")
+        .values_list("action", flat=True)
+        .first()
+    )
+    return latest == Consent.Action.GRANT

@@ -1,0 +1,198 @@
+"""A member's access request (export) and erasure, composed across every app.
+
+``members`` only knows its own fields; this module sits at the top so that it may read the
+ledger, rewards and campaigns too. Both actions are audited in ``members.AuditEntry``.
+"""
+
+from datetime import date, datetime
+from decimal import Decimal
+from uuid import UUID
+
+from django.apps import apps
+from django.db import models, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from ledger import selectors as ledger_selectors
+from loyalty_site.errors import Conflict
+from members.models import Card, Consent, Member, TierHistory
+from members.selectors import consents_current
+from members.services import audit_record, member_scrub
+
+# Apps whose rows that point at a member are part of the export beyond the ones listed by name
+# below (redemptions, messages, events, ...), found through their foreign keys to Member.
+EXPORTED_APPS = ("rewards", "campaigns")
+
+
+class RedemptionReserved(Conflict):
+    code = "redemption_reserved"
+    default_detail = _("The member has a reserved redemption: confirm or cancel it first.")
+
+
+def _json(value):
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal | UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json(item) for item in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _row(obj: models.Model) -> dict:
+    """Every concrete field of a row, foreign keys as ids."""
+    data = {}
+    for field in obj._meta.concrete_fields:
+        data[field.attname] = _json(getattr(obj, field.attname))
+    return data
+
+
+def _related_rows() -> list[tuple[str, type[models.Model], str]]:
+    """(label, model, field name) for every model of EXPORTED_APPS with a FK to Member."""
+    found = []
+    for app_label in EXPORTED_APPS:
+        if not apps.is_installed(app_label):
+            continue
+        for model in apps.get_app_config(app_label).get_models():
+            if model._meta.proxy:
+                continue
+            for field in model._meta.concrete_fields:
+                if (
+                    isinstance(field, models.ForeignKey)
+                    and field.related_model is Member
+                    and field.model is model
+                ):
+                    found.append((model._meta.label, model, field.name))
+    return found
+
+
+def member_export(*, member: Member, actor=None) -> dict:
+    """All the personal data held about a member, as one JSON-ready document."""
+    member = Member.objects.select_related("tier").get(pk=member.pk)
+    document = {
+        "exported_at": timezone.now().isoformat(),
+        "member": {
+            "id": str(member.public_id),
+            "external_id": member.external_id,
+            "first_name": member.first_name,
+            "last_name": member.last_name,
+            "email": member.email,
+            "phone": str(member.phone or ""),
+            "birth_date": _json(member.birth_date),
+            "locale": member.locale,
+            "status": member.status,
+            "enrolled_at": _json(member.enrolled_at),
+            "enrolled_channel": member.enrolled_channel,
+            "tier": member.tier.name if member.tier_id else None,
+            "tier_since": _json(member.tier_since),
+            "profile": _json(member.profile),
+        },
+        "cards": [
+            {
+                "number": card.number,
+                "status": card.status,
+                "issued_at": _json(card.issued_at),
+                "status_changed_at": _json(card.status_changed_at),
+            }
+            for card in Card.objects.filter(member=member).order_by("issued_at", "id")
+        ],
+        "consents": {
+            "current": _json(consents_current(member=member)),
+            "history": [
+                {
+                    "purpose": consent.purpose,
+                    "action": consent.action,
+                    "at": _json(consent.at),
+                    "channel": consent.channel,
+                    "wording_version": consent.wording_version,
+                }
+                for consent in Consent.objects.filter(member=member).order_by("at", "id")
+            ],
+        },
+        "tier_history": [
+            {
+                "from": change.from_tier.name if change.from_tier_id else None,
+                "to": change.to_tier.name if change.to_tier_id else None,
+                "reason": change.reason,
+                "qualifying_points": change.qualifying_points,
+                "at": _json(change.at),
+            }
+            for change in TierHistory.objects.filter(member=member)
+            .select_related("from_tier", "to_tier")
+            .order_by("at", "id")
+        ],
+        "points": {
+            "account": ledger_selectors.balance_summary(member=member),
+            "entries": [
+                {
+                    "kind": entry.kind,
+                    "points": entry.amount,
+                    "balance_after": entry.balance_after,
+                    "channel": entry.channel,
+                    "reference": entry.reference,
+                    "reason": entry.reason,
+                    "at": _json(entry.created_at),
+                }
+                for entry in ledger_selectors.entries_for(member=member)
+            ],
+        },
+        "purchases": [
+            {
+                "channel": purchase.channel,
+                "store": purchase.store,
+                "external_id": purchase.external_id,
+                "amount": _json(purchase.amount),
+                "currency": purchase.currency,
+                "occurred_at": _json(purchase.occurred_at),
+                "lines": [
+                    {
+                        "sku": line.sku,
+                        "category": line.category,
+                        "quantity": line.quantity,
+                        "amount": _json(line.amount),
+                    }
+                    for line in purchase.lines.all()
+                ],
+            }
+            for purchase in ledger_selectors.purchases_for(member=member)
+        ],
+    }
+    # Redemptions, messages, engagement events, ...: whatever the higher apps keep about the
+    # member, row by row, so that nothing they add later is silently left out.
+    for label, model, field_name in _related_rows():
+        rows = model._default_manager.filter(**{field_name: member}).order_by("pk")
+        document.setdefault("other", {})[label] = [_row(obj) for obj in rows]
+    if actor is not None:
+        audit_record(actor=actor, action="member_export", member=member)
+    return document
+
+
+def _reserved_redemptions(member: Member) -> bool:
+    try:
+        redemption = apps.get_model("rewards", "Redemption")
+    except LookupError:
+        return False
+    return redemption._default_manager.filter(member=member, status="reserved").exists()
+
+
+@transaction.atomic
+def member_erase(*, member: Member, actor, reason: str) -> Member:
+    """Erase a member's personal data and keep the ledger, pseudonymous (invariant 8).
+
+    Refused while a redemption is reserved: its confirmation or cancellation still needs the
+    member, and erasing first would leave points held for nobody.
+    """
+    if not (reason or "").strip():
+        raise Conflict(code="reason_required", fields={"reason": _("Give a reason.")})
+    locked = Member.objects.select_for_update().get(pk=member.pk)
+    if locked.status == Member.Status.ERASED:
+        raise Conflict(code="member_erased", fields={})
+    if _reserved_redemptions(locked):
+        raise RedemptionReserved()
+    erased = member_scrub(member=locked, actor=actor, reason=reason)
+    audit_record(actor=actor, action="member_erase", member=erased, reason=reason)
+    return erased

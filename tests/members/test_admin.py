@@ -1,0 +1,234 @@
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from members.models import AuditEntry, Card, Member
+from members.services import member_enrol
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "/admin/members/member/"
+
+
+@pytest.fixture
+def service(client, staff_user):
+    user = staff_user("Customer service")
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def anna():
+    return member_enrol(
+        email="anna.devries@example.nl",
+        first_name="Anna",
+        last_name="de Vries",
+        phone="0612345678",
+        external_id="LEG-42",
+    )
+
+
+@pytest.fixture
+def others():
+    return [
+        member_enrol(email=f"other{i}@example.nl", first_name="Bram", last_name=f"Bakker{i}")
+        for i in range(3)
+    ]
+
+
+def _found(client, term):
+    response = client.get(CHANGELIST, {"q": term})
+    assert response.status_code == 200
+    return [m.pk for m in response.context["cl"].result_list]
+
+
+@pytest.mark.parametrize(
+    "term",
+    [
+        "anna.devries@example.nl",
+        "ANNA.DEVRIES@",
+        "06 12345678",
+        "+31612345678",
+        "LEG-42",
+        "de vries",
+        "Anna",
+        "anna de",
+    ],
+)
+def test_one_box_finds_a_member_by_email_phone_external_id_and_name(
+    client, service, anna, others, term
+):
+    assert _found(client, term) == [anna.pk]
+
+
+def test_search_by_card_number_and_not_by_a_replaced_lookup_elsewhere(
+    client, service, anna, others
+):
+    number = anna.cards.get().number
+    assert _found(client, number) == [anna.pk]
+    assert _found(client, " ".join(number[i : i + 4] for i in range(0, 16, 4))) == [anna.pk]
+
+
+def test_big_lists_skip_the_full_count(client, service, anna, others):
+    with CaptureQueriesContext(connection) as queries:
+        client.get(CHANGELIST, {"q": "Bakker"})
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    # One count of the filtered result; never a second COUNT over the whole table.
+    assert len(counts) <= 1
+
+
+def test_search_uses_an_index_on_postgresql(anna):
+    if connection.vendor != "postgresql":
+        pytest.skip("plans are PostgreSQL's")
+    from members.selectors import member_search
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for term in ("de vr", "anna.devries@example.nl", "LEG-42"):
+            sql, params = member_search(term=term).query.sql_with_params()
+            cursor.execute("EXPLAIN " + sql, params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "Seq Scan on members_member" not in plan, plan
+
+
+def test_staff_edit_goes_through_the_service_and_is_audited(client, service, anna):
+    url = f"/admin/members/member/{anna.pk}/change/"
+    page = client.get(url)
+    assert page.status_code == 200
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None}
+    data.update(
+        {
+            "email": " ANNA.NEW@example.nl",
+            "profile": json.dumps(anna.profile),
+            "cards-TOTAL_FORMS": "1",
+            "cards-INITIAL_FORMS": "1",
+            "cards-0-id": anna.cards.get().pk,
+            "cards-0-member": anna.pk,
+            "consents-TOTAL_FORMS": "0",
+            "consents-INITIAL_FORMS": "0",
+            "tier_history-TOTAL_FORMS": "0",
+            "tier_history-INITIAL_FORMS": "0",
+        }
+    )
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    anna.refresh_from_db()
+    assert anna.email == "anna.new@example.nl"
+    audit = AuditEntry.objects.get(action="member_update")
+    assert audit.actor == service and audit.details == {"fields": ["email"]}
+
+
+def test_export_action_downloads_json(client, service, anna):
+    response = client.post(CHANGELIST, {"action": "export_selected", "_selected_action": [anna.pk]})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    document = json.loads(response.content)
+    assert document["member"]["email"] == "anna.devries@example.nl"
+    assert AuditEntry.objects.filter(action="member_export", actor=service).exists()
+
+
+def test_erase_action_asks_for_confirmation_and_a_reason(client, service, anna):
+    first = client.post(CHANGELIST, {"action": "erase_selected", "_selected_action": [anna.pk]})
+    assert first.status_code == 200
+    assert "reason" in first.content.decode()
+    anna.refresh_from_db()
+    assert anna.status == "active"
+
+    no_reason = client.post(
+        CHANGELIST,
+        {"action": "erase_selected", "_selected_action": [anna.pk], "confirm": "1", "reason": ""},
+    )
+    assert no_reason.status_code == 200
+    anna.refresh_from_db()
+    assert anna.status == "active"
+
+    done = client.post(
+        CHANGELIST,
+        {
+            "action": "erase_selected",
+            "_selected_action": [anna.pk],
+            "confirm": "1",
+            "reason": "written request",
+        },
+    )
+    assert done.status_code == 302
+    anna.refresh_from_db()
+    assert anna.status == "erased" and anna.email == ""
+    assert AuditEntry.objects.filter(action="member_erase", actor=service).exists()
+
+
+def test_marketing_may_not_erase_or_export(client, staff_user, anna):
+    client.force_login(staff_user("Marketing"))
+    response = client.post(
+        CHANGELIST,
+        {"action": "erase_selected", "_selected_action": [anna.pk], "confirm": "1", "reason": "x"},
+    )
+    anna.refresh_from_db()
+    assert anna.status == "active"
+    assert response.status_code in (200, 302, 403)
+
+
+def test_card_actions_block_and_replace(client, service, anna):
+    card = anna.cards.get()
+    client.post(
+        "/admin/members/card/", {"action": "replace_selected", "_selected_action": [card.pk]}
+    )
+    card.refresh_from_db()
+    assert card.status == Card.Status.REPLACED
+    new = anna.cards.get(status="active")
+    client.post("/admin/members/card/", {"action": "block_selected", "_selected_action": [new.pk]})
+    new.refresh_from_db()
+    assert new.status == Card.Status.BLOCKED
+    assert AuditEntry.objects.filter(action__in=["card_replace", "card_block"]).count() == 2
+
+
+def test_admin_import_dry_run_then_confirm(client, staff_user):
+    admin_user = staff_user("Administrator")
+    client.force_login(admin_user)
+    csv = (
+        "external_id,email,first_name,last_name,phone,birth_date,locale,card_number,opening_balance\n"
+        "A1,a1@example.nl,Ann,Eén,,,,,15\n"
+    ).encode()
+    response = client.post(
+        "/admin/members/member/import/",
+        {
+            "resource": "0",
+            "format": "0",
+            "import_file": SimpleUploadedFile("legacy.csv", csv, content_type="text/csv"),
+        },
+    )
+    assert response.status_code == 200
+    assert Member.objects.count() == 0  # the dry run wrote nothing
+    confirm = response.context["confirm_form"]
+    assert confirm is not None
+    response = client.post("/admin/members/member/process_import/", {**confirm.initial})
+    assert response.status_code == 302
+    member = Member.objects.get(external_id="A1")
+    from ledger.models import Entry
+
+    entry = Entry.objects.get(account__member=member)
+    assert entry.reason == "import: legacy.csv" and entry.actor == admin_user
+
+
+def test_admin_import_shows_row_errors(client, staff_user):
+    client.force_login(staff_user("Administrator"))
+    csv = (
+        "external_id,email,first_name,last_name,phone,birth_date,locale,card_number,opening_balance\n"
+        "A1,broken,Ann,Eén,,,,,15\n"
+    ).encode()
+    response = client.post(
+        "/admin/members/member/import/",
+        {
+            "resource": "0",
+            "format": "0",
+            "import_file": SimpleUploadedFile("legacy.csv", csv, content_type="text/csv"),
+        },
+    )
+    assert response.status_code == 200
+    assert response.context["result"].has_validation_errors()
+    assert not response.context.get("confirm_form")
+    assert Member.objects.count() == 0
