@@ -1,0 +1,319 @@
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from campaigns import services
+from campaigns.models import (
+    AbuseRule,
+    Badge,
+    Challenge,
+    ChallengeProgress,
+    EarningAward,
+    EarningRule,
+    EngagementEvent,
+    EngagementKind,
+    MemberBadge,
+    PurchasePoints,
+    PurchaseReview,
+    Referral,
+    ReferralCode,
+)
+from campaigns.simulator import simulate
+from loyalty_site.errors import DomainError
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by the services: staff look, the services write."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class SimulationForm(forms.Form):
+    start = forms.DateField(label=_("From"))
+    end = forms.DateField(label=_("Until (inclusive)"))
+    rules = forms.ModelMultipleChoiceField(
+        label=_("Rules"),
+        queryset=EarningRule.objects.all(),
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("The rules to replay, active or not, exactly as they are set now."),
+    )
+
+
+@admin.register(EarningRule)
+class EarningRuleAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "kind",
+        "active",
+        "priority",
+        "stacks",
+        "starts_at",
+        "ends_at",
+        "budget_points",
+        "budget_spent",
+    ]
+    list_filter = ["active", "kind", "stacks"]
+    search_fields = ["name"]
+    filter_horizontal = ["tiers"]
+    readonly_fields = ["budget_spent", "created_at"]
+    actions = ["simulate_selected"]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "active", "priority", "stacks"]}),
+        (
+            _("Points"),
+            {"fields": ["kind", "rate", "multiplier", "bonus_points", "rounding"]},
+        ),
+        (
+            _("Conditions (empty means any)"),
+            {
+                "fields": [
+                    "skus",
+                    "categories",
+                    "stores",
+                    "channels",
+                    "tiers",
+                    "days_of_week",
+                    ("time_from", "time_until"),
+                    ("starts_at", "ends_at"),
+                    "min_spend",
+                    "first_purchase_only",
+                    "birthday",
+                    "anniversary",
+                ]
+            },
+        ),
+        (
+            _("Caps and budget"),
+            {
+                "fields": [
+                    "cap_per_purchase",
+                    ("cap_per_member", "cap_period"),
+                    ("budget_points", "budget_spent"),
+                ]
+            },
+        ),
+    ]
+
+    def get_urls(self):
+        return [
+            path(
+                "simulate/",
+                self.admin_site.admin_view(self.simulate_view),
+                name="campaigns_earningrule_simulate",
+            )
+        ] + super().get_urls()
+
+    @admin.action(description=_("Simulate the selected rules on the last 12 months"))
+    def simulate_selected(self, request, queryset):
+        ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
+        from django.shortcuts import redirect
+
+        return redirect(f"{reverse('admin:campaigns_earningrule_simulate')}?rules={ids}")
+
+    def simulate_view(self, request):
+        if not request.user.has_perm("campaigns.simulate_earningrule"):
+            raise PermissionDenied
+        today = timezone.localdate()
+        initial = {
+            "start": today - timedelta(days=365),
+            "end": today - timedelta(days=1),
+            "rules": [int(v) for v in request.GET.get("rules", "").split(",") if v.isdigit()],
+        }
+        form = SimulationForm(request.POST or None, initial=initial)
+        report = None
+        if request.method == "POST" and form.is_valid():
+            tz = timezone.get_current_timezone()
+            start = datetime.combine(form.cleaned_data["start"], time.min, tzinfo=tz)
+            end = datetime.combine(
+                form.cleaned_data["end"] + timedelta(days=1), time.min, tzinfo=tz
+            )
+            report = simulate(
+                start=start,
+                end=end,
+                rules=list(form.cleaned_data["rules"].prefetch_related("tiers")),
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Simulate earning rules"),
+            "form": form,
+            "report": report,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "campaigns/simulation.html", context)
+
+
+@admin.register(EarningAward)
+class EarningAwardAdmin(ReadOnlyAdmin):
+    list_display = ["rule", "member", "purchase", "points", "occurred_at"]
+    list_select_related = ["rule", "member", "purchase"]
+    raw_id_fields = ["member", "purchase"]
+    list_filter = ["rule"]
+    show_full_result_count = False
+
+
+@admin.register(PurchasePoints)
+class PurchasePointsAdmin(ReadOnlyAdmin):
+    list_display = ["purchase", "points", "points_reversed"]
+    list_select_related = ["purchase"]
+    raw_id_fields = ["purchase"]
+    show_full_result_count = False
+
+
+def _decide(modeladmin, request, queryset, service, done_message):
+    done = 0
+    for obj in queryset:
+        try:
+            service(obj, request.user)
+            done += 1
+        except DomainError as error:
+            modeladmin.message_user(request, f"{obj}: {error.detail}", messages.WARNING)
+    if done:
+        modeladmin.message_user(request, done_message(done), messages.SUCCESS)
+
+
+@admin.register(PurchaseReview)
+class PurchaseReviewAdmin(ReadOnlyAdmin):
+    list_display = ["purchase", "member", "reason", "points", "status", "created_at", "decided_by"]
+    list_filter = ["status"]
+    list_select_related = ["purchase", "member", "decided_by"]
+    search_fields = ["purchase__external_id", "member__email"]
+    raw_id_fields = ["purchase", "member"]
+    show_full_result_count = False
+    actions = ["approve", "reject"]
+
+    def has_change_permission(self, request, obj=None):
+        # Actions need the change permission; the form itself stays read-only.
+        return request.user.has_perm("campaigns.change_purchasereview") and obj is None
+
+    @admin.action(description=_("Approve: post the held points"))
+    def approve(self, request, queryset):
+        _decide(
+            self,
+            request,
+            queryset.filter(status=PurchaseReview.Status.OPEN),
+            lambda review, user: services.purchase_review_approve(review=review, actor=user),
+            lambda n: (
+                ngettext("%(n)d purchase approved.", "%(n)d purchases approved.", n) % {"n": n}
+            ),
+        )
+
+    @admin.action(description=_("Reject: void the held points"))
+    def reject(self, request, queryset):
+        _decide(
+            self,
+            request,
+            queryset.filter(status=PurchaseReview.Status.OPEN),
+            lambda review, user: services.purchase_review_reject(review=review, actor=user),
+            lambda n: (
+                ngettext("%(n)d purchase rejected.", "%(n)d purchases rejected.", n) % {"n": n}
+            ),
+        )
+
+
+@admin.register(AbuseRule)
+class AbuseRuleAdmin(admin.ModelAdmin):
+    list_display = ["kind", "threshold", "min_history", "active"]
+    list_filter = ["active", "kind"]
+
+
+@admin.register(EngagementKind)
+class EngagementKindAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "points", "limit_count", "limit_period", "requires_approval"]
+    list_filter = ["active", "requires_approval"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(EngagementEvent)
+class EngagementEventAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "member", "kind", "reference", "status", "points", "decided_by"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["member", "kind", "decided_by"]
+    search_fields = ["reference", "member__email"]
+    raw_id_fields = ["member"]
+    show_full_result_count = False
+    actions = ["approve", "reject"]
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("campaigns.change_engagementevent") and obj is None
+
+    @admin.action(description=_("Approve and credit the points"))
+    def approve(self, request, queryset):
+        _decide(
+            self,
+            request,
+            queryset.filter(status=EngagementEvent.Status.PENDING),
+            lambda event, user: services.event_approve(event=event, actor=user),
+            lambda n: ngettext("%(n)d event approved.", "%(n)d events approved.", n) % {"n": n},
+        )
+
+    @admin.action(description=_("Reject"))
+    def reject(self, request, queryset):
+        _decide(
+            self,
+            request,
+            queryset.filter(status=EngagementEvent.Status.PENDING),
+            lambda event, user: services.event_reject(event=event, actor=user),
+            lambda n: ngettext("%(n)d event rejected.", "%(n)d events rejected.", n) % {"n": n},
+        )
+
+
+@admin.register(ReferralCode)
+class ReferralCodeAdmin(ReadOnlyAdmin):
+    list_display = ["code", "member", "created_at"]
+    list_select_related = ["member"]
+    search_fields = ["code", "member__email"]
+    raw_id_fields = ["member"]
+
+
+@admin.register(Referral)
+class ReferralAdmin(ReadOnlyAdmin):
+    list_display = ["referrer", "referred", "created_at", "rewarded_at"]
+    list_select_related = ["referrer", "referred"]
+    raw_id_fields = ["referrer", "referred", "purchase"]
+    show_full_result_count = False
+
+
+@admin.register(Badge)
+class BadgeAdmin(admin.ModelAdmin):
+    list_display = ["code", "name"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(MemberBadge)
+class MemberBadgeAdmin(ReadOnlyAdmin):
+    list_display = ["member", "badge", "awarded_at"]
+    list_select_related = ["member", "badge"]
+    list_filter = ["badge"]
+    raw_id_fields = ["member"]
+    show_full_result_count = False
+
+
+@admin.register(Challenge)
+class ChallengeAdmin(admin.ModelAdmin):
+    list_display = ["name", "goal", "target", "window_days", "reward_points", "badge", "active"]
+    list_filter = ["active", "goal"]
+    list_select_related = ["badge"]
+    search_fields = ["name"]
+
+
+@admin.register(ChallengeProgress)
+class ChallengeProgressAdmin(ReadOnlyAdmin):
+    list_display = ["challenge", "member", "value", "window_start", "completed_at"]
+    list_select_related = ["challenge", "member"]
+    list_filter = ["challenge"]
+    raw_id_fields = ["member"]
+    show_full_result_count = False

@@ -1,0 +1,454 @@
+"""The programme's rules as data: earning rules, engagement, referrals, challenges, abuse guard.
+
+Marketing edits these in the admin; `campaigns.services` applies them. Counters that concurrent
+requests move (a rule's spent budget, a challenge's progress) are changed only under a row lock
+or by a conditional UPDATE, and a CHECK constraint refuses any overspend that slips past.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from campaigns import engine
+from ledger.models import Purchase
+from members.models import Member, Tier
+
+
+class Period(models.TextChoices):
+    DAY = "day", _("Day")
+    WEEK = "week", _("Week")
+    MONTH = "month", _("Month")
+    YEAR = "year", _("Year")
+    EVER = "ever", _("Ever")
+
+
+class EarningRule(models.Model):
+    class Kind(models.TextChoices):
+        RATE = engine.RATE, _("Points per currency unit")
+        MULTIPLIER = engine.MULTIPLIER, _("Multiplier on the base rate")
+        BONUS = engine.BONUS, _("Fixed bonus")
+
+    class Rounding(models.TextChoices):
+        DOWN = engine.ROUND_DOWN, _("Down")
+        HALF_UP = engine.ROUND_HALF, _("Half up")
+        UP = engine.ROUND_UP, _("Up")
+
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.RATE)
+    rate = models.DecimalField(
+        _("points per currency unit"), max_digits=9, decimal_places=4, default=0
+    )
+    multiplier = models.DecimalField(_("multiplier"), max_digits=6, decimal_places=2, default=1)
+    bonus_points = models.PositiveIntegerField(_("bonus points"), default=0)
+    rounding = models.CharField(
+        _("rounding"), max_length=8, choices=Rounding.choices, default=Rounding.DOWN
+    )
+    # Conditions: an empty list means "any".
+    skus = models.JSONField(_("SKUs"), default=list, blank=True)
+    categories = models.JSONField(_("categories"), default=list, blank=True)
+    stores = models.JSONField(_("stores"), default=list, blank=True)
+    channels = models.JSONField(_("channels"), default=list, blank=True)
+    tiers = models.ManyToManyField(
+        Tier, blank=True, related_name="+", verbose_name=_("tiers"), help_text=_("Empty: any.")
+    )
+    days_of_week = models.JSONField(
+        _("days of week"), default=list, blank=True, help_text=_("0 = Monday … 6 = Sunday")
+    )
+    time_from = models.TimeField(_("from time of day"), null=True, blank=True)
+    time_until = models.TimeField(_("until time of day"), null=True, blank=True)
+    starts_at = models.DateTimeField(_("starts at"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
+    min_spend = models.DecimalField(
+        _("minimum spend"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    first_purchase_only = models.BooleanField(_("first purchase only"), default=False)
+    birthday = models.BooleanField(_("on the member's birthday"), default=False)
+    anniversary = models.BooleanField(_("on the membership anniversary"), default=False)
+    # Caps.
+    cap_per_purchase = models.PositiveIntegerField(_("cap per purchase"), null=True, blank=True)
+    cap_per_member = models.PositiveIntegerField(
+        _("cap per member per period"), null=True, blank=True
+    )
+    cap_period = models.CharField(
+        _("cap period"), max_length=8, choices=Period.choices, default=Period.MONTH
+    )
+    budget_points = models.PositiveBigIntegerField(
+        _("total budget (points)"), null=True, blank=True
+    )
+    budget_spent = models.PositiveBigIntegerField(_("budget spent (points)"), default=0)
+    priority = models.IntegerField(_("priority"), default=0, help_text=_("Higher wins."))
+    stacks = models.BooleanField(
+        _("stacks with other rules"),
+        default=True,
+        help_text=_("Of the matching rules that do not stack, only the highest priority applies."),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("earning rule")
+        verbose_name_plural = _("earning rules")
+        ordering = ["-priority", "id"]
+        permissions = [("simulate_earningrule", _("Can simulate earning rules on past data"))]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(budget_points__isnull=True) | Q(budget_spent__lte=F("budget_points")),
+                name="earningrule_budget_not_overspent",
+            ),
+            models.CheckConstraint(condition=Q(rate__gte=0), name="earningrule_rate_gte_0"),
+            models.CheckConstraint(
+                condition=Q(multiplier__gte=1), name="earningrule_multiplier_gte_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EarningAward(models.Model):
+    """What one rule gave one member on one purchase: feeds per-member caps and reports."""
+
+    rule = models.ForeignKey(
+        EarningRule, on_delete=models.PROTECT, related_name="awards", verbose_name=_("rule")
+    )
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="+", verbose_name=_("member")
+    )
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.PROTECT, related_name="+", verbose_name=_("purchase")
+    )
+    points = models.PositiveIntegerField(_("points"))
+    occurred_at = models.DateTimeField(_("occurred at"))
+
+    class Meta:
+        verbose_name = _("earning award")
+        verbose_name_plural = _("earning awards")
+        indexes = [
+            models.Index(fields=["rule", "member", "occurred_at"], name="award_rule_member_time"),
+            # The points-per-day guard sums a member's awards over all rules.
+            models.Index(fields=["member", "occurred_at"], name="award_member_time"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "purchase"], name="award_rule_purchase")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.points}"
+
+
+class PurchasePoints(models.Model):
+    """The points a purchase earned and how many of them returns took back so far.
+
+    Returns take back in proportion to everything returned so far, never more than was earned:
+    the CHECK constraint holds that even if two returns race past the purchase lock.
+    """
+
+    purchase = models.OneToOneField(
+        Purchase, on_delete=models.PROTECT, related_name="points_record", verbose_name=_("purchase")
+    )
+    points = models.PositiveIntegerField(_("points earned"))
+    points_reversed = models.PositiveIntegerField(_("points taken back"), default=0)
+
+    class Meta:
+        verbose_name = _("purchase points")
+        verbose_name_plural = _("purchase points")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(points_reversed__lte=F("points")),
+                name="purchasepoints_not_over_reversed",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purchase}: {self.points} (-{self.points_reversed})"
+
+
+class PurchaseReview(models.Model):
+    """A purchase the abuse guard stopped: its points wait here until customer service decides."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+
+    purchase = models.OneToOneField(
+        Purchase, on_delete=models.PROTECT, related_name="review", verbose_name=_("purchase")
+    )
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="+", verbose_name=_("member")
+    )
+    reason = models.CharField(_("reason"), max_length=255)
+    points = models.PositiveIntegerField(_("points held"))
+    explanation = models.JSONField(_("explanation"), default=list, blank=True)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.OPEN
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("purchase review")
+        verbose_name_plural = _("purchase reviews")
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="review_queue")]
+
+    def __str__(self) -> str:
+        return f"{self.purchase} ({self.get_status_display()})"
+
+
+class AbuseRule(models.Model):
+    class Kind(models.TextChoices):
+        MEMBER_VELOCITY = "member_velocity", _("Purchases per member per hour")
+        CARD_VELOCITY = "card_velocity", _("Purchases per card per hour")
+        STORE_VELOCITY = "store_velocity", _("Purchases per store per member per hour")
+        POINTS_PER_DAY = "points_per_day", _("Points per member per day")
+        ABOVE_NORM = "above_norm", _("Purchase amount times the member's average")
+        NEW_CARDS = "new_cards", _("New members' purchases per store per day")
+        REFERRALS = "referrals", _("Referrals per referrer per day")
+
+    kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
+    threshold = models.DecimalField(
+        _("threshold"),
+        max_digits=12,
+        decimal_places=2,
+        help_text=_("Trips when the count, points or factor goes above this value."),
+    )
+    min_history = models.PositiveIntegerField(
+        _("minimum history"),
+        default=5,
+        help_text=_("Above-norm only: purchases the member needs before their norm counts."),
+    )
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("abuse rule")
+        verbose_name_plural = _("abuse rules")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} > {self.threshold}"
+
+
+class EngagementKind(models.Model):
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    points = models.PositiveIntegerField(_("points"), default=0)
+    limit_count = models.PositiveIntegerField(
+        _("limit per member"), null=True, blank=True, help_text=_("Empty: no limit.")
+    )
+    limit_period = models.CharField(
+        _("limit period"), max_length=8, choices=Period.choices, default=Period.DAY
+    )
+    requires_approval = models.BooleanField(_("requires approval"), default=False)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("engagement kind")
+        verbose_name_plural = _("engagement kinds")
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EngagementEvent(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Awaiting approval")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        CREDITED = "credited", _("Credited")
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="+", verbose_name=_("member")
+    )
+    kind = models.ForeignKey(
+        EngagementKind, on_delete=models.PROTECT, related_name="events", verbose_name=_("kind")
+    )
+    reference = models.CharField(_("reference"), max_length=128, blank=True)
+    channel = models.CharField(_("channel"), max_length=64, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    points = models.PositiveIntegerField(_("points"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("engagement event")
+        verbose_name_plural = _("engagement events")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["member", "kind", "created_at"], name="event_member_kind_time"),
+            models.Index(fields=["status", "created_at"], name="event_moderation"),
+        ]
+        constraints = [
+            # The same review or survey answer is rewarded once, however often a channel sends it.
+            models.UniqueConstraint(
+                fields=["member", "kind", "reference"],
+                condition=~Q(reference=""),
+                name="event_member_kind_reference",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} ({self.get_status_display()})"
+
+
+class ReferralCode(models.Model):
+    member = models.OneToOneField(
+        Member, on_delete=models.PROTECT, related_name="referral_code", verbose_name=_("member")
+    )
+    code = models.CharField(_("code"), max_length=16, unique=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("referral code")
+        verbose_name_plural = _("referral codes")
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Referral(models.Model):
+    referrer = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="referrals_made", verbose_name=_("referrer")
+    )
+    # One referrer per member: a second code cannot claim the same newcomer.
+    referred = models.OneToOneField(
+        Member, on_delete=models.PROTECT, related_name="referred_by", verbose_name=_("referred")
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    rewarded_at = models.DateTimeField(_("rewarded at"), null=True, blank=True)
+    purchase = models.OneToOneField(
+        Purchase,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("first purchase"),
+    )
+
+    class Meta:
+        verbose_name = _("referral")
+        verbose_name_plural = _("referrals")
+        constraints = [
+            models.CheckConstraint(condition=~Q(referrer=F("referred")), name="referral_not_self")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referrer} → {self.referred}"
+
+
+class Badge(models.Model):
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), blank=True)
+
+    class Meta:
+        verbose_name = _("badge")
+        verbose_name_plural = _("badges")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MemberBadge(models.Model):
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="badges", verbose_name=_("member")
+    )
+    badge = models.ForeignKey(
+        Badge, on_delete=models.PROTECT, related_name="holders", verbose_name=_("badge")
+    )
+    awarded_at = models.DateTimeField(_("awarded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("member badge")
+        verbose_name_plural = _("member badges")
+        constraints = [models.UniqueConstraint(fields=["member", "badge"], name="memberbadge_once")]
+
+    def __str__(self) -> str:
+        return f"{self.member}: {self.badge}"
+
+
+class Challenge(models.Model):
+    class Goal(models.TextChoices):
+        PURCHASE_COUNT = "purchase_count", _("Number of purchases")
+        SPEND = "spend", _("Spend (optionally in one category)")
+        EVENT_COUNT = "event_count", _("Number of engagement events")
+
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    goal = models.CharField(_("goal"), max_length=16, choices=Goal.choices)
+    target = models.DecimalField(_("target"), max_digits=12, decimal_places=2)
+    category = models.CharField(_("category"), max_length=64, blank=True)
+    event_kind = models.ForeignKey(
+        EngagementKind,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("engagement kind"),
+    )
+    starts_at = models.DateTimeField(_("starts at"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
+    window_days = models.PositiveIntegerField(
+        _("window (days)"),
+        null=True,
+        blank=True,
+        help_text=_("Progress must be made within this many days of the first step; empty: any."),
+    )
+    reward_points = models.PositiveIntegerField(_("reward points"), default=0)
+    badge = models.ForeignKey(
+        Badge,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("reward badge"),
+    )
+
+    class Meta:
+        verbose_name = _("challenge")
+        verbose_name_plural = _("challenges")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChallengeProgress(models.Model):
+    challenge = models.ForeignKey(
+        Challenge, on_delete=models.PROTECT, related_name="progress", verbose_name=_("challenge")
+    )
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="challenges", verbose_name=_("member")
+    )
+    value = models.DecimalField(_("progress"), max_digits=12, decimal_places=2, default=0)
+    window_start = models.DateTimeField(_("window start"))
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("challenge progress")
+        verbose_name_plural = _("challenge progress")
+        constraints = [
+            models.UniqueConstraint(fields=["challenge", "member"], name="progress_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.challenge}: {self.value}"

@@ -1,0 +1,133 @@
+"""Reads shared by the purchase path, the simulator, the admin and the API."""
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from campaigns import engine
+from campaigns.models import (
+    Challenge,
+    ChallengeProgress,
+    EarningAward,
+    EarningRule,
+    MemberBadge,
+    Period,
+)
+from members.models import Member
+
+
+def period_start(period: str, at: datetime) -> datetime | None:
+    """Start of the calendar period (in local time) that contains `at`; None for "ever"."""
+    local = timezone.localtime(at)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == Period.DAY:
+        return midnight
+    if period == Period.WEEK:
+        return midnight - timedelta(days=midnight.weekday())
+    if period == Period.MONTH:
+        return midnight.replace(day=1)
+    if period == Period.YEAR:
+        return midnight.replace(month=1, day=1)
+    return None
+
+
+def rule_spec(rule: EarningRule) -> engine.RuleSpec:
+    budget = None
+    if rule.budget_points is not None:
+        budget = rule.budget_points - rule.budget_spent
+    return engine.RuleSpec(
+        id=rule.pk,
+        name=rule.name,
+        kind=rule.kind,
+        rate=Decimal(rule.rate),
+        multiplier=Decimal(rule.multiplier),
+        bonus_points=rule.bonus_points,
+        rounding=rule.rounding,
+        skus=frozenset(str(v) for v in rule.skus or ()),
+        categories=frozenset(str(v) for v in rule.categories or ()),
+        stores=frozenset(str(v) for v in rule.stores or ()),
+        channels=frozenset(str(v) for v in rule.channels or ()),
+        tiers=frozenset(tier.name for tier in rule.tiers.all()),
+        days_of_week=frozenset(int(v) for v in rule.days_of_week or ()),
+        time_from=rule.time_from,
+        time_until=rule.time_until,
+        starts_at=rule.starts_at,
+        ends_at=rule.ends_at,
+        min_spend=rule.min_spend,
+        first_purchase_only=rule.first_purchase_only,
+        birthday=rule.birthday,
+        anniversary=rule.anniversary,
+        cap_per_purchase=rule.cap_per_purchase,
+        cap_per_member=rule.cap_per_member,
+        budget_remaining=budget,
+        priority=rule.priority,
+        stacks=rule.stacks,
+    )
+
+
+def rules_active_at(at: datetime):
+    return (
+        EarningRule.objects.filter(active=True)
+        .filter(
+            Q(starts_at__isnull=True) | Q(starts_at__lte=at),
+            Q(ends_at__isnull=True) | Q(ends_at__gt=at),
+        )
+        .prefetch_related("tiers")
+    )
+
+
+def member_tier(member: Member) -> tuple[str, Decimal]:
+    """The member's tier name and earn multiplier, if the members app has tiers."""
+    tier = getattr(member, "tier", None)
+    if tier is None:
+        return "", Decimal(1)
+    multiplier = getattr(tier, "earn_multiplier", None) or getattr(tier, "multiplier", None)
+    return str(getattr(tier, "name", tier)), Decimal(multiplier or 1)
+
+
+def member_facts(
+    *, member: Member, rules: list[EarningRule], at: datetime, first_purchase: bool
+) -> engine.MemberFacts:
+    tier, multiplier = member_tier(member)
+    earned: dict[int, int] = {}
+    for rule in rules:
+        if rule.cap_per_member is None:
+            continue
+        awards = EarningAward.objects.filter(rule=rule, member=member)
+        start = period_start(rule.cap_period, at)
+        if start is not None:
+            awards = awards.filter(occurred_at__gte=start)
+        earned[rule.pk] = awards.aggregate(total=Sum("points"))["total"] or 0
+    enrolled_at = getattr(member, "enrolled_at", None)
+    return engine.MemberFacts(
+        member_id=member.pk,
+        tier=tier,
+        tier_multiplier=multiplier,
+        first_purchase=first_purchase,
+        birth_date=getattr(member, "birth_date", None),
+        enrolled_on=timezone.localdate(enrolled_at) if enrolled_at else None,
+        earned_in_period=earned,
+    )
+
+
+def challenges_for(*, member: Member) -> list[dict]:
+    """Active challenges with the member's progress, for the member page and the API."""
+    progress = {p.challenge_id: p for p in ChallengeProgress.objects.filter(member=member)}
+    rows = []
+    for challenge in Challenge.objects.filter(active=True).select_related("badge"):
+        mine = progress.get(challenge.pk)
+        rows.append(
+            {
+                "challenge": challenge,
+                "value": mine.value if mine else Decimal(0),
+                "target": challenge.target,
+                "completed_at": mine.completed_at if mine else None,
+            }
+        )
+    return rows
+
+
+def badges_for(*, member: Member):
+    return MemberBadge.objects.filter(member=member).select_related("badge").order_by("awarded_at")

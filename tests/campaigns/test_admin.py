@@ -1,0 +1,115 @@
+"""The back office: marketing edits rules and simulates; customer service works the queues."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns.models import AbuseRule, EngagementEvent, PurchaseReview
+from campaigns.services import event_record, purchase_record
+from ledger.models import Account
+from tests.campaigns.factories import EarningRuleFactory, EngagementKindFactory
+from tests.factories import MemberFactory
+
+
+@pytest.fixture
+def marketing(client, staff_user):
+    client.force_login(staff_user("Marketing"))
+    return client
+
+
+@pytest.fixture
+def service(client, staff_user):
+    client.force_login(staff_user("Customer service"))
+    return client
+
+
+@pytest.mark.django_db
+def test_marketing_edits_rules_and_sees_them(marketing):
+    rule = EarningRuleFactory(name="Base")
+    assert marketing.get(reverse("admin:campaigns_earningrule_changelist")).status_code == 200
+    assert marketing.get(reverse("admin:campaigns_earningrule_add")).status_code == 200
+    page = marketing.get(reverse("admin:campaigns_earningrule_change", args=[rule.pk]))
+    assert page.status_code == 200
+    assert marketing.get(reverse("admin:campaigns_challenge_add")).status_code == 200
+    assert marketing.get(reverse("admin:campaigns_engagementkind_add")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_marketing_runs_the_simulator(marketing):
+    rule = EarningRuleFactory(name="Base", rate=2)
+    member = MemberFactory()
+    yesterday = timezone.now() - timedelta(days=1)
+    purchase_record(
+        member=member, channel="pos", external_id="A", amount=Decimal("10"), currency="EUR",
+        occurred_at=yesterday,
+    )  # fmt: skip
+    url = reverse("admin:campaigns_earningrule_simulate")
+    assert marketing.get(url, {"rules": str(rule.pk)}).status_code == 200
+    response = marketing.post(
+        url,
+        {
+            "start": (yesterday - timedelta(days=2)).date().isoformat(),
+            "end": timezone.localdate().isoformat(),
+            "rules": [rule.pk],
+        },
+    )
+    assert response.status_code == 200
+    report = response.context["report"]
+    assert report.points == 20
+    assert report.members_reached == 1
+
+
+@pytest.mark.django_db
+def test_customer_service_cannot_edit_rules_or_simulate(service):
+    assert service.get(reverse("admin:campaigns_earningrule_add")).status_code == 403
+    assert service.get(reverse("admin:campaigns_earningrule_simulate")).status_code == 403
+
+
+@pytest.mark.django_db
+def test_customer_service_approves_a_purchase_in_the_review_queue(service):
+    EarningRuleFactory(name="Base", rate=1)
+    AbuseRule.objects.create(kind=AbuseRule.Kind.MEMBER_VELOCITY, threshold=0)
+    member = MemberFactory()
+    purchase_record(
+        member=member, channel="pos", external_id="A", amount=Decimal("30"), currency="EUR",
+        occurred_at=datetime(2026, 11, 1, tzinfo=UTC),
+    )  # fmt: skip
+    review = PurchaseReview.objects.get()
+    url = reverse("admin:campaigns_purchasereview_changelist")
+    page = service.get(url)
+    assert page.status_code == 200
+    assert "in an hour" in page.content.decode()
+    service.post(url, {"action": "approve", "_selected_action": [review.pk]})
+    review.refresh_from_db()
+    assert review.status == "approved"
+    assert Account.objects.get(member=member).balance == 30
+
+
+@pytest.mark.django_db
+def test_customer_service_moderates_engagement(service):
+    EngagementKindFactory(code="review", points=40, requires_approval=True)
+    member = MemberFactory()
+    good = event_record(member=member, kind="review", reference="1")
+    bad = event_record(member=member, kind="review", reference="2")
+    url = reverse("admin:campaigns_engagementevent_changelist")
+    assert service.get(url).status_code == 200
+    service.post(url, {"action": "approve", "_selected_action": [good.pk]})
+    service.post(url, {"action": "reject", "_selected_action": [bad.pk]})
+    statuses = dict(EngagementEvent.objects.values_list("reference", "status"))
+    assert statuses == {"1": "credited", "2": "rejected"}
+    assert Account.objects.get(member=member).balance == 40
+
+
+@pytest.mark.django_db
+def test_landing_page_shows_each_role_its_sections(client, staff_user):
+    client.force_login(staff_user("Marketing"))
+    page = client.get("/").content.decode()
+    assert "Earning rules" in page and "Simulator" in page
+    assert "Purchase review queue" not in page
+    client.force_login(staff_user("Customer service"))
+    page = client.get("/").content.decode()
+    assert "Purchase review queue" in page and "Engagement moderation" in page
+    assert "Simulator" not in page
