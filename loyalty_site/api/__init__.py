@@ -1,0 +1,1 @@
+"""The channel REST API (v1): thin DRF views over the apps' services."""

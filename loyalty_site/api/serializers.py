@@ -1,0 +1,214 @@
+"""Request and response shapes of the channel API.
+
+Request serializers refuse fields they do not know, so a body that tries to set `balance`,
+`tier`, `status` or `points` is answered 400 instead of being silently half-accepted.
+"""
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from members.models import Consent
+
+
+class StrictSerializer(serializers.Serializer):
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: [_("Unknown or read-only field.")] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+# --- members ---
+
+
+class MemberEnrolSerializer(StrictSerializer):
+    email = serializers.EmailField(max_length=254)
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    birth_date = serializers.DateField(required=False, allow_null=True)
+    external_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    consents = serializers.DictField(
+        child=serializers.BooleanField(),
+        required=False,
+        help_text=_("Purpose → granted, for: %(purposes)s.")
+        % {"purposes": ", ".join(Consent.Purpose.values)},
+    )
+    referral_code = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+    def validate_consents(self, value):
+        unknown = sorted(set(value) - set(Consent.Purpose.values))
+        if unknown:
+            raise serializers.ValidationError(
+                _("Unknown purposes: %(names)s.") % {"names": ", ".join(unknown)}
+            )
+        return value
+
+
+class CardSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    status = serializers.CharField()
+
+
+class MemberSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    email = serializers.EmailField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    external_id = serializers.CharField()
+    status = serializers.CharField()
+    balance = serializers.IntegerField(help_text=_("Points on the account (incl. held)."))
+    available = serializers.IntegerField(help_text=_("Points that can be spent now."))
+    pending_points = serializers.IntegerField()
+    tier = serializers.CharField(allow_null=True, help_text=_("The tier's name."))
+    points_to_next_tier = serializers.IntegerField(allow_null=True)
+    cards = CardSerializer(many=True)
+
+
+class MemberEnrolledSerializer(MemberSerializer):
+    card_number = serializers.CharField()
+
+
+class EntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    points = serializers.IntegerField(source="amount")
+    balance_after = serializers.IntegerField()
+    channel = serializers.CharField()
+    reference = serializers.CharField()
+    reason = serializers.CharField()
+    explanation = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+
+
+# --- purchases ---
+
+
+class PurchaseLineSerializer(StrictSerializer):
+    sku = serializers.CharField(max_length=64)
+    category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    quantity = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+
+
+class PurchaseCreateSerializer(StrictSerializer):
+    member = serializers.UUIDField(required=False, help_text=_("The member's id, or:"))
+    card_number = serializers.CharField(max_length=19, required=False)
+    external_id = serializers.CharField(max_length=64, help_text=_("Unique per channel."))
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", default=settings.LOYALTY_CURRENCY)
+    store = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    occurred_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    lines = PurchaseLineSerializer(many=True, required=False, max_length=500)
+
+    def validate(self, attrs):
+        if bool(attrs.get("member")) == bool(attrs.get("card_number")):
+            raise serializers.ValidationError({"member": [_("Give either member or card_number.")]})
+        return attrs
+
+
+class RuleSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    rule_id = serializers.IntegerField(allow_null=True, required=False)
+    points = serializers.IntegerField()
+
+
+class PurchaseResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    member = serializers.UUIDField()
+    status = serializers.CharField(help_text=_("recorded, or under_review (points wait)."))
+    points_earned = serializers.IntegerField()
+    pending_points = serializers.IntegerField()
+    rules = RuleSerializer(many=True)
+    balance = serializers.IntegerField()
+
+
+class ReturnLineSerializer(StrictSerializer):
+    line = serializers.IntegerField(help_text=_("The purchase line's id."))
+    quantity = serializers.IntegerField(min_value=1)
+
+
+class ReturnCreateSerializer(StrictSerializer):
+    external_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    amount = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        required=False,
+        help_text=_("Part of the amount returned; leave out (and lines) for a full return."),
+    )
+    lines = ReturnLineSerializer(many=True, required=False, max_length=500)
+
+
+class ReturnResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    purchase = serializers.IntegerField()
+    points_reversed = serializers.IntegerField()
+    balance = serializers.IntegerField()
+
+
+# --- events ---
+
+
+class EventCreateSerializer(StrictSerializer):
+    kind = serializers.CharField(max_length=64, help_text=_("e.g. review, survey, referral."))
+    member = serializers.UUIDField()
+    reference = serializers.CharField(max_length=128, required=False, allow_blank=True)
+
+
+class EventResultSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField(help_text=_("credited, or pending when it awaits approval."))
+    points_earned = serializers.IntegerField()
+    balance = serializers.IntegerField()
+
+
+# --- rewards and redemptions ---
+
+
+class RewardSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    points = serializers.IntegerField(help_text=_("The cost for this member."))
+
+
+class RedemptionCreateSerializer(StrictSerializer):
+    member = serializers.UUIDField()
+    reward = serializers.IntegerField(required=False, help_text=_("A reward's id, or:"))
+    points = serializers.IntegerField(
+        required=False, min_value=1, max_value=10_000_000, help_text=_("Points to redeem.")
+    )
+    reserve = serializers.BooleanField(
+        default=False,
+        help_text=_("Only reserve (confirm or cancel later, e.g. at a till)."),
+    )
+    reference = serializers.CharField(max_length=128, required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        if (attrs.get("reward") is None) == (attrs.get("points") is None):
+            raise serializers.ValidationError({"reward": [_("Give either reward or points.")]})
+        return attrs
+
+
+class RedemptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    member = serializers.UUIDField()
+    reward = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField()
+    points = serializers.IntegerField()
+    code = serializers.CharField(allow_null=True, help_text=_("The voucher code, if any."))
+    balance = serializers.IntegerField()
+    available = serializers.IntegerField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField()

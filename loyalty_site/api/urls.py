@@ -1,0 +1,45 @@
+"""`/api/v1/...` (the channel API), `/api/schema/` (OpenAPI 3) and `/api/docs/` (Swagger UI)."""
+
+from django.conf import settings
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from loyalty_site.api import views
+
+
+class Router(DefaultRouter):
+    include_root_view = False
+
+
+router = Router()
+router.register("members", views.MemberViewSet, basename="member")
+router.register("cards", views.CardViewSet, basename="card")
+router.register("purchases", views.PurchaseViewSet, basename="purchase")
+router.register("events", views.EventViewSet, basename="event")
+router.register("redemptions", views.RedemptionViewSet, basename="redemption")
+
+# The schema and its docs are public: they describe the API, they reveal no data.
+_public = {"authentication_classes": [], "permission_classes": [], "throttle_classes": []}
+
+urlpatterns = [
+    path(
+        "v1/members/<str:id>/ledger/",
+        views.LedgerViewSet.as_view({"get": "list"}),
+        name="member-ledger",
+    ),
+    path("v1/", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(**_public), name="api-schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api-schema", **_public),
+        name="api-docs",
+    ),
+]
+
+if settings.LOYALTY_BENCH:  # pragma: no cover - only `make bench` sets it
+    from bench.sqlview import urlpatterns as bench_urlpatterns
+
+    urlpatterns += bench_urlpatterns
+
+urlpatterns.append(re_path(r"^(?P<path>.*)$", views.not_found))

@@ -1,0 +1,124 @@
+"""Channels of the REST API (their keys and scopes) and outgoing webhooks.
+
+A channel's name is what the ledger records as the channel of an entry, a purchase or a
+redemption, so it is unique and should not change once the channel has written anything.
+"""
+
+import uuid
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from rest_framework_api_key.models import AbstractAPIKey
+
+SCOPES = {
+    "members:read": _("Read members, cards, ledgers and the rewards a member may see"),
+    "members:write": _("Enrol members"),
+    "purchases:write": _("Record purchases and returns"),
+    "events:write": _("Send engagement events"),
+    "redemptions:write": _("Redeem, confirm and cancel"),
+}
+
+EVENT_TYPES = {
+    "member.enrolled": _("Member enrolled"),
+    "tier.changed": _("Tier changed"),
+    "points.earned": _("Points earned"),
+    "redemption.confirmed": _("Redemption confirmed"),
+    "points.expiring_soon": _("Points expiring soon"),
+}
+
+
+class Channel(models.Model):
+    class Kind(models.TextChoices):
+        POS = "pos", _("Point of sale")
+        WEBSHOP = "webshop", _("Webshop")
+        APP = "app", _("App")
+        PARTNER = "partner", _("Partner")
+
+    name = models.CharField(_("name"), max_length=64, unique=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.POS)
+    # Empty: every store. Otherwise the channel writes and sees only these stores' purchases.
+    stores = models.JSONField(_("stores"), default=list, blank=True)
+    scopes = models.JSONField(_("scopes"), default=list, blank=True)
+    # Empty: LOYALTY_API_RATE. E.g. "600/min".
+    rate = models.CharField(_("request rate"), max_length=32, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+class ChannelAPIKey(AbstractAPIKey):
+    """A channel's key, stored hashed; the key itself is shown once, when it is created."""
+
+    channel = models.ForeignKey(
+        Channel, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("channel")
+    )
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = _("channel API key")
+        verbose_name_plural = _("channel API keys")
+
+
+class WebhookSubscription(models.Model):
+    channel = models.ForeignKey(
+        Channel, on_delete=models.CASCADE, related_name="subscriptions", verbose_name=_("channel")
+    )
+    url = models.URLField(_("URL"), max_length=500)
+    # Signs every delivery (HMAC-SHA256); the receiver keeps the same secret.
+    secret = models.CharField(_("secret"), max_length=128)
+    event_types = models.JSONField(_("event types"), default=list)
+    # Off: only events that the channel's own requests caused.
+    all_channels = models.BooleanField(_("events of all channels"), default=False)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("webhook subscription")
+        verbose_name_plural = _("webhook subscriptions")
+
+    def __str__(self) -> str:
+        return f"{self.channel} → {self.url}"
+
+
+class WebhookDelivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+
+    subscription = models.ForeignKey(
+        WebhookSubscription,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("subscription"),
+    )
+    event_id = models.UUIDField(_("event id"), default=uuid.uuid4, editable=False)
+    event_type = models.CharField(_("event type"), max_length=64)
+    payload = models.JSONField(_("payload"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    response_status = models.PositiveIntegerField(_("last response status"), null=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_attempt_at = models.DateTimeField(_("last attempt at"), null=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"

@@ -1,0 +1,177 @@
+"""Outgoing webhooks: events recorded as deliveries in the writer's transaction, sent after commit.
+
+`event_emit` is called inside the transaction that caused the event, so a rolled-back write sends
+nothing and a committed one always has its delivery rows (an outbox). The Celery task posts each
+delivery outside any transaction, signed with the subscription's secret:
+
+    X-Loyalty-Timestamp: <unix seconds>
+    X-Loyalty-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">
+
+and retries a failure with exponential back-off up to LOYALTY_WEBHOOK_MAX_ATTEMPTS attempts.
+"""
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from datetime import timedelta
+
+import requests
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from loyalty_site.models import EVENT_TYPES, WebhookDelivery, WebhookSubscription
+
+SIGNATURE_HEADER = "X-Loyalty-Signature"
+TIMESTAMP_HEADER = "X-Loyalty-Timestamp"
+
+# Per process: which subscriptions exist, re-read every LOYALTY_WEBHOOK_CACHE_SECONDS, so that
+# a write with no subscriber for its event costs no query.
+_cache: dict = {"at": None, "rows": []}
+
+
+def _subscriptions() -> list[tuple[int, str, list, bool]]:
+    ttl = settings.LOYALTY_WEBHOOK_CACHE_SECONDS
+    now = time.monotonic()
+    if ttl and _cache["at"] is not None and now - _cache["at"] < ttl:
+        return _cache["rows"]
+    rows = list(
+        WebhookSubscription.objects.filter(active=True, channel__active=True).values_list(
+            "id", "channel__name", "event_types", "all_channels"
+        )
+    )
+    _cache.update(at=now, rows=rows)
+    return rows
+
+
+def subscriptions_cache_clear() -> None:
+    _cache.update(at=None, rows=[])
+
+
+def sign(*, secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def event_emit(*, event_type: str, data: dict, channel: str = "") -> list[int]:
+    """Record one delivery per matching subscription; they are sent once the caller commits."""
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown webhook event type {event_type!r}")
+    targets = [
+        sub_id
+        for sub_id, sub_channel, types, all_channels in _subscriptions()
+        if event_type in types and (all_channels or (channel and sub_channel == channel))
+    ]
+    if not targets:
+        return []
+    event_id = uuid.uuid4()
+    payload = json.loads(
+        json.dumps(
+            {
+                "id": str(event_id),
+                "type": event_type,
+                "created_at": timezone.now().isoformat(),
+                "channel": channel,
+                "data": data,
+            },
+            cls=DjangoJSONEncoder,
+        )
+    )
+    deliveries = WebhookDelivery.objects.bulk_create(
+        WebhookDelivery(
+            subscription_id=sub_id, event_id=event_id, event_type=event_type, payload=payload
+        )
+        for sub_id in targets
+    )
+    ids = [delivery.pk for delivery in deliveries]
+    transaction.on_commit(lambda: _schedule(ids))
+    return ids
+
+
+def _schedule(ids: list[int]) -> None:
+    from loyalty_site.tasks import webhook_deliver
+
+    for delivery_id in ids:
+        webhook_deliver.delay(delivery_id)
+
+
+def retry_delay(attempts: int) -> int:
+    """Seconds before the next attempt: base · 2^(attempts-1), at most one hour."""
+    return min(settings.LOYALTY_WEBHOOK_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), 3600)
+
+
+def delivery_send(*, delivery_id: int) -> int | None:
+    """Post one pending delivery. Returns the seconds to wait before a retry, or None when done.
+
+    The row is claimed with a conditional UPDATE, so a delivery is sent by one worker at a time;
+    the HTTP call happens outside any transaction.
+    """
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_id, status=WebhookDelivery.Status.PENDING
+    ).update(status=WebhookDelivery.Status.SENDING, last_attempt_at=timezone.now())
+    if not claimed:
+        return None
+    delivery = WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
+    body = json.dumps(delivery.payload, separators=(",", ":")).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "loyalty-webhooks/1",
+        "X-Loyalty-Event": delivery.event_type,
+        "X-Loyalty-Delivery": str(delivery.event_id),
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: sign(secret=delivery.subscription.secret, timestamp=timestamp, body=body),
+    }
+    status_code, error = None, ""
+    try:
+        answer = requests.post(
+            delivery.subscription.url,
+            data=body,
+            headers=headers,
+            timeout=settings.LOYALTY_WEBHOOK_TIMEOUT_SECONDS,
+            allow_redirects=False,
+        )
+        status_code = answer.status_code
+        if not 200 <= status_code < 300:
+            error = answer.text[:500]
+    except requests.RequestException as exc:
+        error = str(exc)[:500]
+    attempts = delivery.attempts + 1
+    fields = {"attempts": attempts, "response_status": status_code, "last_error": error}
+    if status_code is not None and 200 <= status_code < 300:
+        fields.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=timezone.now())
+        wait = None
+    elif attempts >= settings.LOYALTY_WEBHOOK_MAX_ATTEMPTS:
+        fields.update(status=WebhookDelivery.Status.FAILED)
+        wait = None
+    else:
+        fields.update(status=WebhookDelivery.Status.PENDING)
+        wait = retry_delay(attempts)
+    WebhookDelivery.objects.filter(pk=delivery_id).update(**fields)
+    return wait
+
+
+@transaction.atomic
+def delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Send a delivery again (from the admin): a fresh pending row with the same event."""
+    copy = WebhookDelivery.objects.create(
+        subscription_id=delivery.subscription_id,
+        event_id=delivery.event_id,
+        event_type=delivery.event_type,
+        payload=delivery.payload,
+    )
+    transaction.on_commit(lambda: _schedule([copy.pk]))
+    return copy
+
+
+def deliveries_purge(*, now=None) -> int:
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.LOYALTY_WEBHOOK_KEEP_DAYS)
+    deleted, _detail = WebhookDelivery.objects.filter(
+        created_at__lt=cutoff,
+        status__in=[WebhookDelivery.Status.DELIVERED, WebhookDelivery.Status.FAILED],
+    ).delete()
+    return deleted

@@ -1,0 +1,92 @@
+"""Keys see and write only what their scope allows: no 2xx on another channel's objects."""
+
+from decimal import Decimal
+
+import pytest
+
+from ledger.models import Purchase
+from rewards.models import Redemption
+from tests.api.conftest import client_for
+from tests.campaigns.factories import EarningRuleFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(make_channel, member):
+    EarningRuleFactory(rate=Decimal(1))
+    _own, own_key = make_channel("shop-ams", stores=["AMS-01"])
+    _other, other_key = make_channel("shop-rtm", stores=["RTM-01"])
+    _partner, partner_key = make_channel("partner-a", kind="partner")
+    _partner_b, partner_b_key = make_channel("partner-b", kind="partner")
+    own, other = client_for(own_key), client_for(other_key)
+    partner, partner_b = client_for(partner_key), client_for(partner_b_key)
+
+    def buy(client, external_id):
+        return client.post(
+            "/api/v1/purchases/",
+            {"member": str(member.public_id), "external_id": external_id, "amount": "10.00"},
+            format="json",
+        ).json()["id"]
+
+    def reserve(client):
+        return client.post(
+            "/api/v1/redemptions/",
+            {"member": str(member.public_id), "points": 5, "reserve": True},
+            format="json",
+        ).json()["id"]
+
+    return {
+        "clients": {"own": own, "other": other, "partner": partner, "partner_b": partner_b},
+        "purchase": {"own": buy(own, "A-1"), "partner": buy(partner, "P-1")},
+        "redemption": {"own": reserve(own), "partner": reserve(partner)},
+    }
+
+
+# (who asks, whose object): every pair where the asker must not reach the object.
+FOREIGN = [
+    ("other", "own"),
+    ("partner", "own"),
+    ("partner_b", "partner"),
+    ("other", "partner"),
+]
+
+
+@pytest.mark.parametrize(("asker", "owner"), FOREIGN)
+def test_no_access_to_foreign_purchases(world, asker, owner):
+    client = world["clients"][asker]
+    purchase_id = world["purchase"][owner]
+    response = client.post(
+        f"/api/v1/purchases/{purchase_id}/returns/", {"external_id": "X"}, format="json"
+    )
+    assert response.status_code == 404
+    assert not Purchase.objects.get(pk=purchase_id).returns.exists()
+
+
+@pytest.mark.parametrize(("asker", "owner"), FOREIGN)
+@pytest.mark.parametrize("verb", ["confirm", "cancel"])
+def test_no_access_to_foreign_redemptions(world, asker, owner, verb):
+    client = world["clients"][asker]
+    redemption_id = world["redemption"][owner]
+    response = client.post(f"/api/v1/redemptions/{redemption_id}/{verb}/")
+    assert response.status_code == 404
+    assert Redemption.objects.get(pk=redemption_id).status == "reserved"
+
+
+@pytest.mark.parametrize("owner", ["own", "partner"])
+def test_owners_do_reach_their_objects(world, owner):
+    client = world["clients"][owner]
+    response = client.post(
+        f"/api/v1/purchases/{world['purchase'][owner]}/returns/", {}, format="json"
+    )
+    assert response.status_code == 201
+    response = client.post(f"/api/v1/redemptions/{world['redemption'][owner]}/cancel/")
+    assert response.status_code == 200
+
+
+def test_unrestricted_pos_key_may_return_any_purchase(world, api):
+    # A key with no store list and not a partner serves every store (e.g. the webshop's
+    # returns desk), so it may take back a store's purchase.
+    purchase_id = world["purchase"]["own"]
+    response = api.post(f"/api/v1/purchases/{purchase_id}/returns/", {}, format="json")
+    assert response.status_code == 201

@@ -1,0 +1,205 @@
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from ledger.models import Entry, Purchase
+from tests.api.conftest import client_for
+from tests.api.factories import member_with
+from tests.campaigns.factories import EarningRuleFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def base_rate(db):
+    return EarningRuleFactory(name="Base rate", rate=Decimal(1))
+
+
+def purchase_body(who, **overrides):
+    return {
+        "member": str(who.public_id),
+        "external_id": "T-1",
+        "amount": "25.00",
+        "currency": "EUR",
+        "lines": [{"sku": "A1", "category": "coffee", "quantity": 2, "amount": "25.00"}],
+        **overrides,
+    }
+
+
+def test_purchase_earns_points_and_returns_the_new_balance(api, member):
+    response = api.post("/api/v1/purchases/", purchase_body(member), format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["points_earned"] == 25
+    assert body["balance"] == 525
+    assert body["rules"][0]["rule"] == "Base rate" and body["rules"][0]["points"] == 25
+    purchase = Purchase.objects.get(pk=body["id"])
+    assert purchase.channel == "till" and purchase.lines.count() == 1
+    assert member.account.entries.filter(kind=Entry.Kind.EARN).count() == 2
+
+
+def test_purchase_by_card_number(api, member):
+    body = purchase_body(member, card_number=member.cards.get().number)
+    del body["member"]
+    response = api.post("/api/v1/purchases/", body, format="json")
+    assert response.status_code == 201
+    assert response.json()["member"] == str(member.public_id)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"member": None}, "member"),
+        ({"amount": "-1.00"}, "amount"),
+        ({"amount": "abc"}, "amount"),
+        ({"currency": "euro"}, "currency"),
+        ({"external_id": ""}, "external_id"),
+        ({"lines": [{"sku": "A1", "quantity": 0, "amount": "1.00"}]}, "lines"),
+        ({"points_earned": 1000}, "points_earned"),
+        ({"balance": 1_000_000}, "balance"),
+        ({"status": "recorded"}, "status"),
+    ],
+)
+def test_purchase_validation(api, member, change, field):
+    body = {**purchase_body(member), **change}
+    body = {k: v for k, v in body.items() if v is not None}
+    response = api.post("/api/v1/purchases/", body, format="json")
+    assert response.status_code == 400, response.json()
+    assert response.json()["code"] == "invalid"
+    assert field in response.json()["fields"]
+    assert not Purchase.objects.exists()
+
+
+def test_purchase_for_unknown_member_or_card(api, member):
+    body = purchase_body(member, member="7c1d1c59-0000-4000-8000-000000000000")
+    assert api.post("/api/v1/purchases/", body, format="json").status_code == 404
+    body = purchase_body(member, card_number="1234567890123456")
+    del body["member"]
+    response = api.post("/api/v1/purchases/", body, format="json")
+    assert response.status_code == 404
+    assert response.json()["code"] == "member_not_found"
+
+
+def test_same_external_id_twice_is_a_conflict(api, member):
+    assert api.post("/api/v1/purchases/", purchase_body(member), format="json").status_code == 201
+    response = api.post("/api/v1/purchases/", purchase_body(member), format="json")
+    assert response.status_code == 409
+    assert response.json()["code"] == "duplicate_purchase"
+    assert Purchase.objects.count() == 1
+
+
+def test_store_bound_key_writes_only_for_its_stores(make_channel, member):
+    _channel, key = make_channel("ams", stores=["AMS-01", "AMS-02"])
+    client = client_for(key)
+    response = client.post(
+        "/api/v1/purchases/", purchase_body(member, store="RTM-01"), format="json"
+    )
+    assert response.status_code == 403
+    response = client.post("/api/v1/purchases/", purchase_body(member), format="json")
+    assert response.status_code == 403  # which of its stores is unknown
+    response = client.post(
+        "/api/v1/purchases/", purchase_body(member, store="AMS-02"), format="json"
+    )
+    assert response.status_code == 201
+    assert Purchase.objects.get().store == "AMS-02"
+
+
+def test_single_store_key_defaults_its_store(make_channel, member):
+    _channel, key = make_channel("ams", stores=["AMS-01"])
+    response = client_for(key).post("/api/v1/purchases/", purchase_body(member), format="json")
+    assert response.status_code == 201
+    assert Purchase.objects.get().store == "AMS-01"
+
+
+def test_full_return_takes_back_the_points(api, member):
+    purchase_id = api.post("/api/v1/purchases/", purchase_body(member), format="json").json()["id"]
+    response = api.post(
+        f"/api/v1/purchases/{purchase_id}/returns/", {"external_id": "R-1"}, format="json"
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["points_reversed"] == 25
+    assert response.json()["balance"] == 500
+
+
+def test_partial_return_by_line_and_by_amount(api, member):
+    purchase_id = api.post("/api/v1/purchases/", purchase_body(member), format="json").json()["id"]
+    line = Purchase.objects.get(pk=purchase_id).lines.get()
+    response = api.post(
+        f"/api/v1/purchases/{purchase_id}/returns/",
+        {"lines": [{"line": line.pk, "quantity": 1}]},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["points_reversed"] == 12
+    response = api.post(
+        f"/api/v1/purchases/{purchase_id}/returns/",
+        {"amount": "100.00", "external_id": "R-2"},
+        format="json",
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "return_exceeds_purchase"
+
+
+def test_return_of_unknown_purchase_is_404(api):
+    for purchase_id in ("999999", "abc"):
+        response = api.post(f"/api/v1/purchases/{purchase_id}/returns/", {}, format="json")
+        assert response.status_code == 404
+    assert response.json()["code"] in {"purchase_not_found", "not_found"}
+
+
+def test_return_validation(api, member):
+    purchase_id = api.post("/api/v1/purchases/", purchase_body(member), format="json").json()["id"]
+    response = api.post(
+        f"/api/v1/purchases/{purchase_id}/returns/", {"lines": [{"line": "x"}]}, format="json"
+    )
+    assert response.status_code == 400
+
+
+def test_purchase_query_count(api, member, django_assert_max_num_queries):
+    # In the test's transaction each atomic() adds SAVEPOINT/RELEASE; see test_statements_*.
+    with django_assert_max_num_queries(60):
+        assert (
+            api.post("/api/v1/purchases/", purchase_body(member), format="json").status_code == 201
+        )
+    purchase_id = Purchase.objects.get().pk
+    with django_assert_max_num_queries(60):
+        response = api.post(
+            f"/api/v1/purchases/{purchase_id}/returns/", {"external_id": "R"}, format="json"
+        )
+        assert response.status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_statements_per_earn_on_a_warm_connection(make_channel, settings):
+    """Counts every statement of an earn as production runs it (BEGIN and COMMIT included).
+
+    Issue 7's goal is 8. The API layer's own share is the key lookup and the member lookup
+    (2), plus with an Idempotency-Key the claim (BEGIN, INSERT, COMMIT) and the stored answer
+    (SELECT FOR UPDATE, UPDATE); the rest is campaigns.services.purchase_record.
+    """
+    settings.LOYALTY_WEBHOOK_CACHE_SECONDS = 60
+    _channel, key = make_channel("warm")
+    client = client_for(key)
+    members = [member_with(points=1) for _ in range(3)]
+    client.post("/api/v1/purchases/", purchase_body(members[0], external_id="W-0"), format="json")
+    with CaptureQueriesContext(connection) as without_key:
+        response = client.post(
+            "/api/v1/purchases/", purchase_body(members[1], external_id="W-1"), format="json"
+        )
+        assert response.status_code == 201
+    with CaptureQueriesContext(connection) as with_key:
+        response = client.post(
+            "/api/v1/purchases/",
+            purchase_body(members[2], external_id="W-2"),
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="warm-2",
+        )
+        assert response.status_code == 201
+    print(f"\nearn statements: {len(without_key)} without key, {len(with_key)} with key")
+    for query in with_key.captured_queries:
+        print("  ", query["sql"][:110])
+    # Guards the measured figures against regressions (they are above the goal of 8).
+    assert len(without_key) <= 30
+    assert len(with_key) <= len(without_key) + 6

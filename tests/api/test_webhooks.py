@@ -1,0 +1,246 @@
+import hashlib
+import hmac
+import json
+import threading
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from loyalty_site import webhooks
+from loyalty_site.models import WebhookDelivery, WebhookSubscription
+from tests.api.conftest import client_for
+from tests.campaigns.factories import EarningRuleFactory
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "s3cret-for-tests"
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that answers with the statuses it is given, in turn."""
+
+    def __init__(self, statuses=(200,)):
+        self.statuses = list(statuses)
+        self.requests = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.requests.append((dict(self.headers), body))
+                status = (
+                    receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
+                )
+                self.send_response(status)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    made = []
+
+    def make(statuses=(200,)):
+        r = Receiver(statuses)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()
+
+
+def subscribe(channel, url, types, **kwargs):
+    return WebhookSubscription.objects.create(
+        channel=channel, url=url, secret=SECRET, event_types=list(types), **kwargs
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_purchase_sends_a_signed_points_earned_event(make_channel, receiver):
+    from tests.api.factories import member_with
+
+    EarningRuleFactory(rate=Decimal(1))
+    channel, key = make_channel("webshop")
+    hook = receiver()
+    subscribe(channel, hook.url, ["points.earned"])
+    member = member_with(points=0)
+    response = client_for(key).post(
+        "/api/v1/purchases/",
+        {"member": str(member.public_id), "external_id": "W1", "amount": "12.00"},
+        format="json",
+    )
+    assert response.status_code == 201
+    assert len(hook.requests) == 1
+    headers, body = hook.requests[0]
+    payload = json.loads(body)
+    assert payload["type"] == "points.earned"
+    assert payload["data"]["points"] == 12 and payload["data"]["member"] == str(member.public_id)
+    expected = hmac.new(
+        SECRET.encode(), headers["X-Loyalty-Timestamp"].encode() + b"." + body, hashlib.sha256
+    ).hexdigest()
+    assert headers["X-Loyalty-Signature"] == f"sha256={expected}"
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.status == "delivered" and delivery.response_status == 200
+    assert delivery.attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enrol_and_redemption_events(make_channel, receiver):
+    channel, key = make_channel("app")
+    hook = receiver()
+    subscribe(channel, hook.url, ["member.enrolled", "redemption.confirmed"])
+    client = client_for(key)
+    member_id = client.post("/api/v1/members/", {"email": "w@example.nl"}, format="json").json()[
+        "id"
+    ]
+    from ledger import services as ledger_services
+    from members.models import Member
+
+    ledger_services.points_earn(member=Member.objects.get(public_id=member_id), points=50)
+    reserved = client.post(
+        "/api/v1/redemptions/", {"member": member_id, "points": 20, "reserve": True}, format="json"
+    ).json()
+    assert [json.loads(b)["type"] for _h, b in hook.requests] == ["member.enrolled"]
+    client.post(f"/api/v1/redemptions/{reserved['id']}/confirm/")
+    types = [json.loads(b)["type"] for _h, b in hook.requests]
+    assert types == ["member.enrolled", "redemption.confirmed"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_write_sends_nothing(make_channel, receiver):
+    from tests.api.factories import member_with
+
+    channel, key = make_channel("pos")
+    hook = receiver()
+    subscribe(channel, hook.url, ["redemption.confirmed"])
+    member = member_with(points=5)
+    response = client_for(key).post(
+        "/api/v1/redemptions/", {"member": str(member.public_id), "points": 50}, format="json"
+    )
+    assert response.status_code == 409
+    assert hook.requests == [] and not WebhookDelivery.objects.exists()
+
+
+def test_only_own_channel_events_unless_all_channels(make_channel):
+    own, _ = make_channel("own")
+    other, _ = make_channel("other")
+    mine = subscribe(own, "http://127.0.0.1:9/x", ["points.earned"])
+    everything = subscribe(other, "http://127.0.0.1:9/y", ["points.earned"], all_channels=True)
+    subscribe(other, "http://127.0.0.1:9/z", ["tier.changed"], all_channels=True)
+    ids = webhooks.event_emit(event_type="points.earned", data={"points": 1}, channel="own")
+    assert set(
+        WebhookDelivery.objects.filter(pk__in=ids).values_list("subscription", flat=True)
+    ) == {mine.pk, everything.pk}
+    with pytest.raises(ValueError):
+        webhooks.event_emit(event_type="nonsense", data={})
+
+
+def test_failures_are_retried_with_backoff_then_marked_failed(make_channel, receiver, settings):
+    settings.LOYALTY_WEBHOOK_MAX_ATTEMPTS = 3
+    channel, _ = make_channel("pos")
+    hook = receiver(statuses=(500, 503, 500, 200))
+    subscribe(channel, hook.url, ["points.earned"])
+    [delivery_id] = webhooks.event_emit(event_type="points.earned", data={}, channel="pos")
+    waits = []
+    for _ in range(5):
+        wait = webhooks.delivery_send(delivery_id=delivery_id)
+        if wait is None:
+            break
+        waits.append(wait)
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    assert delivery.status == "failed" and delivery.attempts == 3
+    assert delivery.response_status == 500
+    assert waits == [30, 60]
+    assert len(hook.requests) == 3
+    assert webhooks.retry_delay(20) == 3600
+
+
+def test_a_retry_succeeds_after_a_failure(make_channel, receiver):
+    channel, _ = make_channel("pos")
+    hook = receiver(statuses=(502, 200))
+    subscribe(channel, hook.url, ["points.earned"])
+    [delivery_id] = webhooks.event_emit(event_type="points.earned", data={}, channel="pos")
+    assert webhooks.delivery_send(delivery_id=delivery_id) == 30
+    assert webhooks.delivery_send(delivery_id=delivery_id) is None
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    assert (delivery.status, delivery.attempts) == ("delivered", 2)
+    # A delivered row is not sent again (a duplicated task message is harmless).
+    assert webhooks.delivery_send(delivery_id=delivery_id) is None
+    assert len(hook.requests) == 2
+
+
+def test_unreachable_receiver_is_logged(make_channel):
+    channel, _ = make_channel("pos")
+    subscribe(channel, "http://127.0.0.1:9/closed", ["points.earned"])
+    [delivery_id] = webhooks.event_emit(event_type="points.earned", data={}, channel="pos")
+    assert webhooks.delivery_send(delivery_id=delivery_id) == 30
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    assert delivery.status == "pending" and delivery.last_error
+    assert delivery.response_status is None
+
+
+def test_admin_replays_a_delivery(
+    make_channel, receiver, staff_user, client, django_capture_on_commit_callbacks
+):
+    channel, _ = make_channel("pos")
+    hook = receiver()
+    subscribe(channel, hook.url, ["points.earned"])
+    [delivery_id] = webhooks.event_emit(event_type="points.earned", data={"n": 1}, channel="pos")
+    WebhookDelivery.objects.filter(pk=delivery_id).update(status="failed", attempts=8)
+    client.force_login(staff_user("Administrator", is_superuser=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/loyalty_site/webhookdelivery/",
+            {"action": "replay", "_selected_action": [delivery_id]},
+        )
+    assert response.status_code == 302
+    copy = WebhookDelivery.objects.exclude(pk=delivery_id).get()
+    assert copy.event_id == WebhookDelivery.objects.get(pk=delivery_id).event_id
+    # Celery runs eagerly in tests: the copy was sent at the admin transaction's commit.
+    copy.refresh_from_db()
+    assert copy.status == "delivered"
+    assert len(hook.requests) == 1
+    assert client.get("/admin/loyalty_site/webhookdelivery/").status_code == 200
+    assert client.get("/admin/loyalty_site/channel/").status_code == 200
+    assert client.get("/admin/loyalty_site/webhooksubscription/").status_code == 200
+    assert client.get("/admin/loyalty_site/channelapikey/").status_code == 200
+
+
+def test_points_expiring_soon_is_announced_once(make_channel, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ledger import services as ledger_services
+    from loyalty_site.tasks import points_expiring_soon_notify
+    from tests.api.factories import member_with
+
+    settings.LOYALTY_WEBHOOK_EXPIRING_DAYS = 30
+    channel, _ = make_channel("app")
+    subscribe(channel, "http://127.0.0.1:9/x", ["points.expiring_soon"], all_channels=True)
+    entering = member_with()
+    inside = member_with()
+    now = timezone.now()
+    ledger_services.points_earn(
+        member=entering, points=40, expires_at=now + timedelta(days=29, hours=12)
+    )
+    ledger_services.points_earn(member=inside, points=10, expires_at=now + timedelta(days=3))
+    assert points_expiring_soon_notify() == 1
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.event_type == "points.expiring_soon"
+    assert delivery.payload["data"]["member"] == str(entering.public_id)
+    assert delivery.payload["data"]["points"] == 40
