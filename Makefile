@@ -38,7 +38,7 @@ run: install
 ## make test: the whole suite on PostgreSQL (DATABASE_URL, default a local database).
 test: install-test
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python manage.py ensure_database
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/pytest $(PYTEST_ARGS)
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 ## make smoke: the embedded SQLite mode migrates from scratch and serves the sign-in page.
 smoke: install

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from ledger import demo as ledger_demo
 from loyalty_site import roles
 from members import demo as members_demo
 
@@ -41,10 +42,26 @@ def demo_users_create() -> list[tuple[str, str]]:
     return logins
 
 
-def demo_load(*, stdout) -> list[tuple[str, str]]:
+def demo_load(*, stdout, members: int = 600) -> list[tuple[str, str]]:
     roles.roles_sync()
     logins = demo_users_create()
     rng = random.Random(SEED)
-    loaded = members_demo.load(rng=rng)
+    loaded = members_demo.load(rng=rng, count=members)
     stdout.write(f"members: {loaded} created" if loaded else "members: already there")
+    played = ledger_demo.load(rng=random.Random(SEED + 3))
+    stdout.write(f"ledger: {played} events played" if played else "ledger: already there")
+    from campaigns import demo as campaigns_demo
+
+    purchases = campaigns_demo.load(rng=rng)
+    stdout.write(f"purchases: {purchases} recorded" if purchases else "purchases: already there")
+    # Tiers follow the points: recalculated after the steps that post them (idempotent).
+    from campaigns.tiers import tiers_recalculate
+
+    tier_counts = tiers_recalculate()
+    stdout.write(f"tiers: {tier_counts['upgraded']} upgraded")
+    # Rewards after tiers: the catalogue's tier rules and prices follow the members' tiers.
+    from rewards import demo as rewards_demo
+
+    redeemed = rewards_demo.load(rng=random.Random(SEED + 6))
+    stdout.write(f"rewards: {redeemed} redemptions" if redeemed else "rewards: already there")
     return logins

@@ -25,15 +25,87 @@ ROLE_LABELS = {
 # project's apps and of the operational apps below, on top of its own list.
 ROLE_PERMISSIONS: dict[str, set[str]] = {
     MARKETING: {
+        # rewards: the catalogue and its voucher pools
+        "rewards.view_reward",
+        "rewards.add_reward",
+        "rewards.change_reward",
+        "rewards.delete_reward",
+        "rewards.view_rewardtierprice",
+        "rewards.add_rewardtierprice",
+        "rewards.change_rewardtierprice",
+        "rewards.delete_rewardtierprice",
+        "rewards.view_vouchercode",
+        "rewards.add_vouchercode",
+        "rewards.change_vouchercode",
+        "rewards.delete_vouchercode",
+        "rewards.view_redemption",
         "members.view_member",
+        # members: the tier ladder and who moved (no personal-data changes)
+        "members.view_tier",
+        "members.view_tierhistory",
+        # campaigns: earning rules (and their simulator), engagement kinds, challenges, badges
+        *(
+            f"campaigns.{action}_{model}"
+            for action in ("view", "add", "change", "delete")
+            for model in ("earningrule", "engagementkind", "challenge", "badge")
+        ),
+        "campaigns.simulate_earningrule",
+        "campaigns.view_earningaward",
+        "campaigns.view_engagementevent",
+        "campaigns.view_challengeprogress",
+        "campaigns.view_memberbadge",
     },
     CUSTOMER_SERVICE: {
+        # rewards: see the catalogue and codes; cancel reservations, move shipments on
+        "rewards.view_reward",
+        "rewards.view_vouchercode",
+        "rewards.view_redemption",
+        "rewards.change_redemption",
+        "rewards.view_fulfilment",
+        "rewards.change_fulfilment",
         "members.view_member",
         "members.change_member",
         "members.view_card",
         "members.change_card",
+        # members: consents, tiers, enrolment and access/erasure requests
+        "members.add_member",
+        "members.view_consent",
+        "members.view_tier",
+        "members.view_tierhistory",
+        "members.export_member",
+        "members.erase_member",
+        # ledger: see a member's points story; request adjustments (approved by someone else)
+        "ledger.view_account",
+        "ledger.view_entry",
+        "ledger.view_hold",
+        "ledger.view_pendingearn",
+        "ledger.view_purchase",
+        "ledger.view_adjustmentrequest",
+        "ledger.add_adjustmentrequest",
+        # campaigns: the abuse review queue and engagement moderation; why points were given
+        "campaigns.view_purchasereview",
+        "campaigns.change_purchasereview",
+        "campaigns.view_engagementevent",
+        "campaigns.change_engagementevent",
+        "campaigns.view_earningaward",
+        "campaigns.view_purchasepoints",
+        "campaigns.view_referral",
+        "campaigns.view_referralcode",
+        "campaigns.view_challengeprogress",
+        "campaigns.view_memberbadge",
     },
-    FINANCE: set(),
+    FINANCE: {
+        # ledger: balances, entries and lots for the liability; Finance approves large staff
+        # adjustments that Customer service requests (separation of duties: the role that
+        # requests is not the role that approves, so no one needs both).
+        "ledger.view_account",
+        "ledger.view_entry",
+        "ledger.view_lot",
+        "ledger.view_purchase",
+        "ledger.view_adjustmentrequest",
+        "ledger.approve_adjustmentrequest",
+        "rewards.view_redemption",
+    },
     ADMINISTRATOR: {
         "auth.view_user",
         "auth.add_user",
@@ -50,6 +122,8 @@ ADMINISTRATOR_APPS = {
     "django_celery_beat",
     "axes",
     "rest_framework_api_key",
+    # API channels and their keys, webhook subscriptions and deliveries
+    "loyalty_site",
 }
 
 

@@ -19,4 +19,80 @@ class Schedule:
     description: str = ""
 
 
-SCHEDULES: list[Schedule] = []
+SCHEDULES: list[Schedule] = [
+    Schedule(
+        name="Reward reservations expiry",
+        task="rewards.reservations_expire",
+        minute="*",
+        description="Release reserved redemptions past LOYALTY_RESERVATION_MINUTES (rewards).",
+    ),
+    Schedule(
+        name="Voucher codes expiry",
+        task="rewards.voucher_codes_expire",
+        minute="15",
+        hour="1",
+        description="Mark voucher codes past their expiry date expired (rewards).",
+    ),
+    Schedule(
+        name="Tier recalculation",
+        task="campaigns.tiers_recalculate",
+        minute="30",
+        hour="2",
+        description="Recalculate every member's tier from qualifying points (campaigns.tiers).",
+    ),
+    Schedule(
+        name="Points expiry",
+        task="ledger.points_expire",
+        minute="5",
+        hour="1",
+        description="Expire what is left of lots past their expiry date (ledger).",
+    ),
+    Schedule(
+        name="Pending points maturation",
+        task="ledger.points_mature",
+        minute="*/15",
+        description="Make pending points spendable once their date has come (ledger).",
+    ),
+    Schedule(
+        name="Points holds time-out",
+        task="ledger.holds_expire",
+        minute="*",
+        description="Release open holds past LOYALTY_HOLD_TIMEOUT_MINUTES (ledger).",
+    ),
+    Schedule(
+        name="Ledger reconciliation",
+        task="ledger.ledger_reconcile",
+        minute="45",
+        hour="3",
+        description="Check every balance against its entries and lots; log mismatches (ledger).",
+    ),
+    Schedule(
+        name="Birthday points",
+        task="campaigns.birthdays_reward",
+        minute="10",
+        hour="5",
+        description="Give the birthday engagement event's points to today's birthdays (campaigns).",
+    ),
+    # loyalty_site (channel API and webhooks)
+    Schedule(
+        name="Idempotency keys purge",
+        task="loyalty_site.idempotency_records_purge",
+        minute="20",
+        hour="4",
+        description="Forget Idempotency-Keys older than LOYALTY_IDEMPOTENCY_TTL_HOURS (API).",
+    ),
+    Schedule(
+        name="Webhook deliveries purge",
+        task="loyalty_site.webhook_deliveries_purge",
+        minute="25",
+        hour="4",
+        description="Delete sent or failed deliveries older than LOYALTY_WEBHOOK_KEEP_DAYS.",
+    ),
+    Schedule(
+        name="Points expiring soon webhooks",
+        task="loyalty_site.points_expiring_soon_notify",
+        minute="0",
+        hour="9",
+        description="Announce points expiring in LOYALTY_WEBHOOK_EXPIRING_DAYS days (webhooks).",
+    ),
+]

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "import_export",
     "axes",
@@ -247,8 +248,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["loyalty_site.api.authentication.ChannelKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["loyalty_site.api.permissions.ChannelScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["loyalty_site.api.throttling.ChannelRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "loyalty_site.api.pagination.LedgerCursorPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "loyalty_site.api.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -256,6 +261,16 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Real-time earn and burn for tills, webshop, app and partners.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI's files come from drf-spectacular-sidecar: no CDN, works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "loyalty_site.api.schema.strict_request_bodies",
+    ],
 }
 
 # --- The loyalty programme ---
@@ -266,6 +281,64 @@ LOYALTY_POINT_VALUE = _decimal("LOYALTY_POINT_VALUE", "0.01")
 LOYALTY_ADJUSTMENT_APPROVAL_THRESHOLD = env_int(
     "LOYALTY_ADJUSTMENT_APPROVAL_THRESHOLD", 1000, minimum=0
 )
+
+# --- campaigns: purchases, earning rules, engagement ---
+# Days a purchase's points stay pending before they can be spent (0: spendable at once).
+LOYALTY_PENDING_DAYS = env_int("LOYALTY_PENDING_DAYS", 0, minimum=0)
+# Per-channel override, e.g. "webshop=14,pos=0".
+LOYALTY_PENDING_DAYS_BY_CHANNEL = {
+    name.strip(): int(days)
+    for name, _sep, days in (
+        item.partition("=") for item in env_list("LOYALTY_PENDING_DAYS_BY_CHANNEL", [])
+    )
+}
+# Points each party gets when a referred member's first purchase lands, unless an engagement
+# kind with code "referral" says otherwise.
+LOYALTY_REFERRAL_POINTS = env_int("LOYALTY_REFERRAL_POINTS", 250, minimum=0)
+
+# --- Ledger (ledger app): expiry, holds, idempotency ---
+# rolling: a lot expires LOYALTY_EXPIRY_MONTHS after it was earned. fixed: it is kept at least
+# that long and expires at the end of the calendar period (LOYALTY_EXPIRY_PERIOD_MONTHS: 1, 3, 6
+# or 12, i.e. month, quarter, half year, year) in which that falls. none: points never expire.
+LOYALTY_EXPIRY_POLICY = env_choice("LOYALTY_EXPIRY_POLICY", "rolling", {"rolling", "fixed", "none"})
+LOYALTY_EXPIRY_MONTHS = env_int("LOYALTY_EXPIRY_MONTHS", 24, minimum=1)
+LOYALTY_EXPIRY_PERIOD_MONTHS = int(
+    env_choice("LOYALTY_EXPIRY_PERIOD_MONTHS", "12", {"1", "3", "6", "12"})
+)
+# An open hold (points reserved at a till or checkout) is released after this many minutes.
+LOYALTY_HOLD_TIMEOUT_MINUTES = env_int("LOYALTY_HOLD_TIMEOUT_MINUTES", 30, minimum=1)
+# Stored answers to Idempotency-Key requests are kept this long, then purged.
+LOYALTY_IDEMPOTENCY_TTL_HOURS = env_int("LOYALTY_IDEMPOTENCY_TTL_HOURS", 72, minimum=1)
+
+# --- Members (members app) ---
+# Phone numbers typed without a country code are read as numbers of this region (ISO 3166).
+LOYALTY_PHONE_REGION = env_str("LOYALTY_PHONE_REGION", "NL")
+PHONENUMBER_DEFAULT_REGION = LOYALTY_PHONE_REGION
+PHONENUMBER_DB_FORMAT = "E164"
+# The consent wording version recorded when a channel does not name one.
+LOYALTY_CONSENT_WORDING_VERSION = env_str("LOYALTY_CONSENT_WORDING_VERSION", "1")
+
+# --- Channel API (loyalty_site.api) and webhooks ---
+# Requests per channel and period (s, min, hour, day); a channel's own rate overrides it.
+LOYALTY_API_RATE = env_str("LOYALTY_API_RATE", "6000/min")
+# A request whose key is in use by a running request waits this long for its answer, else 409.
+LOYALTY_IDEMPOTENCY_WAIT_SECONDS = env_int("LOYALTY_IDEMPOTENCY_WAIT_SECONDS", 5, minimum=0)
+# A claim without an answer after this long belongs to a crashed request and may be retried.
+LOYALTY_IDEMPOTENCY_STALE_SECONDS = env_int("LOYALTY_IDEMPOTENCY_STALE_SECONDS", 120, minimum=10)
+LOYALTY_WEBHOOK_MAX_ATTEMPTS = env_int("LOYALTY_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+LOYALTY_WEBHOOK_RETRY_BASE_SECONDS = env_int("LOYALTY_WEBHOOK_RETRY_BASE_SECONDS", 30, minimum=1)
+LOYALTY_WEBHOOK_TIMEOUT_SECONDS = env_int("LOYALTY_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
+LOYALTY_WEBHOOK_CACHE_SECONDS = env_int("LOYALTY_WEBHOOK_CACHE_SECONDS", 10, minimum=0)
+LOYALTY_WEBHOOK_KEEP_DAYS = env_int("LOYALTY_WEBHOOK_KEEP_DAYS", 30, minimum=1)
+# `points.expiring_soon` is announced this many days before the points expire.
+LOYALTY_WEBHOOK_EXPIRING_DAYS = env_int("LOYALTY_WEBHOOK_EXPIRING_DAYS", 30, minimum=1)
+# bench/ mounts its hand-written-SQL comparison view only when this is on (never in production).
+LOYALTY_BENCH = env_bool("LOYALTY_BENCH", False)
+
+# --- Rewards (rewards app) ---
+# A reserved redemption (reserve → confirm/cancel at a till or checkout) that is neither
+# confirmed nor cancelled within this many minutes is released: points, stock and code return.
+LOYALTY_RESERVATION_MINUTES = env_int("LOYALTY_RESERVATION_MINUTES", 15, minimum=1)
 
 # --- Logging: one JSON object a line on stdout ---
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
