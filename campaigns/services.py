@@ -9,6 +9,7 @@ and velocity checks exact), then budgeted earning rules by id, then the ledger's
 
 from __future__ import annotations
 
+import copy
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -40,6 +41,7 @@ from campaigns.models import (
 from ledger import services as ledger_services
 from ledger.models import Entry, PendingEarn, Purchase, Return
 from loyalty_site.errors import Conflict, DomainError, NotFound
+from members import config_cache
 from members.models import Card, Member
 
 try:  # Written by the members helper; tier upgrades start working as soon as it lands.
@@ -97,8 +99,24 @@ class ReturnResult:
     balance: int
 
 
-def _lock_member(member: Member) -> Member:
-    return Member.objects.select_for_update().get(pk=member.pk)
+def _lock_member(
+    member: Member | None = None, *, member_id=None, card_number: str | None = None
+) -> Member:
+    """The member row, locked (FOR UPDATE), found by instance, public id or card number."""
+    if member is None and member_id is not None:
+        # One query: the lookup is the lock. The tier comes along for the earning rules.
+        found = (
+            Member.objects.select_for_update(of=("self",))
+            .select_related("tier")
+            .filter(public_id=member_id)
+            .exclude(status=Member.Status.ERASED)
+            .first()
+        )
+        if found is None:
+            raise UnknownMember()
+        return found
+    member = _resolve_member(member, card_number)
+    return Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member.pk)
 
 
 def _resolve_member(member: Member | None, card_number: str | None) -> Member:
@@ -228,11 +246,11 @@ def _post_purchase_points(
     points: int,
     explanation: list[dict],
     at: datetime | None = None,
-) -> None:
+) -> Entry | PendingEarn | None:
     if points <= 0:
-        return
+        return None
     PurchasePoints.objects.create(purchase=purchase, points=points)
-    ledger_services.points_earn(
+    posted = ledger_services.points_earn(
         member=member,
         points=points,
         channel=purchase.channel,
@@ -242,16 +260,18 @@ def _post_purchase_points(
         purchase=purchase,
         pending_until=pending_until_for(channel=purchase.channel, at=at or timezone.now()),
         at=at,
+        savepoint=False,
     )
     # Backdated imports leave tiers to the bulk recalculation that follows them.
     if tier_upgrade_on_earn is not None and at is None:
         tier_upgrade_on_earn(member=member)
+    return posted
 
 
-@transaction.atomic
 def purchase_record(
     *,
     member: Member | None = None,
+    member_id=None,
     card_number: str | None = None,
     channel: str,
     external_id: str,
@@ -262,17 +282,48 @@ def purchase_record(
     lines=(),
     idempotency_key: str = "",
     backdate: bool = False,
+    savepoint: bool = True,
 ) -> PurchaseResult:
     """Store a purchase and earn its points, all or nothing.
 
-    `idempotency_key` is accepted for the API layer's sake; the (channel, external_id) pair is
-    what makes a purchase unique, and a repeat is refused by `purchase_store`. `backdate` posts
-    the points at `occurred_at` instead of now (demo data and imports of past purchases); tiers
-    are then left to `tiers_recalculate`, which such an import runs afterwards.
+    The member is given as `member`, as its public id `member_id` (looked up and locked in one
+    query), or as `card_number`. `idempotency_key` is accepted for the API layer's sake; the
+    (channel, external_id) pair is what makes a purchase unique, and a repeat is refused by
+    `purchase_store`. `backdate` posts the points at `occurred_at` instead of now (demo data and
+    imports of past purchases); tiers are then left to `tiers_recalculate`, which such an import
+    runs afterwards. `savepoint=False` is for a caller whose transaction is rolled back as a
+    whole when this fails (the API's write): it saves the SAVEPOINT/RELEASE pair.
     """
-    member = _lock_member(_resolve_member(member, card_number))
+    with transaction.atomic(savepoint=savepoint):
+        return _purchase_record(
+            member=_lock_member(member=member, member_id=member_id, card_number=card_number),
+            channel=channel,
+            external_id=external_id,
+            amount=amount,
+            currency=currency,
+            occurred_at=occurred_at,
+            store=store,
+            lines=lines,
+            backdate=backdate,
+        )
+
+
+def _purchase_record(
+    *,
+    member: Member,
+    channel: str,
+    external_id: str,
+    amount: Decimal,
+    currency: str,
+    occurred_at: datetime | None,
+    store: str,
+    lines,
+    backdate: bool,
+) -> PurchaseResult:
     occurred_at = occurred_at or timezone.now()
     lines = _lines_as_dicts(lines)
+    # Every error below propagates and rolls purchase_record's transaction back whole, so the
+    # ledger's steps need no savepoints of their own.
     purchase = ledger_services.purchase_store(
         member=member,
         channel=channel,
@@ -282,11 +333,13 @@ def purchase_record(
         occurred_at=occurred_at,
         store=store,
         lines=lines,
+        savepoint=False,
     )
     first = not Purchase.objects.filter(member=member).exclude(pk=purchase.pk).exists()
 
     # Budgeted rules are locked so that two purchases cannot both spend the last of a budget.
-    rules = list(selectors.rules_active_at(occurred_at))
+    # The rules come from the per-process copy (config_cache); the spent budget is read here.
+    rules = selectors.rules_active_cached(occurred_at)
     budgeted = [r.pk for r in rules if r.budget_points is not None]
     if budgeted:
         spent = dict(
@@ -295,6 +348,7 @@ def purchase_record(
             .order_by("pk")
             .values_list("pk", "budget_spent")
         )
+        rules = [copy.copy(rule) if rule.pk in spent else rule for rule in rules]
         for rule in rules:
             if rule.pk in spent:
                 rule.budget_spent = spent[rule.pk]
@@ -308,9 +362,17 @@ def purchase_record(
 
     points = evaluation.points
     explanation = evaluation.explanation()
-    reason = abuse_check(member=member, purchase=purchase, points=points) if points else ""
+    abuse_rules = config_cache.cached(
+        "abuse-rules", lambda: list(AbuseRule.objects.filter(active=True))
+    )
+    reason = (
+        abuse_check(member=member, purchase=purchase, points=points, rules=abuse_rules)
+        if points and abuse_rules
+        else ""
+    )
     status = Purchase.Status.RECORDED
     extras: list[dict] = []
+    posted = None
     if reason:
         status = Purchase.Status.UNDER_REVIEW
         Purchase.objects.filter(pk=purchase.pk).update(status=status)
@@ -319,7 +381,7 @@ def purchase_record(
             purchase=purchase, member=member, reason=reason, points=points, explanation=explanation
         )
     else:
-        _post_purchase_points(
+        posted = _post_purchase_points(
             member=member,
             purchase=purchase,
             points=points,
@@ -328,7 +390,13 @@ def purchase_record(
         )
         extras += _purchase_followups(member=member, purchase=purchase, lines=lines, first=first)
 
-    balance, pending = _balance(member)
+    if isinstance(posted, Entry) and not extras:
+        # The entry just posted holds the balance (the account row is still locked), and an
+        # entry (not a pending earn) means pending points did not change: no re-read. Extras
+        # (a referral or challenge reward) may have posted more, so they do re-read.
+        balance, pending = posted.balance_after, posted.account.pending
+    else:
+        balance, pending = _balance(member)
     return PurchaseResult(
         purchase=purchase,
         points_earned=0 if reason else points,
@@ -731,11 +799,7 @@ def challenges_advance(
     at = purchase.occurred_at if purchase is not None else (event.created_at if event else None)
     at = at or timezone.now()
     completed = []
-    challenges = Challenge.objects.filter(active=True).filter(
-        Q(starts_at__isnull=True) | Q(starts_at__lte=at),
-        Q(ends_at__isnull=True) | Q(ends_at__gt=at),
-    )
-    for challenge in challenges.select_related("badge"):
+    for challenge in selectors.challenges_active_cached(at):
         step = _challenge_step(challenge, purchase=purchase, lines=lines or [], event=event)
         if step <= 0:
             continue

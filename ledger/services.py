@@ -181,10 +181,14 @@ def _replay(*, channel: str, key: str, account: Account, kind: str, amount: int)
     raise errors.IdempotencyConflict()
 
 
-def _keyed(call, *, channel: str, key: str, member: Member, kind: str, amount: int):
-    """Run ``call`` in a savepoint; a lost race on the unique (channel, key) becomes a replay."""
+def _keyed(call, *, channel: str, key: str, member: Member, kind: str, amount: int, savepoint=True):
+    """Run ``call`` in a savepoint; a lost race on the unique (channel, key) becomes a replay.
+
+    ``savepoint=False`` (only honoured without a key, whose race needs the savepoint) is for a
+    caller whose transaction rolls back whole on any error from here.
+    """
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint or bool(key)):
             return call()
     except IntegrityError:
         if not key:
@@ -214,10 +218,12 @@ def points_earn(
     purchase: Purchase | None = None,
     at: datetime | None = None,
     idempotency_key: str = "",
+    savepoint: bool = True,
 ) -> Entry | PendingEarn:
     """Credit points. With ``pending_until`` in the future they wait as pending points instead.
 
-    ``expires_at`` defaults to the expiry policy applied to ``at``.
+    ``expires_at`` defaults to the expiry policy applied to ``at``. ``savepoint=False``: see
+    ``_keyed``.
     """
     points = _points(points)
     at = at or timezone.now()
@@ -271,6 +277,7 @@ def points_earn(
         member=member,
         kind=Entry.Kind.EARN,
         amount=points,
+        savepoint=savepoint,
     )
 
 
@@ -866,6 +873,10 @@ def pending_cancel(
 # --- purchases and returns -----------------------------------------------------------------
 
 
+# Purchase's unique (channel, external id) constraint: its violation is a repeated purchase.
+PURCHASE_UNIQUE = "purchase_channel_external_id"
+
+
 def purchase_store(
     *,
     member: Member,
@@ -877,14 +888,20 @@ def purchase_store(
     store: str = "",
     lines: Iterable[dict] = (),
     status: str = Purchase.Status.RECORDED,
+    savepoint: bool = True,
 ) -> Purchase:
-    """Store a purchase record and its lines. The same (channel, external id) is refused."""
+    """Store a purchase record and its lines. The same (channel, external id) is refused.
+
+    ``savepoint=False`` is for a caller whose transaction rolls back whole when this fails: a
+    duplicate is then told by the violated constraint's name, as the aborted transaction can
+    run no query.
+    """
     currency = (currency or "").upper()
     if len(currency) != 3 or not currency.isalpha():
         raise DomainError(_("Currency must be a three-letter code."), code="invalid_currency")
     amount = Decimal(amount)
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             purchase = Purchase.objects.create(
                 member=member,
                 channel=channel,
@@ -905,7 +922,12 @@ def purchase_store(
                 )
                 for line in lines
             )
-    except IntegrityError:
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+        if constraint is not None:  # PostgreSQL names it
+            if constraint == PURCHASE_UNIQUE:
+                raise errors.DuplicatePurchase() from None
+            raise
         if Purchase.objects.filter(channel=channel, external_id=external_id).exists():
             raise errors.DuplicatePurchase() from None
         raise

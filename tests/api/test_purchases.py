@@ -180,6 +180,7 @@ def test_statements_per_earn_on_a_warm_connection(make_channel, settings):
     (SELECT FOR UPDATE, UPDATE); the rest is campaigns.services.purchase_record.
     """
     settings.LOYALTY_WEBHOOK_CACHE_SECONDS = 60
+    settings.LOYALTY_CONFIG_CACHE_SECONDS = 60
     _channel, key = make_channel("warm")
     client = client_for(key)
     members = [member_with(points=1) for _ in range(3)]
@@ -201,5 +202,5 @@ def test_statements_per_earn_on_a_warm_connection(make_channel, settings):
     for query in with_key.captured_queries:
         print("  ", query["sql"][:110])
     # Guards the measured figures against regressions (they are above the goal of 8).
-    assert len(without_key) <= 30
-    assert len(with_key) <= len(without_key) + 6
+    assert len(without_key) <= 13
+    assert len(with_key) <= len(without_key) + 5
