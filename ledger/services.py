@@ -15,13 +15,14 @@ moment ``sum(lot.remaining) == max(balance, 0)``, which ``ledger_reconcile`` che
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -137,6 +138,94 @@ def _post(
     return entry
 
 
+_EARN_AT_ONCE = """\
+WITH account AS (
+    UPDATE {account} SET balance = balance + %(points)s, updated_at = %(at)s
+    WHERE member_id = %(member)s
+    RETURNING id, balance, pending, held, created_at, updated_at
+), entry AS (
+    INSERT INTO {entry} (account_id, kind, amount, balance_after, channel, actor_id, reference,
+                         reason, refers_to_id, explanation, purchase_id, idempotency_key,
+                         created_at)
+    SELECT id, %(kind)s, %(points)s, balance, %(channel)s, %(actor)s, %(reference)s, %(reason)s,
+           NULL, %(explanation)s::jsonb, %(purchase)s, '', %(at)s
+    FROM account
+    RETURNING id, balance_after
+), lot AS (
+    -- As _post: the points first pay off a debt (a negative balance before this entry).
+    INSERT INTO {lot} (account_id, entry_id, points, remaining, earned_at, expires_at)
+    SELECT account.id, entry.id, %(points)s,
+           GREATEST(0, %(points)s - GREATEST(0, %(points)s - entry.balance_after)),
+           %(at)s, %(expires_at)s
+    FROM account, entry
+)
+SELECT entry.id, account.id, account.balance, account.pending, account.held, account.created_at,
+       account.updated_at
+FROM account, entry
+"""
+
+
+def _earn_at_once(
+    *, member: Member, points: int, at: datetime, expires_at: datetime | None, fields: dict
+) -> Entry | None:
+    """``_post`` of an earn without a key in one statement (PostgreSQL), else None.
+
+    The UPDATE of the account row takes its lock (a concurrent post waits, then adds to the
+    committed balance), and the entry and its lot are inserted from what it returns, so the
+    balance, the entry's balance_after and the lot agree as in ``_post``. None when the member
+    has no account yet (nothing was written): the caller then goes the ORM way.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    sql = _EARN_AT_ONCE.format(
+        account=Account._meta.db_table, entry=Entry._meta.db_table, lot=Lot._meta.db_table
+    )
+    actor, purchase = fields["actor"], fields["purchase"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                "points": points,
+                "at": at,
+                "member": member.pk,
+                "kind": Entry.Kind.EARN,
+                "channel": fields["channel"],
+                "actor": actor.pk if actor is not None else None,
+                "reference": fields["reference"],
+                "reason": fields["reason"],
+                "explanation": json.dumps(fields["explanation"]),
+                "purchase": purchase.pk if purchase is not None else None,
+                "expires_at": expires_at,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    entry_id, account_id, balance, pending, held, created_at, updated_at = row
+    account = Account(
+        pk=account_id,
+        member=member,
+        balance=balance,
+        pending=pending,
+        held=held,
+        created_at=created_at,
+        updated_at=updated_at,
+    )
+    entry = Entry(
+        pk=entry_id,
+        account=account,
+        kind=Entry.Kind.EARN,
+        amount=points,
+        balance_after=balance,
+        created_at=at,
+        **fields,
+    )
+    entry._state.adding = False
+    entry._state.db = account._state.db = connection.alias
+    account._state.adding = False
+    return entry
+
+
 def _consume_lots(account: Account, points: int) -> datetime | None:
     """Take points from the oldest lots; return the soonest expiry among the lots touched."""
     soonest = None
@@ -229,6 +318,25 @@ def points_earn(
     at = at or timezone.now()
 
     def call():
+        fields = {
+            "channel": channel,
+            "reference": reference,
+            "reason": reason,
+            "actor": actor,
+            "explanation": explanation or [],
+            "purchase": purchase,
+            "idempotency_key": idempotency_key,
+        }
+        if not idempotency_key and (pending_until is None or pending_until <= at):
+            entry = _earn_at_once(
+                member=member,
+                points=points,
+                at=at,
+                expires_at=expires_at if expires_at is not None else expiry_for(at),
+                fields=fields,
+            )
+            if entry is not None:
+                return entry
         account = _lock_member_account(member)
         earlier = _replay(
             channel=channel,
@@ -239,15 +347,6 @@ def points_earn(
         )
         if earlier is not None:
             return earlier
-        fields = {
-            "channel": channel,
-            "reference": reference,
-            "reason": reason,
-            "actor": actor,
-            "explanation": explanation or [],
-            "purchase": purchase,
-            "idempotency_key": idempotency_key,
-        }
         if pending_until is not None and pending_until > at:
             account.pending += points
             account.updated_at = at

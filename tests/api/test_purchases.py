@@ -202,5 +202,5 @@ def test_statements_per_earn_on_a_warm_connection(make_channel, settings):
     for query in with_key.captured_queries:
         print("  ", query["sql"][:110])
     # Guards the measured figures against regressions (they are above the goal of 8).
-    assert len(without_key) <= 13
+    assert len(without_key) <= 10
     assert len(with_key) <= len(without_key) + 5
