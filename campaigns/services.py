@@ -324,7 +324,8 @@ def _purchase_record(
     lines = _lines_as_dicts(lines)
     # Every error below propagates and rolls purchase_record's transaction back whole, so the
     # ledger's steps need no savepoints of their own.
-    purchase = ledger_services.purchase_store(
+    # The member row is locked: whether this is the first purchase cannot change meanwhile.
+    purchase, first = ledger_services.purchase_store_first(
         member=member,
         channel=channel,
         external_id=external_id,
@@ -335,7 +336,6 @@ def _purchase_record(
         lines=lines,
         savepoint=False,
     )
-    first = not Purchase.objects.filter(member=member).exclude(pk=purchase.pk).exists()
 
     # Budgeted rules are locked so that two purchases cannot both spend the last of a budget.
     # The rules come from the per-process copy (config_cache); the spent budget is read here.

@@ -976,6 +976,119 @@ def pending_cancel(
 PURCHASE_UNIQUE = "purchase_channel_external_id"
 
 
+def _refuse_duplicate(exc: IntegrityError, *, channel: str, external_id: str) -> None:
+    """Raise DuplicatePurchase when `exc` is a repeated (channel, external id)."""
+    constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+    if constraint is not None:  # PostgreSQL names it; its transaction can run no more queries.
+        if constraint == PURCHASE_UNIQUE:
+            raise errors.DuplicatePurchase() from None
+        return
+    if Purchase.objects.filter(channel=channel, external_id=external_id).exists():
+        raise errors.DuplicatePurchase() from None
+
+
+_PURCHASE_AT_ONCE = """\
+WITH purchase AS (
+    INSERT INTO {purchase} (member_id, channel, store, external_id, amount, currency,
+                            occurred_at, created_at, status)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    RETURNING id
+){lines_cte}
+SELECT purchase.id, EXISTS (SELECT 1 FROM {purchase} earlier WHERE earlier.member_id = %s)
+FROM purchase
+"""
+_PURCHASE_LINES_CTE = """, line AS (
+    INSERT INTO {line} (purchase_id, sku, category, quantity, amount)
+    SELECT purchase.id, v.sku, v.category, v.quantity, v.amount
+    FROM purchase, (VALUES {values}) AS v (sku, category, quantity, amount)
+)"""
+
+
+def purchase_store_first(
+    *,
+    member: Member,
+    channel: str,
+    external_id: str,
+    amount: Decimal,
+    currency: str,
+    occurred_at: datetime,
+    store: str = "",
+    lines: Iterable[dict] = (),
+    savepoint: bool = True,
+) -> tuple[Purchase, bool]:
+    """``purchase_store``, and whether this is the member's first purchase.
+
+    The caller holds the member's row lock, so no purchase of the member commits meanwhile. On
+    PostgreSQL it is one statement: the purchase, its lines and the look for an earlier purchase
+    (which, in the same statement, cannot see the purchase being inserted).
+    """
+    if connection.vendor != "postgresql":
+        purchase = purchase_store(
+            member=member,
+            channel=channel,
+            external_id=external_id,
+            amount=amount,
+            currency=currency,
+            occurred_at=occurred_at,
+            store=store,
+            lines=lines,
+            savepoint=savepoint,
+        )
+        return purchase, not member.purchases.exclude(pk=purchase.pk).exists()
+    currency = (currency or "").upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise DomainError(_("Currency must be a three-letter code."), code="invalid_currency")
+    purchase = Purchase(
+        member=member,
+        channel=channel,
+        external_id=external_id,
+        amount=Decimal(amount),
+        currency=currency,
+        occurred_at=occurred_at,
+        store=store,
+        status=Purchase.Status.RECORDED,
+    )
+    params = [
+        member.pk,
+        channel,
+        store,
+        external_id,
+        purchase.amount,
+        currency,
+        occurred_at,
+        purchase.created_at,
+        purchase.status,
+    ]
+    values = []
+    for line in lines:
+        values.append("(%s::varchar, %s::varchar, %s::integer, %s::numeric)")
+        params += [
+            line.get("sku", ""),
+            line.get("category", ""),
+            int(line.get("quantity", 1)),
+            Decimal(line["amount"]),
+        ]
+    params.append(member.pk)
+    sql = _PURCHASE_AT_ONCE.format(
+        purchase=Purchase._meta.db_table,
+        lines_cte=(
+            _PURCHASE_LINES_CTE.format(line=PurchaseLine._meta.db_table, values=", ".join(values))
+            if values
+            else ""
+        ),
+    )
+    try:
+        with transaction.atomic(savepoint=savepoint), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            purchase.pk, earlier = cursor.fetchone()
+    except IntegrityError as exc:
+        _refuse_duplicate(exc, channel=channel, external_id=external_id)
+        raise
+    purchase._state.adding = False
+    purchase._state.db = connection.alias
+    return purchase, not earlier
+
+
 def purchase_store(
     *,
     member: Member,
@@ -1022,13 +1135,7 @@ def purchase_store(
                 for line in lines
             )
     except IntegrityError as exc:
-        constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
-        if constraint is not None:  # PostgreSQL names it
-            if constraint == PURCHASE_UNIQUE:
-                raise errors.DuplicatePurchase() from None
-            raise
-        if Purchase.objects.filter(channel=channel, external_id=external_id).exists():
-            raise errors.DuplicatePurchase() from None
+        _refuse_duplicate(exc, channel=channel, external_id=external_id)
         raise
     return purchase
 

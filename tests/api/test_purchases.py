@@ -201,6 +201,6 @@ def test_statements_per_earn_on_a_warm_connection(make_channel, settings):
     print(f"\nearn statements: {len(without_key)} without key, {len(with_key)} with key")
     for query in with_key.captured_queries:
         print("  ", query["sql"][:110])
-    # Guards the measured figures against regressions (they are above the goal of 8).
-    assert len(without_key) <= 10
+    # Guards the measured figures against regressions (the goal of 8 is met without a key).
+    assert len(without_key) <= 8
     assert len(with_key) <= len(without_key) + 5
