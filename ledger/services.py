@@ -1205,17 +1205,22 @@ def idempotency_claim(*, channel: str, key: str, fingerprint: str) -> Idempotenc
     ``IdempotencyInProgress`` when the first request has claimed but not stored (only possible
     when the caller claimed outside a transaction).
 
-    A concurrent retry with the same key waits on the unique index until the first transaction
+    One statement when the key is new (INSERT ... ON CONFLICT DO NOTHING, no savepoint). A
+    concurrent retry with the same key waits on the unique index until the first transaction
     ends: then it either sees the stored answer or, if the first rolled back, owns the key.
     """
-    try:
-        with transaction.atomic():
-            IdempotencyRecord.objects.create(channel=channel, key=key, fingerprint=fingerprint)
-        return None
-    except IntegrityError:
-        record = IdempotencyRecord.objects.filter(channel=channel, key=key).first()
-        if record is None:  # The other claimer rolled back between our insert and our read.
-            return idempotency_claim(channel=channel, key=key, fingerprint=fingerprint)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {IdempotencyRecord._meta.db_table} (channel, key, fingerprint, "
+            "created_at) VALUES (%s, %s, %s, %s) ON CONFLICT (channel, key) DO NOTHING "
+            "RETURNING id",
+            [channel, key, fingerprint, timezone.now()],
+        )
+        if cursor.fetchone() is not None:
+            return None
+    record = IdempotencyRecord.objects.filter(channel=channel, key=key).first()
+    if record is None:  # The other claimer's record was purged between our insert and read.
+        return idempotency_claim(channel=channel, key=key, fingerprint=fingerprint)
     if record.fingerprint != fingerprint:
         raise errors.IdempotencyConflict()
     if record.response_status is None:
@@ -1224,14 +1229,30 @@ def idempotency_claim(*, channel: str, key: str, fingerprint: str) -> Idempotenc
 
 
 def idempotency_store(
-    *, channel: str, key: str, response_status: int, response_body
-) -> IdempotencyRecord:
-    """Store the answer to a claimed key, to be replayed to retries."""
-    record = IdempotencyRecord.objects.select_for_update().get(channel=channel, key=key)
-    record.response_status = response_status
-    record.response_body = response_body
-    record.save(update_fields=["response_status", "response_body"])
-    return record
+    *, channel: str, key: str, response_status: int, response_body, fingerprint: str = ""
+) -> None:
+    """Store the answer to a claimed key, to be replayed to retries.
+
+    The claim's row is this transaction's own (or, claimed outside one, this request's), so a
+    plain UPDATE does. With ``fingerprint``, a key whose claim was rolled back (a refused write)
+    is recorded afresh, unless another request has claimed it meanwhile: its answer then stands.
+    """
+    stored = IdempotencyRecord.objects.filter(
+        channel=channel, key=key, response_status__isnull=True
+    ).update(response_status=response_status, response_body=response_body)
+    if not stored and fingerprint:
+        IdempotencyRecord.objects.bulk_create(
+            [
+                IdempotencyRecord(
+                    channel=channel,
+                    key=key,
+                    fingerprint=fingerprint,
+                    response_status=response_status,
+                    response_body=response_body,
+                )
+            ],
+            ignore_conflicts=True,
+        )
 
 
 def idempotency_purge(*, now: datetime | None = None) -> int:

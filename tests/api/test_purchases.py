@@ -175,9 +175,11 @@ def test_purchase_query_count(api, member, django_assert_max_num_queries):
 def test_statements_per_earn_on_a_warm_connection(make_channel, settings):
     """Counts every statement of an earn as production runs it (BEGIN and COMMIT included).
 
-    Issue 7's goal is 8. The API layer's own share is the key lookup and the member lookup
-    (2), plus with an Idempotency-Key the claim (BEGIN, INSERT, COMMIT) and the stored answer
-    (SELECT FOR UPDATE, UPDATE); the rest is campaigns.services.purchase_record.
+    Issue 7's goal is 8. The channel key comes from the per-process config cache (0); with an
+    Idempotency-Key the claim (INSERT ... ON CONFLICT) and the stored answer (UPDATE) join the
+    write's transaction (2); the rest is campaigns.services.purchase_record: member lock,
+    purchase with lines, awards, purchase points, ledger post, and on a first purchase the
+    referral look-up.
     """
     settings.LOYALTY_WEBHOOK_CACHE_SECONDS = 60
     settings.LOYALTY_CONFIG_CACHE_SECONDS = 60
@@ -203,4 +205,4 @@ def test_statements_per_earn_on_a_warm_connection(make_channel, settings):
         print("  ", query["sql"][:110])
     # Guards the measured figures against regressions (the goal of 8 is met without a key).
     assert len(without_key) <= 8
-    assert len(with_key) <= len(without_key) + 5
+    assert len(with_key) <= len(without_key) + 2
