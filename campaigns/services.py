@@ -45,9 +45,12 @@ from members import config_cache
 from members.models import Card, Member
 
 try:  # Written by the members helper; tier upgrades start working as soon as it lands.
-    from campaigns.tiers import tier_upgrade_on_earn
+    from campaigns.tiers import tier_upgrade_on_earn, tiers_cached
 except ImportError:  # pragma: no cover
     tier_upgrade_on_earn = None
+
+    def tiers_cached() -> list:
+        return []
 
 
 class UnknownMember(NotFound):
@@ -104,19 +107,24 @@ def _lock_member(
 ) -> Member:
     """The member row, locked (FOR UPDATE), found by instance, public id or card number."""
     if member is None and member_id is not None:
-        # One query: the lookup is the lock. The tier comes along for the earning rules.
-        found = (
-            Member.objects.select_for_update(of=("self",))
-            .select_related("tier")
-            .filter(public_id=member_id)
-            .exclude(status=Member.Status.ERASED)
-            .first()
-        )
-        if found is None:
-            raise UnknownMember()
-        return found
-    member = _resolve_member(member, card_number)
-    return Member.objects.select_for_update(of=("self",)).select_related("tier").get(pk=member.pk)
+        # One query: the lookup is the lock.
+        try:
+            found = (
+                Member.objects.select_for_update()
+                .exclude(status=Member.Status.ERASED)
+                .get(public_id=member_id)
+            )
+        except Member.DoesNotExist:
+            raise UnknownMember() from None
+    else:
+        member = _resolve_member(member, card_number)
+        found = Member.objects.select_for_update().get(pk=member.pk)
+    if found.tier_id is not None:
+        # The earning rules read the member's tier: from the cached ladder, not a query.
+        tier = next((t for t in tiers_cached() if t.pk == found.tier_id), None)
+        if tier is not None:
+            Member.tier.field.set_cached_value(found, tier)
+    return found
 
 
 def _resolve_member(member: Member | None, card_number: str | None) -> Member:

@@ -114,14 +114,18 @@ def tier_progress(*, member: Member, now: datetime | None = None) -> dict:
     }
 
 
+def tiers_cached() -> list[Tier]:
+    """The ladder from the per-process copy (config_cache): a new tier applies within seconds."""
+    return config_cache.cached("tiers", lambda: list(Tier.objects.all()))
+
+
 def tier_upgrade_on_earn(*, member: Member, now: datetime | None = None) -> TierHistory | None:
     """Upgrade at once when the member's points now reach a higher tier (never downgrades).
 
     Called by purchase_record inside its transaction, after the points are posted.
     """
     now = now or timezone.now()
-    # The ladder from the per-process copy (config_cache): a new tier applies within seconds.
-    tiers = config_cache.cached("tiers", lambda: list(Tier.objects.all()))
+    tiers = tiers_cached()
     if not tiers:
         return None
     points = qualifying_points(member=member, now=now, tiers=tiers)
