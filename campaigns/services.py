@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Avg, Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _t
@@ -254,10 +254,13 @@ def _post_purchase_points(
     points: int,
     explanation: list[dict],
     at: datetime | None = None,
+    recorded: bool = False,
 ) -> Entry | PendingEarn | None:
+    """Post a purchase's points; `recorded`: its PurchasePoints row is written already."""
     if points <= 0:
         return None
-    PurchasePoints.objects.create(purchase=purchase, points=points)
+    if not recorded:
+        PurchasePoints.objects.create(purchase=purchase, points=points)
     posted = ledger_services.points_earn(
         member=member,
         points=points,
@@ -366,17 +369,25 @@ def _purchase_record(
         member=facts,
         rules=[selectors.rule_spec(r) for r in rules],
     )
-    _awards_store(member=member, purchase=purchase, evaluation=evaluation, budgeted=set(budgeted))
-
     points = evaluation.points
     explanation = evaluation.explanation()
     abuse_rules = config_cache.cached(
         "abuse-rules", lambda: list(AbuseRule.objects.filter(active=True))
     )
+    # The abuse guard ignores this purchase's own awards, so they may be stored after it:
+    # together with the purchase's points record, in one statement.
     reason = (
         abuse_check(member=member, purchase=purchase, points=points, rules=abuse_rules)
         if points and abuse_rules
         else ""
+    )
+    points_recorded = not reason and points > 0
+    _awards_store(
+        member=member,
+        purchase=purchase,
+        evaluation=evaluation,
+        budgeted=set(budgeted),
+        purchase_points=points if points_recorded else None,
     )
     status = Purchase.Status.RECORDED
     extras: list[dict] = []
@@ -395,6 +406,7 @@ def _purchase_record(
             points=points,
             explanation=explanation,
             at=occurred_at if backdate else None,
+            recorded=points_recorded,
         )
         extras += _purchase_followups(member=member, purchase=purchase, lines=lines, first=first)
 
@@ -418,27 +430,60 @@ def _purchase_record(
 
 
 def _awards_store(
-    *, member: Member, purchase: Purchase, evaluation: engine.Evaluation, budgeted: set[int]
+    *,
+    member: Member,
+    purchase: Purchase,
+    evaluation: engine.Evaluation,
+    budgeted: set[int],
+    purchase_points: int | None = None,
 ) -> None:
+    """The rules' awards, and with `purchase_points` the purchase's PurchasePoints row."""
     awards = [a for a in evaluation.awards if a.rule_id is not None]
-    EarningAward.objects.bulk_create(
-        [
-            EarningAward(
-                rule_id=a.rule_id,
-                member=member,
-                purchase=purchase,
-                points=a.points,
-                occurred_at=purchase.occurred_at,
-            )
-            for a in awards
-        ]
-    )
+    if connection.vendor == "postgresql" and purchase_points is not None:
+        _awards_and_points_insert(
+            member=member, purchase=purchase, awards=awards, points=purchase_points
+        )
+    else:
+        EarningAward.objects.bulk_create(
+            [
+                EarningAward(
+                    rule_id=a.rule_id,
+                    member=member,
+                    purchase=purchase,
+                    points=a.points,
+                    occurred_at=purchase.occurred_at,
+                )
+                for a in awards
+            ]
+        )
+        if purchase_points is not None:
+            PurchasePoints.objects.create(purchase=purchase, points=purchase_points)
     for award in awards:
         if award.rule_id in budgeted:
             # The rule rows are locked; the CHECK constraint refuses an overspend regardless.
             EarningRule.objects.filter(pk=award.rule_id).update(
                 budget_spent=F("budget_spent") + award.points
             )
+
+
+def _awards_and_points_insert(
+    *, member: Member, purchase: Purchase, awards: list, points: int
+) -> None:
+    points_sql = (
+        f"INSERT INTO {PurchasePoints._meta.db_table} (purchase_id, points, points_reversed) "
+        "VALUES (%s, %s, 0)"
+    )
+    params: list = []
+    if awards:
+        values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(awards))
+        points_sql = (
+            f"WITH award AS (INSERT INTO {EarningAward._meta.db_table} "
+            f"(rule_id, member_id, purchase_id, points, occurred_at) VALUES {values}) " + points_sql
+        )
+        for a in awards:
+            params += [a.rule_id, member.pk, purchase.pk, a.points, purchase.occurred_at]
+    with connection.cursor() as cursor:
+        cursor.execute(points_sql, [*params, purchase.pk, points])
 
 
 def _purchase_followups(
