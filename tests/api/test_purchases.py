@@ -207,3 +207,25 @@ def test_statements_per_earn_on_a_warm_connection(make_channel, settings):
     # key; the referral look-up is the first purchase's only).
     assert len(without_key) <= 7
     assert len(with_key) <= len(without_key) + 2
+
+
+def test_a_new_earning_rule_applies_once_the_config_cache_expires(make_channel, settings):
+    from members import config_cache
+
+    settings.LOYALTY_CONFIG_CACHE_SECONDS = 60
+    _channel, key = make_channel("cached")
+    client = client_for(key)
+    member = member_with(points=0)
+    first = client.post(
+        "/api/v1/purchases/", purchase_body(member, external_id="C-1"), format="json"
+    )
+    EarningRuleFactory(name="Seven more", kind="bonus", bonus_points=7)
+    second = client.post(
+        "/api/v1/purchases/", purchase_body(member, external_id="C-2"), format="json"
+    )
+    assert second.json()["points_earned"] == first.json()["points_earned"]
+    config_cache.clear()  # as if the seconds had passed
+    third = client.post(
+        "/api/v1/purchases/", purchase_body(member, external_id="C-3"), format="json"
+    )
+    assert third.json()["points_earned"] == first.json()["points_earned"] + 7
