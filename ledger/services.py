@@ -1112,6 +1112,9 @@ def purchase_store(
     if len(currency) != 3 or not currency.isalpha():
         raise DomainError(_("Currency must be a three-letter code."), code="invalid_currency")
     amount = Decimal(amount)
+    # Only PostgreSQL names the violated constraint; elsewhere the savepoint stays so that the
+    # duplicate can be looked up after the failed insert.
+    savepoint = savepoint or connection.vendor != "postgresql"
     try:
         with transaction.atomic(savepoint=savepoint):
             purchase = Purchase.objects.create(
