@@ -15,6 +15,7 @@ from campaigns.models import (
     MemberBadge,
     Period,
 )
+from members import config_cache
 from members.models import Member
 
 
@@ -76,6 +77,33 @@ def rules_active_at(at: datetime):
         )
         .prefetch_related("tiers")
     )
+
+
+def _in_force(row, at: datetime) -> bool:
+    return (row.starts_at is None or row.starts_at <= at) and (
+        row.ends_at is None or row.ends_at > at
+    )
+
+
+def rules_active_cached(at: datetime) -> list[EarningRule]:
+    """`rules_active_at`, from the per-process copy of the active rules (config_cache).
+
+    Shared instances: a caller that changes one (a budget's spent points) copies it first.
+    """
+    rules = config_cache.cached(
+        "earning-rules",
+        lambda: list(EarningRule.objects.filter(active=True).prefetch_related("tiers")),
+    )
+    return [rule for rule in rules if _in_force(rule, at)]
+
+
+def challenges_active_cached(at: datetime) -> list[Challenge]:
+    """Active challenges in force at `at` with their badge, from the per-process copy."""
+    challenges = config_cache.cached(
+        "challenges",
+        lambda: list(Challenge.objects.filter(active=True).select_related("badge")),
+    )
+    return [challenge for challenge in challenges if _in_force(challenge, at)]
 
 
 def member_tier(member: Member) -> tuple[str, Decimal]:

@@ -9,13 +9,14 @@ and velocity checks exact), then budgeted earning rules by id, then the ledger's
 
 from __future__ import annotations
 
+import copy
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Avg, Count, F, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _t
@@ -40,12 +41,16 @@ from campaigns.models import (
 from ledger import services as ledger_services
 from ledger.models import Entry, PendingEarn, Purchase, Return
 from loyalty_site.errors import Conflict, DomainError, NotFound
+from members import config_cache
 from members.models import Card, Member
 
 try:  # Written by the members helper; tier upgrades start working as soon as it lands.
-    from campaigns.tiers import tier_upgrade_on_earn
+    from campaigns.tiers import tier_upgrade_on_earn, tiers_cached
 except ImportError:  # pragma: no cover
     tier_upgrade_on_earn = None
+
+    def tiers_cached() -> list:
+        return []
 
 
 class UnknownMember(NotFound):
@@ -97,8 +102,29 @@ class ReturnResult:
     balance: int
 
 
-def _lock_member(member: Member) -> Member:
-    return Member.objects.select_for_update().get(pk=member.pk)
+def _lock_member(
+    member: Member | None = None, *, member_id=None, card_number: str | None = None
+) -> Member:
+    """The member row, locked (FOR UPDATE), found by instance, public id or card number."""
+    if member is None and member_id is not None:
+        # One query: the lookup is the lock.
+        try:
+            found = (
+                Member.objects.select_for_update()
+                .exclude(status=Member.Status.ERASED)
+                .get(public_id=member_id)
+            )
+        except Member.DoesNotExist:
+            raise UnknownMember() from None
+    else:
+        member = _resolve_member(member, card_number)
+        found = Member.objects.select_for_update().get(pk=member.pk)
+    if found.tier_id is not None:
+        # The earning rules read the member's tier: from the cached ladder, not a query.
+        tier = next((t for t in tiers_cached() if t.pk == found.tier_id), None)
+        if tier is not None:
+            Member.tier.field.set_cached_value(found, tier)
+    return found
 
 
 def _resolve_member(member: Member | None, card_number: str | None) -> Member:
@@ -228,11 +254,14 @@ def _post_purchase_points(
     points: int,
     explanation: list[dict],
     at: datetime | None = None,
-) -> None:
+    recorded: bool = False,
+) -> Entry | PendingEarn | None:
+    """Post a purchase's points; `recorded`: its PurchasePoints row is written already."""
     if points <= 0:
-        return
-    PurchasePoints.objects.create(purchase=purchase, points=points)
-    ledger_services.points_earn(
+        return None
+    if not recorded:
+        PurchasePoints.objects.create(purchase=purchase, points=points)
+    posted = ledger_services.points_earn(
         member=member,
         points=points,
         channel=purchase.channel,
@@ -242,16 +271,18 @@ def _post_purchase_points(
         purchase=purchase,
         pending_until=pending_until_for(channel=purchase.channel, at=at or timezone.now()),
         at=at,
+        savepoint=False,
     )
     # Backdated imports leave tiers to the bulk recalculation that follows them.
     if tier_upgrade_on_earn is not None and at is None:
         tier_upgrade_on_earn(member=member)
+    return posted
 
 
-@transaction.atomic
 def purchase_record(
     *,
     member: Member | None = None,
+    member_id=None,
     card_number: str | None = None,
     channel: str,
     external_id: str,
@@ -262,18 +293,50 @@ def purchase_record(
     lines=(),
     idempotency_key: str = "",
     backdate: bool = False,
+    savepoint: bool = True,
 ) -> PurchaseResult:
     """Store a purchase and earn its points, all or nothing.
 
-    `idempotency_key` is accepted for the API layer's sake; the (channel, external_id) pair is
-    what makes a purchase unique, and a repeat is refused by `purchase_store`. `backdate` posts
-    the points at `occurred_at` instead of now (demo data and imports of past purchases); tiers
-    are then left to `tiers_recalculate`, which such an import runs afterwards.
+    The member is given as `member`, as its public id `member_id` (looked up and locked in one
+    query), or as `card_number`. `idempotency_key` is accepted for the API layer's sake; the
+    (channel, external_id) pair is what makes a purchase unique, and a repeat is refused by
+    `purchase_store`. `backdate` posts the points at `occurred_at` instead of now (demo data and
+    imports of past purchases); tiers are then left to `tiers_recalculate`, which such an import
+    runs afterwards. `savepoint=False` is for a caller whose transaction is rolled back as a
+    whole when this fails (the API's write): it saves the SAVEPOINT/RELEASE pair.
     """
-    member = _lock_member(_resolve_member(member, card_number))
+    with transaction.atomic(savepoint=savepoint):
+        return _purchase_record(
+            member=_lock_member(member=member, member_id=member_id, card_number=card_number),
+            channel=channel,
+            external_id=external_id,
+            amount=amount,
+            currency=currency,
+            occurred_at=occurred_at,
+            store=store,
+            lines=lines,
+            backdate=backdate,
+        )
+
+
+def _purchase_record(
+    *,
+    member: Member,
+    channel: str,
+    external_id: str,
+    amount: Decimal,
+    currency: str,
+    occurred_at: datetime | None,
+    store: str,
+    lines,
+    backdate: bool,
+) -> PurchaseResult:
     occurred_at = occurred_at or timezone.now()
     lines = _lines_as_dicts(lines)
-    purchase = ledger_services.purchase_store(
+    # Every error below propagates and rolls purchase_record's transaction back whole, so the
+    # ledger's steps need no savepoints of their own.
+    # The member row is locked: whether this is the first purchase cannot change meanwhile.
+    purchase, first = ledger_services.purchase_store_first(
         member=member,
         channel=channel,
         external_id=external_id,
@@ -282,11 +345,12 @@ def purchase_record(
         occurred_at=occurred_at,
         store=store,
         lines=lines,
+        savepoint=False,
     )
-    first = not Purchase.objects.filter(member=member).exclude(pk=purchase.pk).exists()
 
     # Budgeted rules are locked so that two purchases cannot both spend the last of a budget.
-    rules = list(selectors.rules_active_at(occurred_at))
+    # The rules come from the per-process copy (config_cache); the spent budget is read here.
+    rules = selectors.rules_active_cached(occurred_at)
     budgeted = [r.pk for r in rules if r.budget_points is not None]
     if budgeted:
         spent = dict(
@@ -295,6 +359,7 @@ def purchase_record(
             .order_by("pk")
             .values_list("pk", "budget_spent")
         )
+        rules = [copy.copy(rule) if rule.pk in spent else rule for rule in rules]
         for rule in rules:
             if rule.pk in spent:
                 rule.budget_spent = spent[rule.pk]
@@ -304,13 +369,29 @@ def purchase_record(
         member=facts,
         rules=[selectors.rule_spec(r) for r in rules],
     )
-    _awards_store(member=member, purchase=purchase, evaluation=evaluation, budgeted=set(budgeted))
-
     points = evaluation.points
     explanation = evaluation.explanation()
-    reason = abuse_check(member=member, purchase=purchase, points=points) if points else ""
+    abuse_rules = config_cache.cached(
+        "abuse-rules", lambda: list(AbuseRule.objects.filter(active=True))
+    )
+    # The abuse guard ignores this purchase's own awards, so they may be stored after it:
+    # together with the purchase's points record, in one statement.
+    reason = (
+        abuse_check(member=member, purchase=purchase, points=points, rules=abuse_rules)
+        if points and abuse_rules
+        else ""
+    )
+    points_recorded = not reason and points > 0
+    _awards_store(
+        member=member,
+        purchase=purchase,
+        evaluation=evaluation,
+        budgeted=set(budgeted),
+        purchase_points=points if points_recorded else None,
+    )
     status = Purchase.Status.RECORDED
     extras: list[dict] = []
+    posted = None
     if reason:
         status = Purchase.Status.UNDER_REVIEW
         Purchase.objects.filter(pk=purchase.pk).update(status=status)
@@ -319,16 +400,23 @@ def purchase_record(
             purchase=purchase, member=member, reason=reason, points=points, explanation=explanation
         )
     else:
-        _post_purchase_points(
+        posted = _post_purchase_points(
             member=member,
             purchase=purchase,
             points=points,
             explanation=explanation,
             at=occurred_at if backdate else None,
+            recorded=points_recorded,
         )
         extras += _purchase_followups(member=member, purchase=purchase, lines=lines, first=first)
 
-    balance, pending = _balance(member)
+    if isinstance(posted, Entry) and not extras:
+        # The entry just posted holds the balance (the account row is still locked), and an
+        # entry (not a pending earn) means pending points did not change: no re-read. Extras
+        # (a referral or challenge reward) may have posted more, so they do re-read.
+        balance, pending = posted.balance_after, posted.account.pending
+    else:
+        balance, pending = _balance(member)
     return PurchaseResult(
         purchase=purchase,
         points_earned=0 if reason else points,
@@ -342,27 +430,60 @@ def purchase_record(
 
 
 def _awards_store(
-    *, member: Member, purchase: Purchase, evaluation: engine.Evaluation, budgeted: set[int]
+    *,
+    member: Member,
+    purchase: Purchase,
+    evaluation: engine.Evaluation,
+    budgeted: set[int],
+    purchase_points: int | None = None,
 ) -> None:
+    """The rules' awards, and with `purchase_points` the purchase's PurchasePoints row."""
     awards = [a for a in evaluation.awards if a.rule_id is not None]
-    EarningAward.objects.bulk_create(
-        [
-            EarningAward(
-                rule_id=a.rule_id,
-                member=member,
-                purchase=purchase,
-                points=a.points,
-                occurred_at=purchase.occurred_at,
-            )
-            for a in awards
-        ]
-    )
+    if connection.vendor == "postgresql" and purchase_points is not None:
+        _awards_and_points_insert(
+            member=member, purchase=purchase, awards=awards, points=purchase_points
+        )
+    else:
+        EarningAward.objects.bulk_create(
+            [
+                EarningAward(
+                    rule_id=a.rule_id,
+                    member=member,
+                    purchase=purchase,
+                    points=a.points,
+                    occurred_at=purchase.occurred_at,
+                )
+                for a in awards
+            ]
+        )
+        if purchase_points is not None:
+            PurchasePoints.objects.create(purchase=purchase, points=purchase_points)
     for award in awards:
         if award.rule_id in budgeted:
             # The rule rows are locked; the CHECK constraint refuses an overspend regardless.
             EarningRule.objects.filter(pk=award.rule_id).update(
                 budget_spent=F("budget_spent") + award.points
             )
+
+
+def _awards_and_points_insert(
+    *, member: Member, purchase: Purchase, awards: list, points: int
+) -> None:
+    points_sql = (
+        f"INSERT INTO {PurchasePoints._meta.db_table} (purchase_id, points, points_reversed) "
+        "VALUES (%s, %s, 0)"
+    )
+    params: list = []
+    if awards:
+        values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(awards))
+        points_sql = (
+            f"WITH award AS (INSERT INTO {EarningAward._meta.db_table} "
+            f"(rule_id, member_id, purchase_id, points, occurred_at) VALUES {values}) " + points_sql
+        )
+        for a in awards:
+            params += [a.rule_id, member.pk, purchase.pk, a.points, purchase.occurred_at]
+    with connection.cursor() as cursor:
+        cursor.execute(points_sql, [*params, purchase.pk, points])
 
 
 def _purchase_followups(
@@ -731,11 +852,7 @@ def challenges_advance(
     at = purchase.occurred_at if purchase is not None else (event.created_at if event else None)
     at = at or timezone.now()
     completed = []
-    challenges = Challenge.objects.filter(active=True).filter(
-        Q(starts_at__isnull=True) | Q(starts_at__lte=at),
-        Q(ends_at__isnull=True) | Q(ends_at__gt=at),
-    )
-    for challenge in challenges.select_related("badge"):
+    for challenge in selectors.challenges_active_cached(at):
         step = _challenge_step(challenge, purchase=purchase, lines=lines or [], event=event)
         if step <= 0:
             continue

@@ -33,6 +33,7 @@ from django.db.models import Case, IntegerField, Q, Sum, Value, When
 from django.utils import timezone
 
 from ledger.models import Account, Entry
+from members import config_cache
 from members.models import Member, Tier, TierHistory
 from members.services import member_tier_set
 
@@ -66,10 +67,12 @@ def _target(tiers: list[Tier], points_by_tier: dict[int, int]) -> Tier | None:
     return None
 
 
-def qualifying_points(*, member: Member, now: datetime | None = None) -> dict[int, int]:
+def qualifying_points(
+    *, member: Member, now: datetime | None = None, tiers: list[Tier] | None = None
+) -> dict[int, int]:
     """Qualifying points per tier id for one member (each over that tier's window)."""
     now = now or timezone.now()
-    tiers = list(Tier.objects.all())
+    tiers = list(Tier.objects.all()) if tiers is None else tiers
     if not tiers:
         return {}
     cutoffs = {tier.pk: months_before(now, tier.window_months) for tier in tiers}
@@ -111,14 +114,21 @@ def tier_progress(*, member: Member, now: datetime | None = None) -> dict:
     }
 
 
+def tiers_cached() -> list[Tier]:
+    """The ladder from the per-process copy (config_cache): a new tier applies within seconds."""
+    return config_cache.cached("tiers", lambda: list(Tier.objects.all()))
+
+
 def tier_upgrade_on_earn(*, member: Member, now: datetime | None = None) -> TierHistory | None:
     """Upgrade at once when the member's points now reach a higher tier (never downgrades).
 
     Called by purchase_record inside its transaction, after the points are posted.
     """
     now = now or timezone.now()
-    tiers = list(Tier.objects.all())
-    points = qualifying_points(member=member, now=now)
+    tiers = tiers_cached()
+    if not tiers:
+        return None
+    points = qualifying_points(member=member, now=now, tiers=tiers)
     target = _target(tiers, points)
     if target is None:
         return None

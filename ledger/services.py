@@ -15,13 +15,14 @@ moment ``sum(lot.remaining) == max(balance, 0)``, which ``ledger_reconcile`` che
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -137,6 +138,94 @@ def _post(
     return entry
 
 
+_EARN_AT_ONCE = """\
+WITH account AS (
+    UPDATE {account} SET balance = balance + %(points)s, updated_at = %(at)s
+    WHERE member_id = %(member)s
+    RETURNING id, balance, pending, held, created_at, updated_at
+), entry AS (
+    INSERT INTO {entry} (account_id, kind, amount, balance_after, channel, actor_id, reference,
+                         reason, refers_to_id, explanation, purchase_id, idempotency_key,
+                         created_at)
+    SELECT id, %(kind)s, %(points)s, balance, %(channel)s, %(actor)s, %(reference)s, %(reason)s,
+           NULL, %(explanation)s::jsonb, %(purchase)s, '', %(at)s
+    FROM account
+    RETURNING id, balance_after
+), lot AS (
+    -- As _post: the points first pay off a debt (a negative balance before this entry).
+    INSERT INTO {lot} (account_id, entry_id, points, remaining, earned_at, expires_at)
+    SELECT account.id, entry.id, %(points)s,
+           GREATEST(0, %(points)s - GREATEST(0, %(points)s - entry.balance_after)),
+           %(at)s, %(expires_at)s
+    FROM account, entry
+)
+SELECT entry.id, account.id, account.balance, account.pending, account.held, account.created_at,
+       account.updated_at
+FROM account, entry
+"""
+
+
+def _earn_at_once(
+    *, member: Member, points: int, at: datetime, expires_at: datetime | None, fields: dict
+) -> Entry | None:
+    """``_post`` of an earn without a key in one statement (PostgreSQL), else None.
+
+    The UPDATE of the account row takes its lock (a concurrent post waits, then adds to the
+    committed balance), and the entry and its lot are inserted from what it returns, so the
+    balance, the entry's balance_after and the lot agree as in ``_post``. None when the member
+    has no account yet (nothing was written): the caller then goes the ORM way.
+    """
+    if connection.vendor != "postgresql":
+        return None
+    sql = _EARN_AT_ONCE.format(
+        account=Account._meta.db_table, entry=Entry._meta.db_table, lot=Lot._meta.db_table
+    )
+    actor, purchase = fields["actor"], fields["purchase"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                "points": points,
+                "at": at,
+                "member": member.pk,
+                "kind": Entry.Kind.EARN,
+                "channel": fields["channel"],
+                "actor": actor.pk if actor is not None else None,
+                "reference": fields["reference"],
+                "reason": fields["reason"],
+                "explanation": json.dumps(fields["explanation"]),
+                "purchase": purchase.pk if purchase is not None else None,
+                "expires_at": expires_at,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    entry_id, account_id, balance, pending, held, created_at, updated_at = row
+    account = Account(
+        pk=account_id,
+        member=member,
+        balance=balance,
+        pending=pending,
+        held=held,
+        created_at=created_at,
+        updated_at=updated_at,
+    )
+    entry = Entry(
+        pk=entry_id,
+        account=account,
+        kind=Entry.Kind.EARN,
+        amount=points,
+        balance_after=balance,
+        created_at=at,
+        **fields,
+    )
+    entry._state.adding = False
+    entry._state.db = account._state.db = connection.alias
+    account._state.adding = False
+    return entry
+
+
 def _consume_lots(account: Account, points: int) -> datetime | None:
     """Take points from the oldest lots; return the soonest expiry among the lots touched."""
     soonest = None
@@ -181,10 +270,14 @@ def _replay(*, channel: str, key: str, account: Account, kind: str, amount: int)
     raise errors.IdempotencyConflict()
 
 
-def _keyed(call, *, channel: str, key: str, member: Member, kind: str, amount: int):
-    """Run ``call`` in a savepoint; a lost race on the unique (channel, key) becomes a replay."""
+def _keyed(call, *, channel: str, key: str, member: Member, kind: str, amount: int, savepoint=True):
+    """Run ``call`` in a savepoint; a lost race on the unique (channel, key) becomes a replay.
+
+    ``savepoint=False`` (only honoured without a key, whose race needs the savepoint) is for a
+    caller whose transaction rolls back whole on any error from here.
+    """
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint or bool(key)):
             return call()
     except IntegrityError:
         if not key:
@@ -214,15 +307,36 @@ def points_earn(
     purchase: Purchase | None = None,
     at: datetime | None = None,
     idempotency_key: str = "",
+    savepoint: bool = True,
 ) -> Entry | PendingEarn:
     """Credit points. With ``pending_until`` in the future they wait as pending points instead.
 
-    ``expires_at`` defaults to the expiry policy applied to ``at``.
+    ``expires_at`` defaults to the expiry policy applied to ``at``. ``savepoint=False``: see
+    ``_keyed``.
     """
     points = _points(points)
     at = at or timezone.now()
 
     def call():
+        fields = {
+            "channel": channel,
+            "reference": reference,
+            "reason": reason,
+            "actor": actor,
+            "explanation": explanation or [],
+            "purchase": purchase,
+            "idempotency_key": idempotency_key,
+        }
+        if not idempotency_key and (pending_until is None or pending_until <= at):
+            entry = _earn_at_once(
+                member=member,
+                points=points,
+                at=at,
+                expires_at=expires_at if expires_at is not None else expiry_for(at),
+                fields=fields,
+            )
+            if entry is not None:
+                return entry
         account = _lock_member_account(member)
         earlier = _replay(
             channel=channel,
@@ -233,15 +347,6 @@ def points_earn(
         )
         if earlier is not None:
             return earlier
-        fields = {
-            "channel": channel,
-            "reference": reference,
-            "reason": reason,
-            "actor": actor,
-            "explanation": explanation or [],
-            "purchase": purchase,
-            "idempotency_key": idempotency_key,
-        }
         if pending_until is not None and pending_until > at:
             account.pending += points
             account.updated_at = at
@@ -271,6 +376,7 @@ def points_earn(
         member=member,
         kind=Entry.Kind.EARN,
         amount=points,
+        savepoint=savepoint,
     )
 
 
@@ -866,6 +972,123 @@ def pending_cancel(
 # --- purchases and returns -----------------------------------------------------------------
 
 
+# Purchase's unique (channel, external id) constraint: its violation is a repeated purchase.
+PURCHASE_UNIQUE = "purchase_channel_external_id"
+
+
+def _refuse_duplicate(exc: IntegrityError, *, channel: str, external_id: str) -> None:
+    """Raise DuplicatePurchase when `exc` is a repeated (channel, external id)."""
+    constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+    if constraint is not None:  # PostgreSQL names it; its transaction can run no more queries.
+        if constraint == PURCHASE_UNIQUE:
+            raise errors.DuplicatePurchase() from None
+        return
+    if Purchase.objects.filter(channel=channel, external_id=external_id).exists():
+        raise errors.DuplicatePurchase() from None
+
+
+_PURCHASE_AT_ONCE = """\
+WITH purchase AS (
+    INSERT INTO {purchase} (member_id, channel, store, external_id, amount, currency,
+                            occurred_at, created_at, status)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    RETURNING id
+){lines_cte}
+SELECT purchase.id, EXISTS (SELECT 1 FROM {purchase} earlier WHERE earlier.member_id = %s)
+FROM purchase
+"""
+_PURCHASE_LINES_CTE = """, line AS (
+    INSERT INTO {line} (purchase_id, sku, category, quantity, amount)
+    SELECT purchase.id, v.sku, v.category, v.quantity, v.amount
+    FROM purchase, (VALUES {values}) AS v (sku, category, quantity, amount)
+)"""
+
+
+def purchase_store_first(
+    *,
+    member: Member,
+    channel: str,
+    external_id: str,
+    amount: Decimal,
+    currency: str,
+    occurred_at: datetime,
+    store: str = "",
+    lines: Iterable[dict] = (),
+    savepoint: bool = True,
+) -> tuple[Purchase, bool]:
+    """``purchase_store``, and whether this is the member's first purchase.
+
+    The caller holds the member's row lock, so no purchase of the member commits meanwhile. On
+    PostgreSQL it is one statement: the purchase, its lines and the look for an earlier purchase
+    (which, in the same statement, cannot see the purchase being inserted).
+    """
+    if connection.vendor != "postgresql":
+        purchase = purchase_store(
+            member=member,
+            channel=channel,
+            external_id=external_id,
+            amount=amount,
+            currency=currency,
+            occurred_at=occurred_at,
+            store=store,
+            lines=lines,
+            savepoint=savepoint,
+        )
+        return purchase, not member.purchases.exclude(pk=purchase.pk).exists()
+    currency = (currency or "").upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise DomainError(_("Currency must be a three-letter code."), code="invalid_currency")
+    purchase = Purchase(
+        member=member,
+        channel=channel,
+        external_id=external_id,
+        amount=Decimal(amount),
+        currency=currency,
+        occurred_at=occurred_at,
+        store=store,
+        status=Purchase.Status.RECORDED,
+    )
+    params = [
+        member.pk,
+        channel,
+        store,
+        external_id,
+        purchase.amount,
+        currency,
+        occurred_at,
+        purchase.created_at,
+        purchase.status,
+    ]
+    values = []
+    for line in lines:
+        values.append("(%s::varchar, %s::varchar, %s::integer, %s::numeric)")
+        params += [
+            line.get("sku", ""),
+            line.get("category", ""),
+            int(line.get("quantity", 1)),
+            Decimal(line["amount"]),
+        ]
+    params.append(member.pk)
+    sql = _PURCHASE_AT_ONCE.format(
+        purchase=Purchase._meta.db_table,
+        lines_cte=(
+            _PURCHASE_LINES_CTE.format(line=PurchaseLine._meta.db_table, values=", ".join(values))
+            if values
+            else ""
+        ),
+    )
+    try:
+        with transaction.atomic(savepoint=savepoint), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            purchase.pk, earlier = cursor.fetchone()
+    except IntegrityError as exc:
+        _refuse_duplicate(exc, channel=channel, external_id=external_id)
+        raise
+    purchase._state.adding = False
+    purchase._state.db = connection.alias
+    return purchase, not earlier
+
+
 def purchase_store(
     *,
     member: Member,
@@ -877,14 +1100,23 @@ def purchase_store(
     store: str = "",
     lines: Iterable[dict] = (),
     status: str = Purchase.Status.RECORDED,
+    savepoint: bool = True,
 ) -> Purchase:
-    """Store a purchase record and its lines. The same (channel, external id) is refused."""
+    """Store a purchase record and its lines. The same (channel, external id) is refused.
+
+    ``savepoint=False`` is for a caller whose transaction rolls back whole when this fails: a
+    duplicate is then told by the violated constraint's name, as the aborted transaction can
+    run no query.
+    """
     currency = (currency or "").upper()
     if len(currency) != 3 or not currency.isalpha():
         raise DomainError(_("Currency must be a three-letter code."), code="invalid_currency")
     amount = Decimal(amount)
+    # Only PostgreSQL names the violated constraint; elsewhere the savepoint stays so that the
+    # duplicate can be looked up after the failed insert.
+    savepoint = savepoint or connection.vendor != "postgresql"
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             purchase = Purchase.objects.create(
                 member=member,
                 channel=channel,
@@ -905,9 +1137,8 @@ def purchase_store(
                 )
                 for line in lines
             )
-    except IntegrityError:
-        if Purchase.objects.filter(channel=channel, external_id=external_id).exists():
-            raise errors.DuplicatePurchase() from None
+    except IntegrityError as exc:
+        _refuse_duplicate(exc, channel=channel, external_id=external_id)
         raise
     return purchase
 
@@ -977,17 +1208,22 @@ def idempotency_claim(*, channel: str, key: str, fingerprint: str) -> Idempotenc
     ``IdempotencyInProgress`` when the first request has claimed but not stored (only possible
     when the caller claimed outside a transaction).
 
-    A concurrent retry with the same key waits on the unique index until the first transaction
+    One statement when the key is new (INSERT ... ON CONFLICT DO NOTHING, no savepoint). A
+    concurrent retry with the same key waits on the unique index until the first transaction
     ends: then it either sees the stored answer or, if the first rolled back, owns the key.
     """
-    try:
-        with transaction.atomic():
-            IdempotencyRecord.objects.create(channel=channel, key=key, fingerprint=fingerprint)
-        return None
-    except IntegrityError:
-        record = IdempotencyRecord.objects.filter(channel=channel, key=key).first()
-        if record is None:  # The other claimer rolled back between our insert and our read.
-            return idempotency_claim(channel=channel, key=key, fingerprint=fingerprint)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {IdempotencyRecord._meta.db_table} (channel, key, fingerprint, "
+            "created_at) VALUES (%s, %s, %s, %s) ON CONFLICT (channel, key) DO NOTHING "
+            "RETURNING id",
+            [channel, key, fingerprint, timezone.now()],
+        )
+        if cursor.fetchone() is not None:
+            return None
+    record = IdempotencyRecord.objects.filter(channel=channel, key=key).first()
+    if record is None:  # The other claimer's record was purged between our insert and read.
+        return idempotency_claim(channel=channel, key=key, fingerprint=fingerprint)
     if record.fingerprint != fingerprint:
         raise errors.IdempotencyConflict()
     if record.response_status is None:
@@ -996,14 +1232,30 @@ def idempotency_claim(*, channel: str, key: str, fingerprint: str) -> Idempotenc
 
 
 def idempotency_store(
-    *, channel: str, key: str, response_status: int, response_body
-) -> IdempotencyRecord:
-    """Store the answer to a claimed key, to be replayed to retries."""
-    record = IdempotencyRecord.objects.select_for_update().get(channel=channel, key=key)
-    record.response_status = response_status
-    record.response_body = response_body
-    record.save(update_fields=["response_status", "response_body"])
-    return record
+    *, channel: str, key: str, response_status: int, response_body, fingerprint: str = ""
+) -> None:
+    """Store the answer to a claimed key, to be replayed to retries.
+
+    The claim's row is this transaction's own (or, claimed outside one, this request's), so a
+    plain UPDATE does. With ``fingerprint``, a key whose claim was rolled back (a refused write)
+    is recorded afresh, unless another request has claimed it meanwhile: its answer then stands.
+    """
+    stored = IdempotencyRecord.objects.filter(
+        channel=channel, key=key, response_status__isnull=True
+    ).update(response_status=response_status, response_body=response_body)
+    if not stored and fingerprint:
+        IdempotencyRecord.objects.bulk_create(
+            [
+                IdempotencyRecord(
+                    channel=channel,
+                    key=key,
+                    fingerprint=fingerprint,
+                    response_status=response_status,
+                    response_body=response_body,
+                )
+            ],
+            ignore_conflicts=True,
+        )
 
 
 def idempotency_purge(*, now: datetime | None = None) -> int:

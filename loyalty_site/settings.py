@@ -281,6 +281,10 @@ LOYALTY_POINT_VALUE = _decimal("LOYALTY_POINT_VALUE", "0.01")
 LOYALTY_ADJUSTMENT_APPROVAL_THRESHOLD = env_int(
     "LOYALTY_ADJUSTMENT_APPROVAL_THRESHOLD", 1000, minimum=0
 )
+# Each web process keeps earning rules, abuse rules, tiers, active challenges and channel keys
+# this long (members.config_cache), so an admin edit or a key revocation takes up to this many
+# seconds to reach every process. 0: read them on every request.
+LOYALTY_CONFIG_CACHE_SECONDS = env_int("LOYALTY_CONFIG_CACHE_SECONDS", 5, minimum=0)
 
 # --- campaigns: purchases, earning rules, engagement ---
 # Days a purchase's points stay pending before they can be spent (0: spendable at once).

@@ -11,6 +11,17 @@ def _celery_eager():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _config_cache_off(settings):
+    # A test sees the rules, tiers and keys it has just written; tests of the cache turn it on.
+    from members import config_cache
+
+    settings.LOYALTY_CONFIG_CACHE_SECONDS = 0
+    config_cache.clear()
+    yield
+    config_cache.clear()
+
+
 @pytest.fixture
 def roles(db):
     from loyalty_site.roles import roles_sync

@@ -1,13 +1,19 @@
 """The `Idempotency-Key` header on every write (invariant 4).
 
-The key is claimed first, in its own short transaction (the ledger's `idempotency_claim`
-inserts an IdempotencyRecord without a response, unique per channel and key). Only the request
-that inserted the row does the write; the write and its stored response (`idempotency_store`)
-then commit together, so a record with a response always means "written once, this was the
-answer". A second request with the same key waits for the first one's answer and replays it, or
-gets 409 `idempotency_in_progress` if that takes longer than LOYALTY_IDEMPOTENCY_WAIT_SECONDS;
-with a different body it gets 409 `idempotency_conflict`. A request that fails with an
-unexpected error releases its claim so that the channel can retry with the same key.
+The key is claimed in the write's own transaction (the ledger's `idempotency_claim`: an
+INSERT ... ON CONFLICT DO NOTHING of an IdempotencyRecord, unique per channel and key), and the
+answer is stored (`idempotency_store`) before it commits, so a record with a response always
+means "written once, this was the answer". A concurrent request with the same key waits on the
+unique index until the first one commits, then replays its answer; with a different body it gets
+409 `idempotency_conflict`. A claim left without an answer (a claim made outside a transaction by
+an older version, or a crash between statements) gives 409 `idempotency_in_progress` after
+LOYALTY_IDEMPOTENCY_WAIT_SECONDS, until it is LOYALTY_IDEMPOTENCY_STALE_SECONDS old.
+
+A write that fails rolls its claim back with it. An unexpected error (5xx) leaves nothing, so the
+channel can retry with the same key. A refusal (4xx) wrote nothing and is then recorded in a
+short transaction of its own, so that a retry gets the same answer; if a concurrent request with
+the same key claimed it in between (it was waiting on the first one's claim), that request's
+answer is the one kept and replayed: the write still happens at most once.
 """
 
 import functools
@@ -25,7 +31,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from ledger import services as ledger_services
-from ledger.errors import IdempotencyInProgress
+from ledger.errors import IdempotencyConflict, IdempotencyInProgress
 from ledger.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -51,33 +57,24 @@ def _take_over_stale(*, channel: str, key: str) -> bool:
 
 
 def _claim(*, channel: str, key: str, fingerprint: str):
-    """None when this request owns the key; else the stored record to replay."""
-    deadline = time.monotonic() + settings.LOYALTY_IDEMPOTENCY_WAIT_SECONDS
-    while True:
-        try:
-            # Outside any transaction: the claim commits at once and is visible to others.
-            return ledger_services.idempotency_claim(
-                channel=channel, key=key, fingerprint=fingerprint
-            )
-        except IdempotencyInProgress:
-            if _take_over_stale(channel=channel, key=key):
-                return None
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(_POLL_SECONDS)
+    """None when this request owns the key (in the open transaction); else the record to replay."""
+    try:
+        return ledger_services.idempotency_claim(channel=channel, key=key, fingerprint=fingerprint)
+    except IdempotencyInProgress:
+        if _take_over_stale(channel=channel, key=key):
+            return None
+        raise
 
 
-def _store(*, channel: str, key: str, response) -> None:
+def _store(*, channel: str, key: str, response, fingerprint: str = "") -> None:
     body = json.loads(JSONRenderer().render(response.data) or b"null")
     ledger_services.idempotency_store(
-        channel=channel, key=key, response_status=response.status_code, response_body=body
+        channel=channel,
+        key=key,
+        response_status=response.status_code,
+        response_body=body,
+        fingerprint=fingerprint,
     )
-
-
-def _release(*, channel: str, key: str) -> None:
-    IdempotencyRecord.objects.filter(
-        channel=channel, key=key, response_status__isnull=True
-    ).delete()
 
 
 def _replay(record) -> Response:
@@ -110,26 +107,39 @@ def idempotent(action):
                 {HEADER: [_("At most %(n)d characters.") % {"n": MAX_KEY_LENGTH}]}
             )
         channel = request.user.channel.name
-        record = _claim(channel=channel, key=key, fingerprint=request_fingerprint(request))
-        if record is not None:
-            return _replay(record)
+        fingerprint = request_fingerprint(request)
+        deadline = time.monotonic() + settings.LOYALTY_IDEMPOTENCY_WAIT_SECONDS
+        while True:
+            try:
+                return _write_once(
+                    view, request, args, kwargs, channel=channel, key=key, fingerprint=fingerprint
+                )
+            except IdempotencyInProgress:
+                # Outside the transaction: nothing is held while we wait for the answer.
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(_POLL_SECONDS)
+
+    def _write_once(view, request, args, kwargs, *, channel, key, fingerprint):
         try:
             with transaction.atomic():
+                record = _claim(channel=channel, key=key, fingerprint=fingerprint)
+                if record is not None:
+                    return _replay(record)
                 request._idempotent_transaction = True
                 response = action(view, request, *args, **kwargs)
                 _store(channel=channel, key=key, response=response)
+                return response
+        except (IdempotencyInProgress, IdempotencyConflict):
+            raise
         except Exception as exc:
-            try:
-                response = view.handle_exception(exc)
-            except Exception:
-                _release(channel=channel, key=key)
-                raise
-            if response.status_code >= 500:
-                _release(channel=channel, key=key)
-            else:
+            # The claim rolled back with the write. handle_exception re-raises what it cannot
+            # turn into a response (an unexpected error): the key is then free for a retry.
+            response = view.handle_exception(exc)
+            if response.status_code < 500:
                 # A refusal wrote nothing; storing it gives a retry the same answer.
                 with transaction.atomic():
-                    _store(channel=channel, key=key, response=response)
-        return response
+                    _store(channel=channel, key=key, response=response, fingerprint=fingerprint)
+            return response
 
     return wrapper

@@ -102,11 +102,15 @@ def _member_queryset():
     )
 
 
-def _member(value, *, queryset=None) -> Member:
+def _member_public_id(value) -> uuid.UUID:
     try:
-        public_id = uuid.UUID(str(value))
+        return uuid.UUID(str(value))
     except ValueError:
         raise NotFound(code="member_not_found") from None
+
+
+def _member(value, *, queryset=None) -> Member:
+    public_id = _member_public_id(value)
     queryset = queryset if queryset is not None else Member.objects.all()
     member = queryset.filter(public_id=public_id).exclude(status=Member.Status.ERASED).first()
     if member is None:
@@ -427,10 +431,11 @@ class PurchaseViewSet(ChannelViewSet):
                 store = channel.stores[0]
             if store not in channel.stores:
                 raise exceptions.PermissionDenied(_("This key may not record for this store."))
-        member = _member(data["member"]) if data.get("member") else None
         with write_atomic(request):
+            # The member is looked up and locked in one query inside purchase_record, whose
+            # failure rolls back this whole transaction (so it needs no savepoint of its own).
             result = campaign_services.purchase_record(
-                member=member,
+                member_id=_member_public_id(data["member"]) if data.get("member") else None,
                 card_number=data.get("card_number"),
                 channel=channel.name,
                 external_id=data["external_id"],
@@ -440,6 +445,7 @@ class PurchaseViewSet(ChannelViewSet):
                 store=store,
                 lines=[dict(line) for line in data.get("lines", [])],
                 idempotency_key=request.headers.get(HEADER, ""),
+                savepoint=False,
             )
             purchase = result.purchase
             body = {

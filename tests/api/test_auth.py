@@ -111,3 +111,21 @@ def test_admin_revokes_a_channels_keys(channel, staff_user, client):
     assert response.status_code == 302
     assert client_for(key).get(f"/api/v1/members/{MEMBER}/").status_code == 401
     assert Permission.objects.filter(codename="view_webhookdelivery").exists()
+
+
+def test_a_revoked_key_works_until_the_config_cache_expires(channel, settings, monkeypatch):
+    # The delay the README states: a revocation reaches every web process within
+    # LOYALTY_CONFIG_CACHE_SECONDS.
+    from members import config_cache
+
+    settings.LOYALTY_CONFIG_CACHE_SECONDS = 5
+    clock = [1000.0]
+    monkeypatch.setattr(config_cache.time, "monotonic", lambda: clock[0])
+    channel_obj, key = channel
+    client = client_for(key)
+    assert client.get(f"/api/v1/members/{MEMBER}/").status_code == 404
+    ChannelAPIKey.objects.filter(channel=channel_obj).update(revoked=True)
+    clock[0] += 4
+    assert client.get(f"/api/v1/members/{MEMBER}/").status_code == 404
+    clock[0] += 2
+    assert client.get(f"/api/v1/members/{MEMBER}/").status_code == 401
