@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Avg, Count, F, Q, Sum
 from django.utils import timezone
-from django.utils.translation import gettext as _t
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import engine, selectors
@@ -167,15 +167,21 @@ def abuse_check(
         if rule.kind == AbuseRule.Kind.MEMBER_VELOCITY:
             count = others.filter(occurred_at__gt=at - timedelta(hours=1), occurred_at__lte=at)
             if count.count() + 1 > limit:
-                return _t("More than %(n)s purchases by this member in an hour.") % {"n": limit}
+                return ngettext(
+                    "More than %(n)s purchase by this member in an hour.",
+                    "More than %(n)s purchases by this member in an hour.",
+                    limit,
+                ) % {"n": limit}
         elif rule.kind == AbuseRule.Kind.STORE_VELOCITY:
             count = others.filter(
                 store=purchase.store, occurred_at__gt=at - timedelta(hours=1), occurred_at__lte=at
             )
             if count.count() + 1 > limit:
-                return _t("More than %(n)s purchases by this member in one store in an hour.") % {
-                    "n": limit
-                }
+                return ngettext(
+                    "More than %(n)s purchase by this member in one store in an hour.",
+                    "More than %(n)s purchases by this member in one store in an hour.",
+                    limit,
+                ) % {"n": limit}
         elif rule.kind == AbuseRule.Kind.POINTS_PER_DAY:
             earned = (
                 EarningAward.objects.filter(
@@ -186,7 +192,9 @@ def abuse_check(
                 or 0
             )
             if earned + points > limit:
-                return _t("More than %(n)s points in a day.") % {"n": limit}
+                return ngettext(
+                    "More than %(n)s point in a day.", "More than %(n)s points in a day.", limit
+                ) % {"n": limit}
         elif rule.kind == AbuseRule.Kind.ABOVE_NORM:
             history = others.filter(status=Purchase.Status.RECORDED).aggregate(
                 n=Count("id"), avg=Avg("amount")
@@ -196,7 +204,9 @@ def abuse_check(
                 and history["avg"]
                 and purchase.amount > Decimal(history["avg"]) * limit
             ):
-                return _t("Amount is more than %(n)s times this member's average.") % {"n": limit}
+                return gettext("Amount is more than %(n)s times this member's average.") % {
+                    "n": limit
+                }
         elif (
             rule.kind == AbuseRule.Kind.NEW_CARDS
             and purchase.store
@@ -214,7 +224,11 @@ def abuse_check(
                 .count()
             )
             if newcomers > limit:
-                return _t("More than %(n)s new members bought in this store today.") % {"n": limit}
+                return ngettext(
+                    "More than %(n)s new member bought in this store today.",
+                    "More than %(n)s new members bought in this store today.",
+                    limit,
+                ) % {"n": limit}
     return ""
 
 
@@ -266,7 +280,7 @@ def _post_purchase_points(
         points=points,
         channel=purchase.channel,
         reference=f"purchase:{purchase.pk}",
-        reason=_t("Purchase %(id)s") % {"id": purchase.external_id},
+        reason=gettext("Purchase %(id)s") % {"id": purchase.external_id},
         explanation=explanation,
         purchase=purchase,
         pending_until=pending_until_for(channel=purchase.channel, at=at or timezone.now()),
@@ -543,7 +557,7 @@ def _returns_settle(*, purchase: Purchase) -> int:
 
 
 def _take_back(*, purchase: Purchase, points: int) -> int:
-    reason = _t("Return of purchase %(id)s") % {"id": purchase.external_id}
+    reason = gettext("Return of purchase %(id)s") % {"id": purchase.external_id}
     taken = 0
     pendings = PendingEarn.objects.filter(
         purchase=purchase, status=PendingEarn.Status.PENDING
@@ -763,7 +777,7 @@ def referral_register(*, referred: Member, code: str) -> Referral:
 def _referral_kind() -> EngagementKind:
     kind, _created = EngagementKind.objects.get_or_create(
         code="referral",
-        defaults={"name": _t("Referral"), "points": settings.LOYALTY_REFERRAL_POINTS},
+        defaults={"name": gettext("Referral"), "points": settings.LOYALTY_REFERRAL_POINTS},
     )
     return kind
 
@@ -882,7 +896,7 @@ def challenges_advance(
                 member=member,
                 points=challenge.reward_points,
                 reference=f"challenge:{challenge.pk}",
-                reason=_t("Challenge completed: %(name)s") % {"name": challenge.name},
+                reason=gettext("Challenge completed: %(name)s") % {"name": challenge.name},
                 explanation=[
                     {
                         "rule": challenge.name,

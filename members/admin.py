@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 from import_export.admin import ImportMixin
 
 from loyalty_site.errors import DomainError
@@ -207,7 +208,10 @@ class MemberAdmin(ImportMixin, admin.ModelAdmin):
                     self.message_user(request, f"{member}: {error.detail}", messages.ERROR)
             if erased:
                 self.message_user(
-                    request, _("%(count)d member(s) erased.") % {"count": erased}, messages.SUCCESS
+                    request,
+                    ngettext_lazy("%(count)d member erased.", "%(count)d members erased.", "count")
+                    % {"count": erased},
+                    messages.SUCCESS,
                 )
             return None
         return TemplateResponse(
@@ -267,13 +271,23 @@ class CardAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Block selected cards"), permissions=["change"])
     def block_selected(self, request, queryset):
-        self._each(request, queryset, card_block, _("%(count)d card(s) blocked."))
+        self._each(
+            request,
+            queryset,
+            card_block,
+            ngettext_lazy("%(count)d card blocked.", "%(count)d cards blocked.", "count"),
+        )
 
     @admin.action(
         description=_("Replace selected cards (new card, same member)"), permissions=["change"]
     )
     def replace_selected(self, request, queryset):
-        self._each(request, queryset, card_replace, _("%(count)d card(s) replaced."))
+        self._each(
+            request,
+            queryset,
+            card_replace,
+            ngettext_lazy("%(count)d card replaced.", "%(count)d cards replaced.", "count"),
+        )
 
 
 @admin.register(Tier)

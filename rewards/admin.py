@@ -17,6 +17,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 from import_export import fields, resources
 from import_export.admin import ImportMixin
 from import_export.widgets import DateTimeWidget, ForeignKeyWidget
@@ -199,7 +200,11 @@ class RewardAdmin(admin.ModelAdmin):
             created = services.voucher_codes_generate(reward=reward, count=int(count))
             self.message_user(
                 request,
-                _("%(count)d codes added to %(reward)s.")
+                ngettext_lazy(
+                    "%(count)d code added to %(reward)s.",
+                    "%(count)d codes added to %(reward)s.",
+                    "count",
+                )
                 % {"count": len(created), "reward": reward},
             )
 
@@ -362,7 +367,11 @@ class RedemptionAdmin(RedemptionAdminBase):
             request,
             queryset,
             lambda redemption: services.redemption_cancel(redemption=redemption),
-            _("%(count)d reservations cancelled; their points and stock are back."),
+            ngettext_lazy(
+                "%(count)d reservation cancelled; its points and stock are back.",
+                "%(count)d reservations cancelled; their points and stock are back.",
+                "count",
+            ),
         )
 
     @admin.action(description=_("Export selected as CSV"), permissions=["view"])
@@ -455,7 +464,12 @@ class FulfilmentAdmin(RedemptionAdminBase):
     @admin.action(description=_("Mark selected as shipped"), permissions=["change"])
     def mark_shipped(self, request, queryset):
         self._mark(
-            request, queryset, Redemption.FulfilmentStatus.SHIPPED, _("%(count)d marked shipped.")
+            request,
+            queryset,
+            Redemption.FulfilmentStatus.SHIPPED,
+            ngettext_lazy(
+                "%(count)d parcel marked shipped.", "%(count)d parcels marked shipped.", "count"
+            ),
         )
 
     @admin.action(description=_("Mark selected as delivered"), permissions=["change"])
@@ -464,7 +478,9 @@ class FulfilmentAdmin(RedemptionAdminBase):
             request,
             queryset,
             Redemption.FulfilmentStatus.DELIVERED,
-            _("%(count)d marked delivered."),
+            ngettext_lazy(
+                "%(count)d parcel marked delivered.", "%(count)d parcels marked delivered.", "count"
+            ),
         )
 
     @admin.action(description=_("Mark selected as returned"), permissions=["change"])
@@ -473,7 +489,9 @@ class FulfilmentAdmin(RedemptionAdminBase):
             request,
             queryset,
             Redemption.FulfilmentStatus.RETURNED,
-            _("%(count)d marked returned."),
+            ngettext_lazy(
+                "%(count)d parcel marked returned.", "%(count)d parcels marked returned.", "count"
+            ),
         )
 
     @admin.action(description=_("Export selected as a shipping list (CSV)"), permissions=["view"])

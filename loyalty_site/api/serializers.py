@@ -5,6 +5,7 @@ Request serializers refuse fields they do not know, so a body that tries to set 
 """
 
 from django.conf import settings
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -35,8 +36,9 @@ class MemberEnrolSerializer(StrictSerializer):
     consents = serializers.DictField(
         child=serializers.BooleanField(),
         required=False,
-        help_text=_("Purpose → granted, for: %(purposes)s.")
-        % {"purposes": ", ".join(Consent.Purpose.values)},
+        help_text=format_lazy(
+            _("Purpose → granted, for: {purposes}."), purposes=", ".join(Consent.Purpose.values)
+        ),
     )
     referral_code = serializers.CharField(max_length=64, required=False, allow_blank=True)
 
