@@ -130,6 +130,10 @@ def _lock_member(
 def _resolve_member(member: Member | None, card_number: str | None) -> Member:
     if member is not None:
         return member
+    return _active_card(card_number).member
+
+
+def _active_card(card_number: str | None) -> Card:
     if not card_number:
         raise UnknownMember()
     card = Card.objects.select_related("member").filter(number=card_number).first()
@@ -137,7 +141,7 @@ def _resolve_member(member: Member | None, card_number: str | None) -> Member:
         raise UnknownMember()
     if card.status != Card.Status.ACTIVE:
         raise CardNotActive()
-    return card.member
+    return card
 
 
 def pending_until_for(*, channel: str, at: datetime) -> datetime | None:
@@ -170,7 +174,22 @@ def abuse_check(
                 return ngettext(
                     "More than %(n)s purchase by this member in an hour.",
                     "More than %(n)s purchases by this member in an hour.",
-                    limit,
+                    int(limit),
+                ) % {"n": limit}
+        elif rule.kind == AbuseRule.Kind.CARD_VELOCITY:
+            # Only purchases that presented a card count; one by member id has no card.
+            if purchase.card_id is None:
+                continue
+            count = Purchase.objects.filter(
+                card_id=purchase.card_id,
+                occurred_at__gt=at - timedelta(hours=1),
+                occurred_at__lte=at,
+            ).exclude(pk=purchase.pk)
+            if count.count() + 1 > limit:
+                return ngettext(
+                    "More than %(n)s purchase with this card in an hour.",
+                    "More than %(n)s purchases with this card in an hour.",
+                    int(limit),
                 ) % {"n": limit}
         elif rule.kind == AbuseRule.Kind.STORE_VELOCITY:
             count = others.filter(
@@ -180,7 +199,7 @@ def abuse_check(
                 return ngettext(
                     "More than %(n)s purchase by this member in one store in an hour.",
                     "More than %(n)s purchases by this member in one store in an hour.",
-                    limit,
+                    int(limit),
                 ) % {"n": limit}
         elif rule.kind == AbuseRule.Kind.POINTS_PER_DAY:
             earned = (
@@ -193,7 +212,9 @@ def abuse_check(
             )
             if earned + points > limit:
                 return ngettext(
-                    "More than %(n)s point in a day.", "More than %(n)s points in a day.", limit
+                    "More than %(n)s point in a day.",
+                    "More than %(n)s points in a day.",
+                    int(limit),
                 ) % {"n": limit}
         elif rule.kind == AbuseRule.Kind.ABOVE_NORM:
             history = others.filter(status=Purchase.Status.RECORDED).aggregate(
@@ -227,7 +248,7 @@ def abuse_check(
                 return ngettext(
                     "More than %(n)s new member bought in this store today.",
                     "More than %(n)s new members bought in this store today.",
-                    limit,
+                    int(limit),
                 ) % {"n": limit}
     return ""
 
@@ -319,9 +340,15 @@ def purchase_record(
     runs afterwards. `savepoint=False` is for a caller whose transaction is rolled back as a
     whole when this fails (the API's write): it saves the SAVEPOINT/RELEASE pair.
     """
+    card = None
+    if member is None and member_id is None and card_number:
+        # Kept on the purchase: the abuse guard counts purchases per card.
+        card = _active_card(card_number)
+        member = card.member
     with transaction.atomic(savepoint=savepoint):
         return _purchase_record(
             member=_lock_member(member=member, member_id=member_id, card_number=card_number),
+            card=card,
             channel=channel,
             external_id=external_id,
             amount=amount,
@@ -344,6 +371,7 @@ def _purchase_record(
     store: str,
     lines,
     backdate: bool,
+    card: Card | None = None,
 ) -> PurchaseResult:
     occurred_at = occurred_at or timezone.now()
     lines = _lines_as_dicts(lines)
@@ -360,6 +388,7 @@ def _purchase_record(
         store=store,
         lines=lines,
         savepoint=False,
+        card=card,
     )
 
     # Budgeted rules are locked so that two purchases cannot both spend the last of a budget.

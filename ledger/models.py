@@ -381,6 +381,15 @@ class Purchase(models.Model):
     member = models.ForeignKey(
         Member, on_delete=models.PROTECT, related_name="purchases", verbose_name=_("member")
     )
+    # The card presented at the till, when the purchase came in by card number (abuse guard).
+    card = models.ForeignKey(
+        "members.Card",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="purchases",
+        verbose_name=_("card"),
+    )
     channel = models.CharField(_("channel"), max_length=64)
     store = models.CharField(_("store"), max_length=64, blank=True)
     external_id = models.CharField(_("external id"), max_length=128)
@@ -395,7 +404,14 @@ class Purchase(models.Model):
     class Meta:
         verbose_name = _("purchase")
         verbose_name_plural = _("purchases")
-        indexes = [models.Index(fields=["member", "-occurred_at"], name="purchase_member_recent")]
+        indexes = [
+            models.Index(fields=["member", "-occurred_at"], name="purchase_member_recent"),
+            models.Index(
+                fields=["card", "-occurred_at"],
+                name="purchase_card_recent",
+                condition=models.Q(card__isnull=False),
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["channel", "external_id"], name="purchase_channel_external_id"

@@ -43,7 +43,7 @@ from ledger.models import (
     ReturnLine,
 )
 from loyalty_site.errors import Conflict, DomainError
-from members.models import Member
+from members.models import Card, Member
 
 logger = logging.getLogger(__name__)
 
@@ -989,9 +989,9 @@ def _refuse_duplicate(exc: IntegrityError, *, channel: str, external_id: str) ->
 
 _PURCHASE_AT_ONCE = """\
 WITH purchase AS (
-    INSERT INTO {purchase} (member_id, channel, store, external_id, amount, currency,
+    INSERT INTO {purchase} (member_id, card_id, channel, store, external_id, amount, currency,
                             occurred_at, created_at, status)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
     RETURNING id
 ){lines_cte}
 SELECT purchase.id, EXISTS (SELECT 1 FROM {purchase} earlier WHERE earlier.member_id = %s)
@@ -1015,6 +1015,7 @@ def purchase_store_first(
     store: str = "",
     lines: Iterable[dict] = (),
     savepoint: bool = True,
+    card: Card | None = None,
 ) -> tuple[Purchase, bool]:
     """``purchase_store``, and whether this is the member's first purchase.
 
@@ -1033,6 +1034,7 @@ def purchase_store_first(
             store=store,
             lines=lines,
             savepoint=savepoint,
+            card=card,
         )
         return purchase, not member.purchases.exclude(pk=purchase.pk).exists()
     currency = (currency or "").upper()
@@ -1040,6 +1042,7 @@ def purchase_store_first(
         raise DomainError(_("Currency must be a three-letter code."), code="invalid_currency")
     purchase = Purchase(
         member=member,
+        card=card,
         channel=channel,
         external_id=external_id,
         amount=Decimal(amount),
@@ -1050,6 +1053,7 @@ def purchase_store_first(
     )
     params = [
         member.pk,
+        card.pk if card is not None else None,
         channel,
         store,
         external_id,
@@ -1101,6 +1105,7 @@ def purchase_store(
     lines: Iterable[dict] = (),
     status: str = Purchase.Status.RECORDED,
     savepoint: bool = True,
+    card: Card | None = None,
 ) -> Purchase:
     """Store a purchase record and its lines. The same (channel, external id) is refused.
 
@@ -1119,6 +1124,7 @@ def purchase_store(
         with transaction.atomic(savepoint=savepoint):
             purchase = Purchase.objects.create(
                 member=member,
+                card=card,
                 channel=channel,
                 external_id=external_id,
                 amount=amount,

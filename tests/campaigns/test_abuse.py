@@ -17,7 +17,7 @@ from campaigns.services import (
 from ledger.models import Account, Purchase
 from loyalty_site.errors import DomainError
 from tests.campaigns.factories import EarningRuleFactory, EngagementKindFactory
-from tests.factories import MemberFactory, UserFactory
+from tests.factories import CardFactory, MemberFactory, UserFactory
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
@@ -68,6 +68,29 @@ def test_store_velocity(base):
     buy(member, "A", store="ams")
     assert buy(member, "B", store="utr").status == Purchase.Status.RECORDED
     assert buy(member, "C", store="ams").status == Purchase.Status.UNDER_REVIEW
+
+
+@pytest.mark.django_db
+def test_card_velocity_counts_purchases_per_card(base):
+    guard(AbuseRule.Kind.CARD_VELOCITY, 2)
+    member = MemberFactory()
+    card = CardFactory(member=member)
+
+    def by_card(external_id, minutes):
+        return purchase_record(
+            card_number=card.number, channel="pos", external_id=external_id,
+            amount=Decimal("10.00"), currency="EUR", occurred_at=T0 + timedelta(minutes=minutes),
+        )  # fmt: skip
+
+    assert by_card("A", 0).purchase.card == card
+    # A purchase by member id presented no card: it does not count for the card.
+    assert buy(member, "B", at=T0 + timedelta(minutes=5)).purchase.card is None
+    assert by_card("C", 10).status == Purchase.Status.RECORDED
+    result = by_card("D", 20)
+    assert result.status == Purchase.Status.UNDER_REVIEW
+    assert "with this card in an hour" in result.review_reason
+    # An hour after the first two card purchases the card is normal again.
+    assert by_card("E", 75).status == Purchase.Status.RECORDED
 
 
 @pytest.mark.django_db
