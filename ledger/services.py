@@ -1264,6 +1264,31 @@ def idempotency_store(
         )
 
 
+# Fields of a stored channel answer that carry personal data (the member resources of the API).
+IDEMPOTENCY_PERSONAL_FIELDS = ("email", "first_name", "last_name", "phone", "birth_date")
+
+
+@transaction.atomic
+def idempotency_scrub(*, member: Member) -> int:
+    """Blank the personal fields in stored answers about this member (erasure, invariant 8).
+
+    The records stay, so a retried request still replays instead of writing again; only the
+    copies of the member's personal data in their bodies go.
+    """
+    scrubbed = 0
+    records = IdempotencyRecord.objects.select_for_update().filter(
+        response_body__id=str(member.public_id)
+    )
+    for record in records:
+        body = dict(record.response_body)
+        for field in IDEMPOTENCY_PERSONAL_FIELDS:
+            if body.get(field):
+                body[field] = ""
+        IdempotencyRecord.objects.filter(pk=record.pk).update(response_body=body)
+        scrubbed += 1
+    return scrubbed
+
+
 def idempotency_purge(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     cutoff = now - timedelta(hours=settings.LOYALTY_IDEMPOTENCY_TTL_HOURS)

@@ -14,10 +14,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ledger import selectors as ledger_selectors
+from ledger import services as ledger_services
 from loyalty_site.errors import Conflict
 from members.models import Card, Consent, Member, TierHistory
 from members.selectors import consents_current
 from members.services import audit_record, member_scrub
+from rewards import services as rewards_services
 
 # Apps whose rows that point at a member are part of the export beyond the ones listed by name
 # below (redemptions, messages, events, ...), found through their foreign keys to Member.
@@ -194,5 +196,8 @@ def member_erase(*, member: Member, actor, reason: str) -> Member:
     if _reserved_redemptions(locked):
         raise RedemptionReserved()
     erased = member_scrub(member=locked, actor=actor, reason=reason)
+    # Copies of personal data that other apps keep: shipping addresses and stored API answers.
+    rewards_services.redemptions_scrub(member=locked)
+    ledger_services.idempotency_scrub(member=locked)
     audit_record(actor=actor, action="member_erase", member=erased, reason=reason)
     return erased

@@ -424,6 +424,16 @@ FULFILMENT_NEXT = {
 
 
 @transaction.atomic
+def redemptions_scrub(*, member: Member) -> int:
+    """Blank the shipping addresses copied onto a member's redemptions (erasure, invariant 8)."""
+    return (
+        Redemption.objects.filter(member=member)
+        .exclude(shipping_address="")
+        .update(shipping_address="")
+    )
+
+
+@transaction.atomic
 def fulfilment_set(
     *,
     redemption: Redemption,

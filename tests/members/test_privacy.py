@@ -132,3 +132,33 @@ def test_erase_is_refused_while_a_redemption_is_reserved(member):
     member_erase(member=member, actor=UserFactory(), reason="request")
     member.refresh_from_db()
     assert member.status == "erased"
+
+
+def test_erase_removes_the_copies_other_apps_keep(member):
+    from ledger.models import IdempotencyRecord
+    from rewards.models import Redemption
+    from rewards.services import redemption_redeem
+    from tests.rewards.factories import ProductRewardFactory
+
+    redemption = redemption_redeem(
+        member=member,
+        reward=ProductRewardFactory(points=100),
+        shipping_address="Anna de Vries, Keizersgracht 1, Amsterdam",
+    )
+    assert "Keizersgracht" in Redemption.objects.get(pk=redemption.pk).shipping_address
+    answer = {"id": str(member.public_id), "email": "anna@example.nl", "first_name": "Anna"}
+    IdempotencyRecord.objects.create(
+        channel="app", key="enrol-anna", fingerprint="f", response_status=201, response_body=answer
+    )
+    other = {"id": "someone-else", "email": "piet@example.nl"}
+    IdempotencyRecord.objects.create(
+        channel="app", key="enrol-piet", fingerprint="f", response_status=201, response_body=other
+    )
+
+    member_erase(member=member, actor=UserFactory(), reason="request")
+
+    assert Redemption.objects.get(pk=redemption.pk).shipping_address == ""
+    stored = IdempotencyRecord.objects.get(key="enrol-anna").response_body
+    assert stored["email"] == "" and stored["first_name"] == ""
+    assert stored["id"] == str(member.public_id)
+    assert IdempotencyRecord.objects.get(key="enrol-piet").response_body == other
