@@ -42,7 +42,7 @@ from ledger import services as ledger_services
 from ledger.models import Entry, PendingEarn, Purchase, Return
 from loyalty_site.errors import Conflict, DomainError, NotFound
 from members import config_cache
-from members.models import Card, Member
+from members.models import Card, Member, TierHistory
 
 try:  # Written by the members helper; tier upgrades start working as soon as it lands.
     from campaigns.tiers import tier_upgrade_on_earn, tiers_cached
@@ -93,6 +93,8 @@ class PurchaseResult:
     status: str = Purchase.Status.RECORDED
     review_reason: str = ""
     extras: list[dict] = field(default_factory=list)
+    # The member's tier history row when this purchase moved them up a tier.
+    tier_change: TierHistory | None = None
 
 
 @dataclass
@@ -290,10 +292,13 @@ def _post_purchase_points(
     explanation: list[dict],
     at: datetime | None = None,
     recorded: bool = False,
-) -> Entry | PendingEarn | None:
-    """Post a purchase's points; `recorded`: its PurchasePoints row is written already."""
+) -> tuple[Entry | PendingEarn | None, TierHistory | None]:
+    """Post a purchase's points; `recorded`: its PurchasePoints row is written already.
+
+    Returns what was posted and the tier change it caused, if any.
+    """
     if points <= 0:
-        return None
+        return None, None
     if not recorded:
         PurchasePoints.objects.create(purchase=purchase, points=points)
     posted = ledger_services.points_earn(
@@ -309,9 +314,10 @@ def _post_purchase_points(
         savepoint=False,
     )
     # Backdated imports leave tiers to the bulk recalculation that follows them.
+    tier_change = None
     if tier_upgrade_on_earn is not None and at is None:
-        tier_upgrade_on_earn(member=member)
-    return posted
+        tier_change = tier_upgrade_on_earn(member=member)
+    return posted, tier_change
 
 
 def purchase_record(
@@ -434,7 +440,7 @@ def _purchase_record(
     )
     status = Purchase.Status.RECORDED
     extras: list[dict] = []
-    posted = None
+    posted = tier_change = None
     if reason:
         status = Purchase.Status.UNDER_REVIEW
         Purchase.objects.filter(pk=purchase.pk).update(status=status)
@@ -443,7 +449,7 @@ def _purchase_record(
             purchase=purchase, member=member, reason=reason, points=points, explanation=explanation
         )
     else:
-        posted = _post_purchase_points(
+        posted, tier_change = _post_purchase_points(
             member=member,
             purchase=purchase,
             points=points,
@@ -469,6 +475,7 @@ def _purchase_record(
         status=status,
         review_reason=reason,
         extras=extras,
+        tier_change=tier_change,
     )
 
 

@@ -469,6 +469,18 @@ class PurchaseViewSet(ChannelViewSet):
                     },
                     channel=channel.name,
                 )
+            if result.tier_change is not None:
+                change = result.tier_change
+                event_emit(
+                    event_type="tier.changed",
+                    data={
+                        "member": purchase.member.public_id,
+                        "from": change.from_tier.name if change.from_tier_id else None,
+                        "to": change.to_tier.name if change.to_tier_id else None,
+                        "reason": change.reason,
+                    },
+                    channel=channel.name,
+                )
         return Response(s.PurchaseResultSerializer(body).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

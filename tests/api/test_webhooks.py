@@ -99,6 +99,34 @@ def test_purchase_sends_a_signed_points_earned_event(make_channel, receiver):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_purchase_that_lifts_the_tier_sends_tier_changed(make_channel, receiver, settings):
+    from tests.api.factories import member_with
+    from tests.members.factories import ladder
+
+    settings.LOYALTY_CONFIG_CACHE_SECONDS = 0
+    ladder()
+    EarningRuleFactory(rate=Decimal(1))
+    channel, key = make_channel("webshop")
+    hook = receiver()
+    subscribe(channel, hook.url, ["tier.changed"])
+    member = member_with(points=0)
+    client = client_for(key)
+    body = {"member": str(member.public_id), "amount": "100.00"}
+    client.post("/api/v1/purchases/", {**body, "external_id": "T1"}, format="json")
+    assert [json.loads(b)["data"]["to"] for _h, b in hook.requests] == ["Bronze"]
+    # Still Bronze after the second purchase: nothing to announce.
+    client.post("/api/v1/purchases/", {**body, "external_id": "T2"}, format="json")
+    assert len(hook.requests) == 1
+    client.post(
+        "/api/v1/purchases/", {**body, "amount": "400.00", "external_id": "T3"}, format="json"
+    )
+    payload = json.loads(hook.requests[-1][1])
+    assert payload["type"] == "tier.changed"
+    assert payload["data"]["from"] == "Bronze" and payload["data"]["to"] == "Silver"
+    assert payload["data"]["member"] == str(member.public_id)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_enrol_and_redemption_events(make_channel, receiver):
     channel, key = make_channel("app")
     hook = receiver()
