@@ -109,6 +109,11 @@ class Entry(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(amount=0), name="entry_amount_not_0"),
+            # Invariant 7: a staff adjustment always names its staff user and its reason.
+            models.CheckConstraint(
+                condition=~Q(kind="adjust") | (Q(actor__isnull=False) & ~Q(reason="")),
+                name="entry_adjust_has_actor_and_reason",
+            ),
             # The balance rule (invariant 2), see the module docstring.
             models.CheckConstraint(
                 condition=Q(amount__gt=0) | Q(kind="reverse") | Q(balance_after__gte=0),

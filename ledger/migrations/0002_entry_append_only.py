@@ -24,22 +24,7 @@ PG_BACKWARD = """
 DROP TRIGGER IF EXISTS ledger_entry_append_only ON ledger_entry;
 DROP FUNCTION IF EXISTS ledger_entry_refuse_change();
 """
-SQLITE_FORWARD = [
-    """
-    CREATE TRIGGER ledger_entry_no_update BEFORE UPDATE ON ledger_entry
-    BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only: UPDATE refused on ledger_entry');
-    END;
-    """,
-    """
-    CREATE TRIGGER ledger_entry_no_delete BEFORE DELETE ON ledger_entry
-    BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only: DELETE refused on ledger_entry');
-    END;
-    """,
-]
-SQLITE_BACKWARD = [
-    "DROP TRIGGER IF EXISTS ledger_entry_no_update;",
-    "DROP TRIGGER IF EXISTS ledger_entry_no_delete;",
-]
+from ledger.migrations._append_only import SQLITE_BACKWARD, SQLITE_FORWARD  # noqa: E402
 
 
 def forward(apps, schema_editor):

@@ -377,6 +377,9 @@ def test_sqlite_gets_the_same_trigger_and_constraints():
     with pytest.raises(sqlite3.IntegrityError):
         raw.execute(insert, ("redeem", -6, -1))
     raw.execute(insert, ("reverse", -6, -1))
+    # Invariant 7: an adjustment without a staff user and a reason is refused.
+    with pytest.raises(sqlite3.IntegrityError):
+        raw.execute(insert, ("adjust", 3, 2))
     for statement in ("UPDATE ledger_entry SET amount = 1", "DELETE FROM ledger_entry"):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             raw.execute(statement)
@@ -386,3 +389,62 @@ def test_sqlite_gets_the_same_trigger_and_constraints():
             " VALUES (1, 1, 5, 6, 0)"
         )
     wrapper.close()
+
+
+def test_migrated_sqlite_database_keeps_its_append_only_triggers(tmp_path):
+    """Migrations that rebuild ledger_entry on SQLite (a new CHECK) must not lose the triggers."""
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "CELERY_BROKER_URL"}
+    }
+    environment["LOYALTY_VAR_DIR"] = str(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "ledger", "--noinput", "-v", "0"],
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    database = sqlite3.connect(tmp_path / "db.sqlite3")
+    triggers = {
+        name
+        for (name,) in database.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'ledger_entry'"
+        )
+    }
+    assert triggers == {"ledger_entry_no_update", "ledger_entry_no_delete"}
+    table_sql = database.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'ledger_entry'"
+    ).fetchone()[0]
+    assert "entry_adjust_has_actor_and_reason" in table_sql
+    database.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_refuses_an_adjustment_entry_without_actor_or_reason():
+    from django.db import IntegrityError, transaction
+
+    from ledger.models import Account, Entry
+    from tests.factories import MemberFactory, UserFactory
+
+    account = Account.objects.create(member=MemberFactory())
+    staff = UserFactory()
+    for actor, reason in ((None, "goodwill"), (staff, "")):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Entry.objects.create(
+                account=account, kind="adjust", amount=5, balance_after=5, actor=actor,
+                reason=reason,
+            )  # fmt: skip
+    Entry.objects.create(
+        account=account, kind="adjust", amount=5, balance_after=5, actor=staff, reason="goodwill"
+    )

@@ -1,0 +1,18 @@
+"""The SQLite append-only triggers on ledger_entry, shared by migrations 0002 and 0005."""
+
+SQLITE_FORWARD = [
+    """
+    CREATE TRIGGER ledger_entry_no_update BEFORE UPDATE ON ledger_entry
+    BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only: UPDATE refused on ledger_entry');
+    END;
+    """,
+    """
+    CREATE TRIGGER ledger_entry_no_delete BEFORE DELETE ON ledger_entry
+    BEGIN SELECT RAISE(ABORT, 'ledger entries are append-only: DELETE refused on ledger_entry');
+    END;
+    """,
+]
+SQLITE_BACKWARD = [
+    "DROP TRIGGER IF EXISTS ledger_entry_no_update;",
+    "DROP TRIGGER IF EXISTS ledger_entry_no_delete;",
+]
