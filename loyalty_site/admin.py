@@ -6,6 +6,7 @@ from django.utils.translation import ngettext
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from loyalty_site import webhooks
+from loyalty_site.channels import channel_keys_revoke
 from loyalty_site.models import Channel, ChannelAPIKey, WebhookDelivery, WebhookSubscription
 
 
@@ -33,9 +34,7 @@ class ChannelAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke all keys of the selected channels"))
     def revoke_keys(self, request, queryset):
-        count = ChannelAPIKey.objects.filter(channel__in=queryset, revoked=False).update(
-            revoked=True
-        )
+        count = channel_keys_revoke(channels=list(queryset), actor=request.user)
         self.message_user(
             request,
             ngettext("%(n)d key revoked.", "%(n)d keys revoked.", count) % {"n": count},

@@ -6,6 +6,8 @@ already is left as the operator set it (paused, moved) unless `--reset` is given
 
 from dataclasses import dataclass
 
+from django.db import transaction
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -96,3 +98,37 @@ SCHEDULES: list[Schedule] = [
         description="Announce points expiring in LOYALTY_WEBHOOK_EXPIRING_DAYS days (webhooks).",
     ),
 ]
+
+
+@transaction.atomic
+def schedules_sync(*, reset: bool = False) -> dict[str, str]:
+    """Write SCHEDULES into django-celery-beat; returns name → created / reset / kept."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    outcome = {}
+    for entry in SCHEDULES:
+        crontab, _created = CrontabSchedule.objects.get_or_create(
+            minute=entry.minute,
+            hour=entry.hour,
+            day_of_week=entry.day_of_week,
+            day_of_month=entry.day_of_month,
+            month_of_year=entry.month_of_year,
+            timezone="UTC",
+        )
+        task = PeriodicTask.objects.filter(name=entry.name).first()
+        if task is None:
+            PeriodicTask.objects.create(
+                name=entry.name, task=entry.task, crontab=crontab, description=entry.description
+            )
+            outcome[entry.name] = "created"
+        elif reset:
+            task.task = entry.task
+            task.crontab = crontab
+            task.interval = None
+            task.enabled = True
+            task.description = entry.description
+            task.save()
+            outcome[entry.name] = "reset"
+        else:
+            outcome[entry.name] = "kept"
+    return outcome

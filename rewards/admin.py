@@ -268,7 +268,7 @@ class VoucherCodeAdmin(ImportMixin, admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
     def delete_queryset(self, request, queryset):
-        queryset.filter(status=VoucherCode.Status.UNUSED).delete()
+        services.voucher_codes_discard(codes=list(queryset))
 
 
 def _cell(value) -> str:

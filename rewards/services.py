@@ -424,6 +424,18 @@ FULFILMENT_NEXT = {
 
 
 @transaction.atomic
+def voucher_codes_discard(*, codes) -> int:
+    """Delete codes that were never handed out; an issued or used code belongs to a redemption
+    and stays. Returns how many went."""
+    deleted, _by_model = (
+        VoucherCode.objects.filter(pk__in=[code.pk for code in codes])
+        .filter(status=VoucherCode.Status.UNUSED)
+        .delete()
+    )
+    return deleted
+
+
+@transaction.atomic
 def redemptions_scrub(*, member: Member) -> int:
     """Blank the shipping addresses copied onto a member's redemptions (erasure, invariant 8)."""
     return (

@@ -203,3 +203,17 @@ def test_redemption_search_accepts_any_text(client, staff_user, member_with, que
     for name in ("redemption", "fulfilment"):
         url = reverse(f"admin:rewards_{name}_changelist")
         assert client.get(url, {"q": query}).status_code == 200
+
+
+def test_discarding_codes_removes_only_unused_ones():
+    from rewards.models import VoucherCode
+    from rewards.services import voucher_codes_discard, voucher_codes_generate
+    from tests.rewards.factories import VoucherRewardFactory
+
+    reward = VoucherRewardFactory()
+    codes = voucher_codes_generate(reward=reward, count=3)
+    VoucherCode.objects.filter(pk=codes[0].pk).update(status=VoucherCode.Status.EXPIRED)
+    assert voucher_codes_discard(codes=VoucherCode.objects.filter(reward=reward)) == 2
+    assert list(VoucherCode.objects.filter(reward=reward).values_list("pk", flat=True)) == [
+        codes[0].pk
+    ]

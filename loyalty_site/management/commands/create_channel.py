@@ -5,9 +5,10 @@ hashed and cannot be shown again.
 """
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from loyalty_site.models import SCOPES, Channel, ChannelAPIKey
+from loyalty_site.channels import channel_create, channel_key_replace
+from loyalty_site.errors import DomainError
+from loyalty_site.models import SCOPES, Channel
 
 
 def _csv(value: str) -> list[str]:
@@ -33,22 +34,21 @@ class Command(BaseCommand):
             help="the channel exists: revoke its keys and issue a new one",
         )
 
-    @transaction.atomic
     def handle(self, *args, name, kind, scopes, stores, rate, new_key, **options):
-        scope_list = _csv(scopes)
-        unknown = sorted(set(scope_list) - set(SCOPES))
-        if unknown:
-            raise CommandError(f"unknown scopes: {', '.join(unknown)}")
         channel = Channel.objects.filter(name=name).first()
-        if channel and not new_key:
-            raise CommandError(f"channel {name!r} exists; use --new-key to replace its key")
-        if channel is None:
-            channel = Channel.objects.create(
-                name=name, kind=kind, scopes=scope_list, stores=_csv(stores), rate=rate
-            )
-            self.stdout.write(f"channel {name} ({kind}) scopes: {', '.join(scope_list)}")
-        else:
-            revoked = channel.api_keys.filter(revoked=False).update(revoked=True)
-            self.stdout.write(f"channel {name}: {revoked} old key(s) revoked")
-        _api_key, key = ChannelAPIKey.objects.create_key(name=name[:50], channel=channel)
+        try:
+            if channel is not None and new_key:
+                revoked, key = channel_key_replace(channel=channel)
+                self.stdout.write(f"channel {name}: {revoked} old key(s) revoked")
+            else:
+                channel, key = channel_create(
+                    name=name, kind=kind, scopes=_csv(scopes), stores=_csv(stores), rate=rate
+                )
+                self.stdout.write(f"channel {name} ({kind}) scopes: {', '.join(channel.scopes)}")
+        except DomainError as error:
+            if error.code == "channel_exists":
+                raise CommandError(
+                    f"channel {name!r} exists; use --new-key to replace its key"
+                ) from None
+            raise CommandError(str(error.detail)) from None
         self.stdout.write(key)
