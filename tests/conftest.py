@@ -42,3 +42,14 @@ def staff_user(db, roles):
         return user
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _language_reset():
+    # A request with Accept-Language: nl leaves Dutch active in the thread; the next test on the
+    # same worker must start from the configured language.
+    yield
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
