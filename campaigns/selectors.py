@@ -1,5 +1,6 @@
 """Reads shared by the purchase path, the simulator, the admin and the API."""
 
+import dataclasses
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -66,6 +67,22 @@ def rule_spec(rule: EarningRule) -> engine.RuleSpec:
         priority=rule.priority,
         stacks=rule.stacks,
     )
+
+
+def rule_spec_shared(rule: EarningRule) -> engine.RuleSpec:
+    """`rule_spec` of a rule from `rules_active_cached`, built once per kept instance.
+
+    Those instances do not change (config_cache), so neither does their spec, but for the
+    budget: a budgeted rule is copied and given the spent points read under lock, so its spec
+    takes the remaining budget from the copy.
+    """
+    spec = rule.__dict__.get("_engine_spec")
+    if spec is None:
+        spec = rule_spec(rule)
+        rule.__dict__["_engine_spec"] = spec
+    if rule.budget_points is not None:
+        spec = dataclasses.replace(spec, budget_remaining=rule.budget_points - rule.budget_spent)
+    return spec
 
 
 def rules_active_at(at: datetime):

@@ -1,5 +1,6 @@
 """purchase_record and return_record: points, explanations, caps, budgets, returns and debt."""
 
+import copy
 import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -9,13 +10,15 @@ from django.db import connection
 from django.test import override_settings
 
 from campaigns.models import EarningAward, EarningRule, PurchasePoints
-from campaigns.services import purchase_record, return_record
+from campaigns.selectors import rule_spec_shared, rules_active_cached
+from campaigns.services import UnknownMember, purchase_record, return_record
 from ledger import services as ledger_services
 from ledger.models import Account, Entry, PendingEarn
 from loyalty_site.errors import DomainError
-from members.models import Tier
+from members.models import Member, Tier
 from tests.campaigns.factories import EarningRuleFactory
 from tests.factories import CardFactory, MemberFactory
+from tests.ledger.concurrency import run_together
 
 SATURDAY = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)
 MONDAY = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
@@ -182,6 +185,60 @@ def test_concurrent_purchases_never_overspend_a_budget():
     rule.refresh_from_db()
     assert rule.budget_spent == 55
     assert sum(EarningAward.objects.filter(rule=rule).values_list("points", flat=True)) == 55
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_purchases_by_public_id_give_the_welcome_bonus_once(base):
+    # By public id (the API's way) the lookup itself takes the member's row lock: without it,
+    # each purchase would see no earlier one and every one would get the welcome bonus.
+    EarningRuleFactory(name="Welcome", kind="bonus", bonus_points=100, first_purchase_only=True)
+    member = MemberFactory()
+
+    def purchase(n):
+        return lambda: (
+            purchase_record(
+                member_id=member.public_id,
+                channel="web",
+                external_id=f"W{n}",
+                amount=Decimal("10.00"),
+                currency="EUR",
+            ).points_earned
+        )
+
+    results = run_together(*(purchase(n) for n in range(6)))
+    assert sorted(results) == [10] * 5 + [110]
+    assert balance(member) == 6 * 10 + 100
+
+
+@pytest.mark.django_db
+def test_purchase_by_public_id_refuses_an_unknown_or_erased_member(base):
+    member = MemberFactory()
+    Member.objects.filter(pk=member.pk).update(status=Member.Status.ERASED)
+    for public_id in (member.public_id, str(MemberFactory.build().public_id)):
+        with pytest.raises(UnknownMember):
+            purchase_record(
+                member_id=public_id,
+                channel="web",
+                external_id="E1",
+                amount=Decimal("10.00"),
+                currency="EUR",
+            )
+    assert not member.purchases.exists()
+
+
+@pytest.mark.django_db
+@override_settings(LOYALTY_CONFIG_CACHE_SECONDS=60)
+def test_rule_specs_are_built_once_per_kept_rule_and_follow_the_spent_budget(base):
+    EarningRuleFactory(name="Budget", kind="bonus", bonus_points=30, budget_points=70)
+    kept = {rule.name: rule for rule in rules_active_cached(SATURDAY)}
+    assert rule_spec_shared(kept["Base rate"]) is rule_spec_shared(kept["Base rate"])
+    budgeted = kept["Budget"]
+    assert rule_spec_shared(budgeted).budget_remaining == 70
+    # A purchase copies a budgeted rule and sets what its locked row says is spent.
+    spent = copy.copy(budgeted)
+    spent.budget_spent = 50
+    assert rule_spec_shared(spent).budget_remaining == 20
+    assert rule_spec_shared(budgeted).budget_remaining == 70
 
 
 @pytest.mark.django_db
