@@ -1,9 +1,11 @@
 """The yardstick for `make bench`: an earn in hand-written SQL, the least Django can do.
 
-Same writes as `POST /api/v1/purchases/` with a one-rule programme (1 point per unit of
-money): check the key, lock the account, insert the purchase, its lines, the ledger entry and
-its lot, update the balance. No rules engine, no idempotency, no abuse checks, no tiers.
-Mounted at /api/bench/earn/ only when LOYALTY_BENCH is on (loyalty_site/api/urls.py).
+Same writes as `POST /api/v1/purchases/` with the bench's one-rule programme (1 point per unit
+of money): check the key, lock the account, insert the purchase, its lines, the ledger entry and
+its lot, the rule's award and the purchase's points record, update the balance. No rules engine,
+no idempotency, no abuse checks, no tiers, no first-purchase check.
+Mounted at /api/bench/earn/ only when LOYALTY_BENCH is on (loyalty_site/api/urls.py), beside
+/api/bench/noop/: the floor, a view that answers without touching the database.
 """
 
 import json
@@ -18,6 +20,18 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework_api_key.crypto import KeyGenerator
 
 _keys = KeyGenerator()
+RULE = "Bench base rate"  # made by bench/api_earn.py
+
+
+_rule: dict[str, int] = {}
+
+
+def _rule_id(cursor) -> int:
+    """The bench rule's id, read once per process (the API keeps its rules per process too)."""
+    if RULE not in _rule:
+        cursor.execute("SELECT id FROM campaigns_earningrule WHERE name = %s", [RULE])
+        _rule[RULE] = cursor.fetchone()[0]
+    return _rule[RULE]
 
 
 @csrf_exempt
@@ -73,7 +87,8 @@ def earn(request):
             [points, now, account_id],
         )
         balance = cursor.fetchone()[0]
-        explanation = [{"rule": "Base rate", "rule_id": None, "points": points}]
+        rule_id = _rule_id(cursor)
+        explanation = [{"rule": RULE, "rule_id": rule_id, "points": points}]
         cursor.execute(
             "INSERT INTO ledger_entry (kind, amount, balance_after, channel, reference, reason, "
             "explanation, idempotency_key, created_at, account_id, purchase_id) "
@@ -87,10 +102,27 @@ def earn(request):
             "VALUES (%s, %s, %s, %s, %s)",
             [points, points, now, account_id, entry_id],
         )
+        cursor.execute(
+            "INSERT INTO campaigns_earningaward (rule_id, member_id, purchase_id, points, "
+            "occurred_at) VALUES (%s, %s, %s, %s, %s)",
+            [rule_id, member_id, purchase_id, points, now],
+        )
+        cursor.execute(
+            "INSERT INTO campaigns_purchasepoints (purchase_id, points, points_reversed) "
+            "VALUES (%s, %s, 0)",
+            [purchase_id, points],
+        )
     return JsonResponse(
         {"id": purchase_id, "points_earned": points, "rules": explanation, "balance": balance},
         status=201,
     )
 
 
-urlpatterns = [path("bench/earn/", earn, name="bench-earn")]
+def noop(request):
+    return JsonResponse({"ok": True})
+
+
+urlpatterns = [
+    path("bench/earn/", earn, name="bench-earn"),
+    path("bench/noop/", noop, name="bench-noop"),
+]
