@@ -103,3 +103,10 @@ def test_production_configuration_passes_check_deploy(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_cache_url_takes_locmem_or_redis_and_refuses_anything_else(tmp_path):
+    assert _settings_with(tmp_path, CACHE_URL="redis://127.0.0.1:6379/1").returncode == 0
+    result = _settings_with(tmp_path, CACHE_URL="memcached://127.0.0.1:11211")
+    assert result.returncode != 0
+    assert "CACHE_URL must be locmem:// or a redis:// URL" in result.stderr

@@ -1,11 +1,17 @@
 """Request rate per channel: the channel's own rate, else LOYALTY_API_RATE.
 
-The counters live in Django's cache; with the default per-process cache each web process counts
-on its own, so N processes allow up to N times the rate.
+The counters live in Django's cache: shared by every web process when CACHE_URL names Redis;
+with the default per-process cache each process counts on its own, so N processes allow up to N
+times the rate.
 """
 
+import logging
+
 from django.conf import settings
+from redis.exceptions import RedisError
 from rest_framework.throttling import SimpleRateThrottle
+
+logger = logging.getLogger(__name__)
 
 
 class ChannelRateThrottle(SimpleRateThrottle):
@@ -27,4 +33,10 @@ class ChannelRateThrottle(SimpleRateThrottle):
             return True
         self.rate = channel.rate or settings.LOYALTY_API_RATE
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        try:
+            return super().allow_request(request, view)
+        except (RedisError, OSError) as exc:
+            # Earning and spending go on while the counters cannot be reached: a rate limit
+            # protects the service, it is not worth refusing a till's purchase for.
+            logger.warning("rate counters unavailable", extra={"error": str(exc)})
+            return True
