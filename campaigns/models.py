@@ -111,11 +111,21 @@ class EarningRule(models.Model):
 class EarningAward(models.Model):
     """What one rule gave one member on one purchase: feeds per-member caps and reports."""
 
+    # No index of its own: award_rule_purchase starts with it.
     rule = models.ForeignKey(
-        EarningRule, on_delete=models.PROTECT, related_name="awards", verbose_name=_("rule")
+        EarningRule,
+        on_delete=models.PROTECT,
+        related_name="awards",
+        verbose_name=_("rule"),
+        db_index=False,
     )
+    # No index of its own: award_member_time starts with it.
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="+", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("member"),
+        db_index=False,
     )
     purchase = models.ForeignKey(
         Purchase, on_delete=models.PROTECT, related_name="+", verbose_name=_("purchase")
@@ -268,8 +278,13 @@ class EngagementEvent(models.Model):
         REJECTED = "rejected", _("Rejected")
         CREDITED = "credited", _("Credited")
 
+    # No index of its own: event_member_kind_time starts with it.
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="+", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("member"),
+        db_index=False,
     )
     kind = models.ForeignKey(
         EngagementKind, on_delete=models.PROTECT, related_name="events", verbose_name=_("kind")
@@ -369,8 +384,13 @@ class Badge(models.Model):
 
 
 class MemberBadge(models.Model):
+    # No index of its own: memberbadge_once starts with it.
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="badges", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="badges",
+        verbose_name=_("member"),
+        db_index=False,
     )
     badge = models.ForeignKey(
         Badge, on_delete=models.PROTECT, related_name="holders", verbose_name=_("badge")
@@ -433,8 +453,13 @@ class Challenge(models.Model):
 
 
 class ChallengeProgress(models.Model):
+    # No index of its own: progress_once starts with it.
     challenge = models.ForeignKey(
-        Challenge, on_delete=models.PROTECT, related_name="progress", verbose_name=_("challenge")
+        Challenge,
+        on_delete=models.PROTECT,
+        related_name="progress",
+        verbose_name=_("challenge"),
+        db_index=False,
     )
     member = models.ForeignKey(
         Member, on_delete=models.PROTECT, related_name="challenges", verbose_name=_("member")

@@ -61,8 +61,13 @@ class Entry(models.Model):
         REVERSE = "reverse", _("Reversal")
         TRANSFER = "transfer", _("Transfer")
 
+    # No index of its own: entry_account_recent starts with it.
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, related_name="entries", verbose_name=_("account")
+        Account,
+        on_delete=models.PROTECT,
+        related_name="entries",
+        verbose_name=_("account"),
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     amount = models.BigIntegerField(_("points"))
@@ -383,8 +388,13 @@ class Purchase(models.Model):
         UNDER_REVIEW = "under_review", _("Under review")
         REJECTED = "rejected", _("Rejected")
 
+    # No index of its own: purchase_member_recent starts with it.
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="purchases", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="purchases",
+        verbose_name=_("member"),
+        db_index=False,
     )
     # The card presented at the till, when the purchase came in by card number (abuse guard).
     card = models.ForeignKey(

@@ -110,9 +110,7 @@ class Member(models.Model):
                 fields=["phone"], name="member_phone_unique", condition=~Q(phone="")
             ),
         ]
-        indexes = [
-            models.Index(fields=["tier"], name="member_tier"),
-        ]
+        # The tier's own foreign-key index serves the lookups by tier.
 
     def __str__(self) -> str:
         name = f"{self.first_name} {self.last_name}".strip()
@@ -170,8 +168,13 @@ class Consent(models.Model):
         GRANT = "grant", _("Granted")
         WITHDRAW = "withdraw", _("Withdrawn")
 
+    # No index of its own: consent_latest starts with it.
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="consents", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="consents",
+        verbose_name=_("member"),
+        db_index=False,
     )
     purpose = models.CharField(_("purpose"), max_length=32, choices=Purpose.choices)
     action = models.CharField(_("action"), max_length=16, choices=Action.choices)
@@ -207,8 +210,13 @@ class TierHistory(models.Model):
         STAFF = "staff", _("Set by staff")
         IMPORT = "import", _("Import")
 
+    # No index of its own: tierhistory_member_recent starts with it.
     member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="tier_history", verbose_name=_("member")
+        Member,
+        on_delete=models.PROTECT,
+        related_name="tier_history",
+        verbose_name=_("member"),
+        db_index=False,
     )
     from_tier = models.ForeignKey(
         Tier,
@@ -262,6 +270,7 @@ class AuditEntry(models.Model):
     )
     at = models.DateTimeField(_("at"), default=timezone.now)
     action = models.CharField(_("action"), max_length=64)
+    # No index of its own: audit_member_recent starts with it.
     member = models.ForeignKey(
         Member,
         on_delete=models.PROTECT,
@@ -269,6 +278,7 @@ class AuditEntry(models.Model):
         blank=True,
         related_name="audit_entries",
         verbose_name=_("member"),
+        db_index=False,
     )
     reason = models.TextField(_("reason"), blank=True)
     # Names of changed fields, ids, counts: never the personal values themselves, so that an

@@ -131,8 +131,13 @@ class Reward(models.Model):
 
 
 class RewardTierPrice(models.Model):
+    # No index of its own: reward_tier_price_unique starts with it.
     reward = models.ForeignKey(
-        Reward, on_delete=models.CASCADE, related_name="tier_prices", verbose_name=_("reward")
+        Reward,
+        on_delete=models.CASCADE,
+        related_name="tier_prices",
+        verbose_name=_("reward"),
+        db_index=False,
     )
     tier = models.ForeignKey(
         "members.Tier", on_delete=models.CASCADE, related_name="+", verbose_name=_("tier")
@@ -167,11 +172,13 @@ class Redemption(models.Model):
         DELIVERED = "delivered", _("Delivered")
         RETURNED = "returned", _("Returned")
 
+    # No index of its own: redemption_limit_idx starts with it.
     member = models.ForeignKey(
         "members.Member",
         on_delete=models.PROTECT,
         related_name="redemptions",
         verbose_name=_("member"),
+        db_index=False,
     )
     reward = models.ForeignKey(
         Reward,
