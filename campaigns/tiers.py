@@ -33,8 +33,8 @@ from django.db.models import Case, IntegerField, Q, Sum, Value, When
 from django.utils import timezone
 
 from ledger.models import Account, Entry
-from members import config_cache
 from members.models import Member, Tier, TierHistory
+from members.selectors import tiers_cached
 from members.services import member_tier_set
 
 # pg_advisory_xact_lock key: an arbitrary constant, the same in every process.
@@ -112,11 +112,6 @@ def tier_progress(*, member: Member, now: datetime | None = None) -> dict:
             max(next_tier.threshold - points.get(next_tier.pk, 0), 0) if next_tier else None
         ),
     }
-
-
-def tiers_cached() -> list[Tier]:
-    """The ladder from the per-process copy (config_cache): a new tier applies within seconds."""
-    return config_cache.cached("tiers", lambda: list(Tier.objects.all()))
 
 
 def tier_upgrade_on_earn(*, member: Member, now: datetime | None = None) -> TierHistory | None:

@@ -204,6 +204,7 @@ class Consent(models.Model):
 
 class TierHistory(models.Model):
     class Reason(models.TextChoices):
+        ENROL = "enrol", _("Entry tier at enrolment")
         QUALIFIED = "qualified", _("Reached the threshold (recalculation)")
         EARN = "earn", _("Reached the threshold on earn")
         DOWNGRADE = "downgrade", _("Below the threshold after the grace period")

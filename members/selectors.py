@@ -6,9 +6,9 @@ import re
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Lower
 
-from members import cardnumbers
+from members import cardnumbers, config_cache
 from members.errors import CardBlocked, CardNotFound, InvalidPhone
-from members.models import Card, Consent, Member
+from members.models import Card, Consent, Member, Tier
 from members.normalise import phone_normalise
 
 
@@ -103,3 +103,13 @@ def member_search(*, term: str, members: QuerySet | None = None) -> QuerySet:
         .filter(query)
         .order_by(F("last_name").asc(), "pk")
     )
+
+
+def tiers_cached() -> list[Tier]:
+    """The ladder from the per-process copy (config_cache): a new tier applies within seconds."""
+    return config_cache.cached("tiers", lambda: list(Tier.objects.all()))
+
+
+def tier_entry() -> Tier | None:
+    """The tier a member holds without qualifying points: the highest with a threshold of 0."""
+    return max((t for t in tiers_cached() if t.threshold <= 0), key=lambda t: t.rank, default=None)

@@ -23,6 +23,7 @@ from members.errors import (
 )
 from members.models import AuditEntry, Card, Consent, Member, Tier, TierHistory
 from members.normalise import email_normalise, phone_normalise
+from members.selectors import tier_entry
 
 # The member fields member_update may change, and which of them are personal data that
 # member_scrub replaces.
@@ -278,8 +279,17 @@ def member_enrol(
     enrolled_at: datetime | None = None,
     actor=None,
 ) -> Member:
-    """Enrol a member with one card; ``consents`` lists the purposes granted at sign-up."""
+    """Enrol a member with one card; ``consents`` lists the purposes granted at sign-up.
+
+    The member starts in the entry tier, the highest one that needs no points, if there is one.
+    """
+    enrolled_at = enrolled_at or timezone.now()
+    # The member starts in the tier that needs no points, as the nightly recalculation would
+    # decide.
+    entry_tier = tier_entry()
     member = Member(
+        tier=entry_tier,
+        tier_since=enrolled_at if entry_tier is not None else None,
         email=email_normalise(email),
         phone=phone_normalise(phone),
         first_name=first_name.strip(),
@@ -289,9 +299,13 @@ def member_enrol(
         locale=locale,
         profile=dict(profile or {}),
         enrolled_channel=channel,
-        enrolled_at=enrolled_at or timezone.now(),
+        enrolled_at=enrolled_at,
     )
     _save_unique(member)
+    if entry_tier is not None:
+        TierHistory.objects.create(
+            member=member, to_tier=entry_tier, reason=TierHistory.Reason.ENROL, at=enrolled_at
+        )
     card_issue(member=member, number=card_number)
     for purpose in consents:
         consent_grant(

@@ -25,11 +25,21 @@ def test_enrol_returns_the_member_with_card_and_zero_balance(api):
     assert member.email == "anna@example.nl"
     assert member.enrolled_channel == "till"
     assert body["card_number"] == member.cards.get().number
-    assert body["balance"] == 0 and body["tier"] is None
+    assert body["balance"] == 0 and body["tier"] is None  # the programme has no tiers here
     consents = consents_current(member=member)
     assert consents["marketing_email"]["granted"] is True
     assert consents["sms"]["granted"] is False
     assert Consent.objects.filter(member=member).count() == 1
+
+
+def test_enrol_answers_with_the_entry_tier_and_the_points_to_the_next(api):
+    from tests.members.factories import ladder
+
+    ladder()
+    body = api.post("/api/v1/members/", ENROL, format="json").json()
+    assert body["tier"] == "Bronze"
+    detail = api.get(f"/api/v1/members/{body['id']}/").json()
+    assert detail["tier"] == "Bronze" and detail["points_to_next_tier"] == 500
 
 
 def test_enrol_validation_errors_name_the_fields(api):

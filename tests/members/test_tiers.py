@@ -50,7 +50,7 @@ def test_exactly_at_the_threshold_qualifies_one_point_below_does_not():
     counts = tiers_recalculate(now=NOW)
     assert _tier(at) == "Silver"
     assert _tier(below) == "Bronze"
-    assert counts["upgraded"] == 2  # both from no tier; below only to Bronze
+    assert counts["upgraded"] == 1  # both start in Bronze, the entry tier, at enrolment
 
 
 def test_window_edges_an_entry_exactly_on_the_window_start_counts_one_second_earlier_not():
@@ -108,7 +108,7 @@ def test_recalculation_is_idempotent():
     history = TierHistory.objects.count()
     tiers = [_tier(member) for member in members]
     second = tiers_recalculate(now=NOW)
-    assert first["upgraded"] == 5
+    assert first["upgraded"] == 3  # 800, 1200, 1600 points; the others stay in Bronze
     assert second == {"upgraded": 0, "downgraded": 0, "grace_started": 0, "grace_ended": 0}
     assert TierHistory.objects.count() == history
     assert (
@@ -129,8 +129,9 @@ def test_history_records_each_change_with_its_reason_and_points():
     member = _member()
     points_earn(member=member, points=1600, at=NOW - timedelta(days=3))
     tiers_recalculate(now=NOW)
-    change = TierHistory.objects.get(member=member)
-    assert (change.from_tier, change.to_tier, change.reason) == (None, gold, "qualified")
+    enrolled, change = TierHistory.objects.filter(member=member).order_by("id")
+    assert (enrolled.from_tier, enrolled.to_tier, enrolled.reason) == (None, bronze, "enrol")
+    assert (change.from_tier, change.to_tier, change.reason) == (bronze, gold, "qualified")
     assert change.qualifying_points == 1600
     assert change.at == NOW
 
@@ -186,18 +187,36 @@ def test_no_grace_downgrades_at_once():
     assert _tier(member) == "Bronze"
 
 
+def test_enrolment_starts_in_the_entry_tier():
+    bronze, _silver, _gold = ladder()
+    member = _member()
+    assert _tier(member) == "Bronze"
+    history = TierHistory.objects.get(member=member)
+    assert (history.from_tier, history.to_tier, history.reason) == (None, bronze, "enrol")
+    assert history.at == member.enrolled_at == member.tier_since
+
+
+def test_without_a_tier_that_needs_no_points_enrolment_gives_none():
+    TierFactory(name="Silver", rank=1, threshold=500)
+    member = _member()
+    assert _tier(member) is None
+    assert not TierHistory.objects.filter(member=member).exists()
+
+
 def test_erased_members_are_left_alone():
     ladder()
     member = _member()
+    points_earn(member=member, points=600, at=NOW - timedelta(days=1))
     Member.objects.filter(pk=member.pk).update(status=Member.Status.ERASED)
     tiers_recalculate(now=NOW)
-    assert _tier(member) is None
+    assert _tier(member) == "Bronze"
 
 
 def test_upgrade_on_earn_is_immediate_and_never_downgrades():
     bronze, silver, gold = ladder()
     member = _member()
-    assert tier_upgrade_on_earn(member=member).to_tier == bronze
+    assert _tier(member) == "Bronze"
+    assert tier_upgrade_on_earn(member=member) is None
     points_earn(member=member, points=600)
     change = tier_upgrade_on_earn(member=member)
     assert change.to_tier == silver and change.reason == "earn"
@@ -227,7 +246,7 @@ def test_recalculation_runs_set_based(django_assert_max_num_queries):
         points_earn(member=_member(f"m{i}"), points=50 * (i + 1), at=NOW - timedelta(days=2))
     with django_assert_max_num_queries(20):
         counts = tiers_recalculate(now=NOW)
-    assert counts["upgraded"] == 30
+    assert counts["upgraded"] == 21  # 500 points and more; the others stay in Bronze
 
 
 def test_command_and_task_run_the_recalculation():
@@ -267,4 +286,4 @@ def test_concurrent_runs_change_each_member_once():
     for thread in threads:
         thread.join()
     assert sorted(results) == [0, 0, 10]
-    assert TierHistory.objects.count() == 10
+    assert TierHistory.objects.exclude(reason=TierHistory.Reason.ENROL).count() == 10
