@@ -6,11 +6,13 @@ value of the service that made it, to be shown once. Revocations are logged with
 
 import logging
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from loyalty_site.errors import Conflict, DomainError
 from loyalty_site.models import SCOPES, Channel, ChannelAPIKey
+from loyalty_site.rates import rate_validate
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,10 @@ def channel_create(
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
         raise UnknownScopes(_("Unknown scopes: %(scopes)s") % {"scopes": ", ".join(unknown)})
+    try:
+        rate_validate(rate)
+    except ValidationError as error:
+        raise DomainError(error.messages[0], code="invalid_rate") from None
     if Channel.objects.filter(name=name).exists():
         raise Conflict(
             _("Channel %(name)s exists; replace its key instead.") % {"name": name},

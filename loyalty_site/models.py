@@ -10,6 +10,8 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import AbstractAPIKey
 
+from loyalty_site.rates import rate_validate
+
 SCOPES = {
     "members:read": _("Read members, cards, ledgers and the rewards a member may see"),
     "members:write": _("Enrol members"),
@@ -40,7 +42,9 @@ class Channel(models.Model):
     stores = models.JSONField(_("stores"), default=list, blank=True)
     scopes = models.JSONField(_("scopes"), default=list, blank=True)
     # Empty: LOYALTY_API_RATE. E.g. "600/min".
-    rate = models.CharField(_("request rate"), max_length=32, blank=True)
+    rate = models.CharField(
+        _("request rate"), max_length=32, blank=True, validators=[rate_validate]
+    )
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 

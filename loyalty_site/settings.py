@@ -15,6 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from loyalty_site.env import env_bool, env_choice, env_int, env_list, env_str
+from loyalty_site.rates import rate_parse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("LOYALTY_VAR_DIR", str(BASE_DIR / "var")))
@@ -344,6 +345,12 @@ LOYALTY_CONSENT_WORDING_VERSION = env_str("LOYALTY_CONSENT_WORDING_VERSION", "1"
 # --- Channel API (loyalty_site.api) and webhooks ---
 # Requests per channel and period (s, min, hour, day); a channel's own rate overrides it.
 LOYALTY_API_RATE = env_str("LOYALTY_API_RATE", "6000/min")
+try:
+    rate_parse(LOYALTY_API_RATE)
+except ValueError:
+    raise ImproperlyConfigured(
+        f"LOYALTY_API_RATE must be a request rate such as 6000/min, got {LOYALTY_API_RATE!r}"
+    ) from None
 # A request whose key is in use by a running request waits this long for its answer, else 409.
 LOYALTY_IDEMPOTENCY_WAIT_SECONDS = env_int("LOYALTY_IDEMPOTENCY_WAIT_SECONDS", 5, minimum=0)
 # A claim without an answer after this long belongs to a crashed request and may be retried.

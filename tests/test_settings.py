@@ -110,3 +110,9 @@ def test_cache_url_takes_locmem_or_redis_and_refuses_anything_else(tmp_path):
     result = _settings_with(tmp_path, CACHE_URL="memcached://127.0.0.1:11211")
     assert result.returncode != 0
     assert "CACHE_URL must be locmem:// or a redis:// URL" in result.stderr
+
+
+def test_a_bad_default_request_rate_stops_the_start(tmp_path):
+    result = _settings_with(tmp_path, LOYALTY_API_RATE="fast")
+    assert result.returncode != 0
+    assert "LOYALTY_API_RATE must be a request rate such as 6000/min" in result.stderr
