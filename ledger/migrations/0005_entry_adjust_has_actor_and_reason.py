@@ -10,10 +10,6 @@ from django.db import migrations, models
 from ledger.migrations import _append_only
 
 
-def recreate_sqlite_triggers(apps, schema_editor):
-    if schema_editor.connection.vendor == "sqlite":
-        for statement in _append_only.SQLITE_BACKWARD + _append_only.SQLITE_FORWARD:
-            schema_editor.execute(statement)
 
 
 class Migration(migrations.Migration):
@@ -30,5 +26,5 @@ class Migration(migrations.Migration):
                 name="entry_adjust_has_actor_and_reason",
             ),
         ),
-        migrations.RunPython(recreate_sqlite_triggers, migrations.RunPython.noop),
+        migrations.RunPython(_append_only.recreate_sqlite_triggers, migrations.RunPython.noop),
     ]

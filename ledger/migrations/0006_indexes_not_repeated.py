@@ -11,10 +11,6 @@ from django.db import migrations, models
 from ledger.migrations import _append_only
 
 
-def recreate_sqlite_triggers(apps, schema_editor):
-    if schema_editor.connection.vendor == "sqlite":
-        for statement in _append_only.SQLITE_BACKWARD + _append_only.SQLITE_FORWARD:
-            schema_editor.execute(statement)
 
 
 class Migration(migrations.Migration):
@@ -35,5 +31,5 @@ class Migration(migrations.Migration):
             name='member',
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='purchases', to='members.member', verbose_name='member'),
         ),
-        migrations.RunPython(recreate_sqlite_triggers, migrations.RunPython.noop),
+        migrations.RunPython(_append_only.recreate_sqlite_triggers, migrations.RunPython.noop),
     ]

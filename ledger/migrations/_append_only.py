@@ -1,4 +1,4 @@
-"""The SQLite append-only triggers on ledger_entry, shared by migrations 0002 and 0005."""
+"""The SQLite append-only triggers on ledger_entry, shared by migrations 0002, 0005 and 0006."""
 
 SQLITE_FORWARD = [
     """
@@ -16,3 +16,10 @@ SQLITE_BACKWARD = [
     "DROP TRIGGER IF EXISTS ledger_entry_no_update;",
     "DROP TRIGGER IF EXISTS ledger_entry_no_delete;",
 ]
+
+
+def recreate_sqlite_triggers(apps, schema_editor):
+    """After a migration that rebuilds ledger_entry on SQLite (the rebuild drops its triggers)."""
+    if schema_editor.connection.vendor == "sqlite":
+        for statement in SQLITE_BACKWARD + SQLITE_FORWARD:
+            schema_editor.execute(statement)
