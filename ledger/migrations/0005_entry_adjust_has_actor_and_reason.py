@@ -10,8 +10,6 @@ from django.db import migrations, models
 from ledger.migrations import _append_only
 
 
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("ledger", "0004_purchase_card"),

@@ -11,8 +11,6 @@ from django.db import migrations, models
 from ledger.migrations import _append_only
 
 
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
