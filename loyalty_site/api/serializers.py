@@ -29,9 +29,10 @@ _PER_INSTANCE_FIELDS = (
 # deep-copies and binds every declared field for each serializer instance: about 5% of an earn's
 # CPU time. The fields of these serializers keep no per-request state (no method or related
 # fields, no context), so one bound set serves every instance; a field that would need its own
-# instance is refused when the set is built. One set per language, because DRF formats some
-# validation messages once and keeps the text (`lazy_format`). (No docstring: drf-spectacular
-# would publish it as the description of every serializer in the schema.)
+# instance is refused when the set is built, and the set is bound to an empty instance. One set
+# per language, because DRF formats some validation messages once and keeps the text
+# (`lazy_format`). (No docstring: drf-spectacular would publish it as the description of every
+# serializer in the schema.)
 class ApiSerializer(serializers.Serializer):
     @cached_property
     def fields(self):
@@ -43,8 +44,11 @@ class ApiSerializer(serializers.Serializer):
         language = get_language()
         fields = built.get(language)
         if fields is None:
-            fields = BindingDict(self)
-            for name, field in self.get_fields().items():
+            # Bound to an empty instance, not to this one: the shared fields must not keep this
+            # request's data (a member's e-mail, say) alive for the life of the process.
+            template = cls()
+            fields = BindingDict(template)
+            for name, field in template.get_fields().items():
                 if isinstance(field, _PER_INSTANCE_FIELDS):
                     raise ImproperlyConfigured(
                         f"{cls.__name__}.{name}: a {type(field).__name__} cannot be shared "

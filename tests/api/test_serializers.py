@@ -58,3 +58,13 @@ def test_a_field_that_needs_its_own_instance_is_refused():
 
     with pytest.raises(ImproperlyConfigured, match="SerializerMethodField"):
         _ = Greeting().fields
+
+
+def test_shared_fields_keep_no_request_data_alive():
+    from loyalty_site.api.serializers import MemberEnrolSerializer
+
+    serializer = MemberEnrolSerializer(data={"email": "anna@example.nl"})
+    assert serializer.is_valid(), serializer.errors
+    root = serializer.fields["email"].root
+    assert root is not serializer
+    assert not hasattr(root, "initial_data")
