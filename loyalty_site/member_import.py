@@ -12,7 +12,8 @@ Rules: e-mail and phone are normalised as at enrolment; a row that fails is repo
 number and reason and nothing at all is written; an opening balance becomes one ``adjust``
 entry with reason ``import: <file name>`` and reference ``import:<external_id>``, posted at most
 once per member (above LOYALTY_ADJUSTMENT_APPROVAL_THRESHOLD it waits for a second staff user's
-approval, like every large staff adjustment).
+approval, like every large staff adjustment). A row whose external id, e-mail or phone belonged
+to an erased member is left out (counted as skipped): an old file does not bring the person back.
 """
 
 import re
@@ -28,6 +29,7 @@ from members import cardnumbers
 from members.errors import InvalidEmail, InvalidPhone
 from members.models import Card, Member
 from members.normalise import email_normalise, phone_normalise
+from members.selectors import identity_erased
 from members.services import card_issue, member_enrol, member_update
 
 IMPORT_USERNAME = "import"
@@ -75,6 +77,7 @@ class MemberImportResource(resources.ModelResource):
         self.actor = actor
         self.source = source
         self.progress = progress
+        self.erased_rows = 0
 
     # --- each row ---
     def before_import_row(self, row, **kwargs):
@@ -107,8 +110,15 @@ class MemberImportResource(resources.ModelResource):
         row["opening_balance"] = balance
         if errors:
             raise ValidationError(errors)
+        row["_erased"] = identity_erased(
+            external_id=row["external_id"], email=row["email"], phone=row["phone"]
+        )
+        if row["_erased"]:
+            self.erased_rows += 1
 
     def skip_row(self, instance, original, row, import_validation_errors=None):
+        if row.get("_erased") and not import_validation_errors:
+            return True
         if import_validation_errors or original is None or not original.pk:
             return False
         if str(original.phone or "") != str(instance.phone or ""):

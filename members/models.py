@@ -294,3 +294,22 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class ErasedIdentity(models.Model):
+    """A one-way digest of an erased member's e-mail, phone or external id.
+
+    Kept so that importing an old file again does not bring an erased person back (the import
+    leaves such rows out). The digest cannot be turned back into the value; the person may still
+    enrol again themselves.
+    """
+
+    digest = models.CharField(_("digest"), max_length=64, unique=True)
+    erased_at = models.DateTimeField(_("erased at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("erased identity")
+        verbose_name_plural = _("erased identities")
+
+    def __str__(self) -> str:
+        return self.digest[:12]

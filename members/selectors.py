@@ -1,6 +1,7 @@
 """Reads about members that the admin, the API and the other apps share."""
 
 import contextlib
+import hashlib
 import re
 
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
@@ -8,7 +9,7 @@ from django.db.models.functions import Lower
 
 from members import cardnumbers, config_cache
 from members.errors import CardBlocked, CardNotFound, InvalidPhone
-from members.models import Card, Consent, Member, Tier
+from members.models import Card, Consent, ErasedIdentity, Member, Tier
 from members.normalise import phone_normalise
 
 
@@ -113,3 +114,23 @@ def tiers_cached() -> list[Tier]:
 def tier_entry() -> Tier | None:
     """The tier a member holds without qualifying points: the highest with a threshold of 0."""
     return max((t for t in tiers_cached() if t.threshold <= 0), key=lambda t: t.rank, default=None)
+
+
+# What identifies a person in an import file: an erased member's values are remembered as digests.
+IDENTITY_FIELDS = ("email", "phone", "external_id")
+
+
+def identity_digest(kind: str, value) -> str | None:
+    """SHA-256 of a normalised e-mail, phone or external id (None for an empty one)."""
+    value = str(value or "").strip()
+    if kind == "email":
+        value = value.lower()
+    if not value:
+        return None
+    return hashlib.sha256(f"{kind}:{value}".encode()).hexdigest()
+
+
+def identity_erased(**values) -> bool:
+    """Whether any of these (email=, phone=, external_id=) belonged to an erased member."""
+    digests = [identity_digest(kind, value) for kind, value in values.items()]
+    return ErasedIdentity.objects.filter(digest__in=[d for d in digests if d]).exists()

@@ -21,9 +21,17 @@ from members.errors import (
     PhoneTaken,
     ReasonRequired,
 )
-from members.models import AuditEntry, Card, Consent, Member, Tier, TierHistory
+from members.models import (
+    AuditEntry,
+    Card,
+    Consent,
+    ErasedIdentity,
+    Member,
+    Tier,
+    TierHistory,
+)
 from members.normalise import email_normalise, phone_normalise
-from members.selectors import tier_entry
+from members.selectors import IDENTITY_FIELDS, identity_digest, tier_entry
 
 # The member fields member_update may change, and which of them are personal data that
 # member_scrub replaces.
@@ -426,6 +434,11 @@ def member_scrub(*, member: Member, actor=None, reason: str = "") -> Member:
     """
     locked = Member.objects.select_for_update().get(pk=member.pk)
     now = timezone.now()
+    digests = {identity_digest(kind, getattr(locked, kind)) for kind in IDENTITY_FIELDS} - {None}
+    ErasedIdentity.objects.bulk_create(
+        [ErasedIdentity(digest=digest, erased_at=now) for digest in digests],
+        ignore_conflicts=True,
+    )
     for name, value in ERASED_PLACEHOLDERS.items():
         setattr(locked, name, value)
     locked.status = Member.Status.ERASED

@@ -130,3 +130,31 @@ def test_unknown_file_type_is_refused(tmp_path):
     path.write_text("x")
     with pytest.raises(CommandError, match="csv"):
         _run(path)
+
+
+def test_an_import_does_not_bring_an_erased_member_back(tmp_path):
+    from loyalty_site.privacy import member_erase
+    from members.models import ErasedIdentity
+    from members.services import member_enrol
+    from tests.factories import UserFactory
+
+    _run(EXAMPLE)
+    anna = Member.objects.get(external_id="LEGACY-0001")
+    member_erase(member=anna, actor=UserFactory(), reason="request by e-mail")
+    # Digests of her e-mail, phone and external id, not the values themselves.
+    digests = list(ErasedIdentity.objects.values_list("digest", flat=True))
+    assert len(digests) == 3
+    assert not any("anna" in d or "LEGACY" in d for d in digests)
+
+    before = _snapshot()
+    out, _err = _run(EXAMPLE)
+    assert "new: 0" in out and "1 row(s) of erased members left out" in out
+    # Found by any one of the three: here her e-mail under another external id.
+    other = _write(
+        tmp_path, "NEW-9,ANNA.de.vries@example.nl,Anna,de Vries,,,nl,,0", name="other.csv"
+    )
+    out, _err = _run(other)
+    assert "skip: 1" in out
+    assert _snapshot() == before
+    # She may still come back herself.
+    assert member_enrol(email="anna.de.vries@example.nl").status == Member.Status.ACTIVE

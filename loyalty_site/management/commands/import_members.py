@@ -75,3 +75,7 @@ class Command(BaseCommand):
         summary = ", ".join(f"{kind}: {totals.get(kind, 0)}" for kind in ("new", "update", "skip"))
         prefix = "dry run, nothing written — would import" if dry_run else "imported"
         self.stdout.write(f"{prefix} {len(dataset)} rows ({summary})")
+        if resource.erased_rows:
+            self.stdout.write(
+                f"{resource.erased_rows} row(s) of erased members left out (counted as skipped)"
+            )
