@@ -149,12 +149,16 @@ def test_an_import_does_not_bring_an_erased_member_back(tmp_path):
     before = _snapshot()
     out, _err = _run(EXAMPLE)
     assert "new: 0" in out and "1 row(s) of erased members left out" in out
-    # Found by any one of the three: here her e-mail under another external id.
+    # Found by any one of the three: her e-mail, or her phone written another way, under
+    # other external ids.
     other = _write(
-        tmp_path, "NEW-9,ANNA.de.vries@example.nl,Anna,de Vries,,,nl,,0", name="other.csv"
+        tmp_path,
+        "NEW-9,ANNA.de.vries@example.nl,Anna,de Vries,,,nl,,0",
+        "NEW-10,a.devries@example.org,A.,de Vries,+31 6 12345678,,nl,,0",
+        name="other.csv",
     )
     out, _err = _run(other)
-    assert "skip: 1" in out
+    assert "skip: 2" in out
     assert _snapshot() == before
     # She may still come back herself.
     assert member_enrol(email="anna.de.vries@example.nl").status == Member.Status.ACTIVE
