@@ -39,13 +39,11 @@ class ChannelRateThrottle(BaseThrottle):
         window = int(now // duration)
         key = f"throttle_channel_{channel.pk}_{duration}_{window}"
         try:
-            # add() is a no-op when the window's counter exists; incr() is atomic.
-            cache.add(key, 0, timeout=duration + 60)
-            count = cache.incr(key)
-        except ValueError:
-            # The counter expired between the two calls: this request opens it again.
-            cache.add(key, 1, timeout=duration + 60)
-            count = 1
+            try:
+                count = cache.incr(key)  # atomic; one round trip once the window is open
+            except ValueError:
+                # The window's first request; add() loses to a concurrent first one.
+                count = 1 if cache.add(key, 1, timeout=duration + 60) else cache.incr(key)
         except (RedisError, OSError) as exc:
             # Earning and spending go on while the counters cannot be reached: a rate limit
             # protects the service, it is not worth refusing a till's purchase for.

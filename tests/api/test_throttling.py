@@ -136,3 +136,27 @@ def test_a_channel_with_an_unreadable_stored_rate_gets_the_default(make_channel,
     client = client_for(key)
     statuses = [client.get(f"/api/v1/members/{MEMBER}/").status_code for _ in range(3)]
     assert statuses == [404, 404, 429]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_never_pass_more_than_the_rate(make_channel, settings):
+    # Eight web processes' worth of threads, each on its own connections, share one counter.
+    from tests.ledger.concurrency import run_together
+
+    prefix = f"test-{uuid.uuid4().hex}"
+    settings.LOYALTY_API_RATE = "20/min"
+    _channel, key = make_channel("busy")
+    other_process = redis.Redis.from_url(REDIS)
+
+    def burst():
+        client = client_for(key)
+        return [client.get(f"/api/v1/members/{MEMBER}/").status_code for _ in range(5)]
+
+    try:
+        with override_settings(CACHES=_redis_cache(REDIS, prefix)):
+            results = run_together(*([burst] * 8))
+    finally:
+        for stale in other_process.keys(f"{prefix}:*"):
+            other_process.delete(stale)
+    statuses = [status for result in results for status in result]
+    assert statuses.count(404) == 20 and statuses.count(429) == 20
