@@ -10,7 +10,7 @@ from django.utils.translation import ngettext_lazy
 from import_export.admin import ImportMixin
 
 from loyalty_site.errors import DomainError
-from members.errors import InvalidEmail, InvalidPhone
+from members.errors import InvalidEmail, InvalidPhone, MemberErased
 from members.models import AuditEntry, Card, Consent, Member, Tier, TierHistory
 from members.normalise import email_normalise, phone_normalise
 from members.selectors import member_search
@@ -54,6 +54,12 @@ class MemberForm(forms.ModelForm):
             return phone_normalise(str(self.cleaned_data.get("phone") or ""))
         except InvalidPhone as error:
             raise forms.ValidationError(error.detail) from None
+
+    def clean(self):
+        # member_update refuses an erased member; say so on the form instead of failing later.
+        if self.instance.pk and self.instance.status == Member.Status.ERASED:
+            raise forms.ValidationError(MemberErased.default_detail)
+        return super().clean()
 
     def clean_status(self):
         status = self.cleaned_data.get("status")

@@ -232,3 +232,32 @@ def test_admin_import_shows_row_errors(client, staff_user):
     assert response.context["result"].has_validation_errors()
     assert not response.context.get("confirm_form")
     assert Member.objects.count() == 0
+
+
+def test_an_erased_member_cannot_be_edited_a_form_error_not_a_500(client, service, anna):
+    from loyalty_site.privacy import member_erase
+
+    member_erase(member=anna, actor=service, reason="request")
+    url = f"/admin/members/member/{anna.pk}/change/"
+    page = client.get(url)
+    form = page.context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None}
+    data.update(
+        {
+            "first_name": "Back",
+            "profile": "{}",
+            "cards-TOTAL_FORMS": "1",
+            "cards-INITIAL_FORMS": "1",
+            "cards-0-id": anna.cards.get().pk,
+            "cards-0-member": anna.pk,
+            "consents-TOTAL_FORMS": "0",
+            "consents-INITIAL_FORMS": "0",
+            "tier_history-TOTAL_FORMS": "0",
+            "tier_history-INITIAL_FORMS": "0",
+        }
+    )
+    response = client.post(url, data)
+    assert response.status_code == 200
+    assert "erased" in str(response.context["adminform"].form.non_field_errors())
+    anna.refresh_from_db()
+    assert anna.first_name == ""
