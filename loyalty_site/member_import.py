@@ -20,6 +20,7 @@ import re
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources, widgets
 
 from ledger.models import AdjustmentRequest, Entry
@@ -84,20 +85,20 @@ class MemberImportResource(resources.ModelResource):
         errors = {}
         row["external_id"] = str(row.get("external_id") or "").strip()
         if not row["external_id"]:
-            errors["external_id"] = "required"
+            errors["external_id"] = _("Required.")
         for name in ("first_name", "last_name", "locale"):
             row[name] = str(row.get(name) or "").strip()
         try:
             row["email"] = email_normalise(str(row.get("email") or ""))
         except InvalidEmail:
-            errors["email"] = "not a valid e-mail address"
+            errors["email"] = _("Not a valid e-mail address.")
         try:
             row["phone"] = phone_normalise(str(row.get("phone") or ""))
         except InvalidPhone:
-            errors["phone"] = "not a valid phone number"
+            errors["phone"] = _("Not a valid phone number.")
         card = re.sub(r"[\s-]", "", str(row.get("card_number") or ""))
         if card and not _card_number_valid(card):
-            errors["card_number"] = "not a valid card number (digits with a Luhn check digit)"
+            errors["card_number"] = _("Not a valid card number (digits with a Luhn check digit).")
         row["card_number"] = card
         raw_balance = str(row.get("opening_balance") or "").strip()
         try:
@@ -105,7 +106,7 @@ class MemberImportResource(resources.ModelResource):
             if balance < 0 or (raw_balance and float(raw_balance) != balance):
                 raise ValueError
         except ValueError:
-            errors["opening_balance"] = "must be a whole number of points, 0 or more"
+            errors["opening_balance"] = _("A whole number of points, 0 or more.")
             balance = 0
         row["opening_balance"] = balance
         if errors:

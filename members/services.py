@@ -10,6 +10,7 @@ from datetime import date, datetime
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from loyalty_site.errors import Conflict, DomainError
 from members import cardnumbers
@@ -127,7 +128,7 @@ def card_issue(*, member: Member, number: str | None = None, actor=None) -> Card
                 card = Card.objects.create(member=member, number=number)
         except IntegrityError:
             raise Conflict(
-                code="card_number_taken", fields={"card_number": "card number in use"}
+                code="card_number_taken", fields={"card_number": _("This card number is in use.")}
             ) from None
     else:
         # Random numbers can collide; retry inside a savepoint rather than check-then-insert.
@@ -333,7 +334,9 @@ def member_update(*, member: Member, actor=None, reason: str = "", **changes) ->
     """Change a member's fields; e-mail and phone are normalised and stay unique."""
     unknown = set(changes) - set(UPDATABLE_FIELDS)
     if unknown:
-        raise DomainError(code="invalid_field", fields=dict.fromkeys(unknown, "not updatable"))
+        raise DomainError(
+            code="invalid_field", fields=dict.fromkeys(unknown, _("This field cannot be changed."))
+        )
     locked = Member.objects.select_for_update().get(pk=member.pk)
     if locked.status == Member.Status.ERASED:
         raise MemberErased()
@@ -342,7 +345,7 @@ def member_update(*, member: Member, actor=None, reason: str = "", **changes) ->
     if "phone" in changes:
         changes["phone"] = phone_normalise(str(changes["phone"] or ""))
     if changes.get("status") == Member.Status.ERASED:
-        raise DomainError(code="use_erase", fields={"status": "erase the member instead"})
+        raise DomainError(code="use_erase", fields={"status": _("Erase the member instead.")})
     changed = []
     for name, value in changes.items():
         if value is None and name != "birth_date":

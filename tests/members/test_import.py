@@ -162,3 +162,14 @@ def test_an_import_does_not_bring_an_erased_member_back(tmp_path):
     assert _snapshot() == before
     # She may still come back herself.
     assert member_enrol(email="anna.de.vries@example.nl").status == Member.Status.ACTIVE
+
+
+def test_row_errors_follow_the_language(tmp_path):
+    from django.utils import translation
+
+    path = _write(tmp_path, "L2,not-an-email,Bad,Mail,,,,,0")
+    with translation.override("nl"), pytest.raises(CommandError):
+        call_command(
+            "import_members", str(path), stdout=io.StringIO(), stderr=(err := io.StringIO())
+        )
+    assert "Geen geldig e-mailadres." in err.getvalue()
