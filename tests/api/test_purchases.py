@@ -178,8 +178,8 @@ def test_statements_per_earn_on_a_warm_connection(make_channel, settings):
     Issue 7's goal is 8. The channel key comes from the per-process config cache (0); with an
     Idempotency-Key the claim (INSERT ... ON CONFLICT) and the stored answer (UPDATE) join the
     write's transaction (2); the rest is campaigns.services.purchase_record: member lock,
-    purchase with its lines, awards with the purchase's points record, ledger post (one
-    statement each on PostgreSQL), and on a first purchase the referral look-up.
+    purchase with its lines, the rules' awards, the purchase's points record, ledger post (one
+    implementation on every database, issue 11), and on a first purchase the referral look-up.
     """
     settings.LOYALTY_WEBHOOK_CACHE_SECONDS = 60
     settings.LOYALTY_CONFIG_CACHE_SECONDS = 60
@@ -205,7 +205,7 @@ def test_statements_per_earn_on_a_warm_connection(make_channel, settings):
         print("  ", query["sql"][:110])
     # Guards the measured figures against regressions (the goal of 8 is met with and without a
     # key; the referral look-up is the first purchase's only).
-    assert len(without_key) <= 7
+    assert len(without_key) <= 8
     assert len(with_key) <= len(without_key) + 2
 
 

@@ -9,9 +9,10 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
+from campaigns.errors import UnknownMember
 from campaigns.models import EarningAward, EarningRule, PurchasePoints
 from campaigns.selectors import rule_spec_shared, rules_active_cached
-from campaigns.services import UnknownMember, purchase_record, return_record
+from campaigns.services import purchase_record, return_record
 from ledger import services as ledger_services
 from ledger.models import Account, Entry, PendingEarn
 from loyalty_site.errors import DomainError

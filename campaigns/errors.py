@@ -1,0 +1,35 @@
+"""The campaigns app's refusals, each with its stable code (see loyalty_site.errors)."""
+
+from django.utils.translation import gettext_lazy as _
+
+from loyalty_site.errors import Conflict, DomainError, NotFound
+
+
+class UnknownMember(NotFound):
+    code = "member_not_found"
+    default_detail = _("No member with this id or card.")
+
+
+class CardNotActive(Conflict):
+    code = "card_blocked"
+    default_detail = _("This card is blocked or replaced.")
+
+
+class EngagementLimitReached(Conflict):
+    code = "engagement_limit_reached"
+    default_detail = _("The member reached the limit for this kind of event.")
+
+
+class DuplicateEvent(Conflict):
+    code = "duplicate_event"
+    default_detail = _("This event was already recorded.")
+
+
+class NotPending(Conflict):
+    code = "not_pending"
+    default_detail = _("This item was already decided.")
+
+
+class InvalidReferral(DomainError):
+    code = "invalid_referral"
+    default_detail = _("This referral code is unknown or cannot be used by this member.")

@@ -1,0 +1,37 @@
+"""Every write of the campaigns app, one module per concept.
+
+`purchases` (a purchase from any channel, the use case behind `POST purchases/`), `returns`,
+`reviews` (the abuse guard's queue), `abuse` (the guard itself), `engagement` (events and
+birthdays), `referrals`, `challenges` (and badges); `locks` finds and locks the member, first in
+the lock order every module keeps. Callers import the use cases from here.
+"""
+
+from campaigns.services.challenges import badge_award, challenges_advance
+from campaigns.services.engagement import (
+    birthdays_reward,
+    event_approve,
+    event_record,
+    event_reject,
+)
+from campaigns.services.purchases import PurchaseResult, purchase_record
+from campaigns.services.referrals import referral_code_for, referral_register, referral_reward
+from campaigns.services.returns import ReturnResult, return_record
+from campaigns.services.reviews import purchase_review_approve, purchase_review_reject
+
+__all__ = [
+    "PurchaseResult",
+    "ReturnResult",
+    "badge_award",
+    "birthdays_reward",
+    "challenges_advance",
+    "event_approve",
+    "event_record",
+    "event_reject",
+    "purchase_record",
+    "purchase_review_approve",
+    "purchase_review_reject",
+    "referral_code_for",
+    "referral_register",
+    "referral_reward",
+    "return_record",
+]
