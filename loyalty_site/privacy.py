@@ -4,11 +4,10 @@
 ledger, rewards and campaigns too. Both actions are audited in ``members.AuditEntry``.
 """
 
-from datetime import date, datetime
-from decimal import Decimal
-from uuid import UUID
+import json
 
 from django.apps import apps
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -31,26 +30,9 @@ class RedemptionReserved(Conflict):
     default_detail = _("The member has a reserved redemption: confirm or cancel it first.")
 
 
-def _json(value):
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal | UUID):
-        return str(value)
-    if isinstance(value, dict):
-        return {key: _json(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json(item) for item in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
-
-
 def _row(obj: models.Model) -> dict:
     """Every concrete field of a row, foreign keys as ids."""
-    data = {}
-    for field in obj._meta.concrete_fields:
-        data[field.attname] = _json(getattr(obj, field.attname))
-    return data
+    return {field.attname: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
 
 
 def _related_rows() -> list[tuple[str, type[models.Model], str]]:
@@ -76,7 +58,7 @@ def member_export(*, member: Member, actor=None) -> dict:
     """All the personal data held about a member, as one JSON-ready document."""
     member = Member.objects.select_related("tier").get(pk=member.pk)
     document = {
-        "exported_at": timezone.now().isoformat(),
+        "exported_at": timezone.now(),
         "member": {
             "id": str(member.public_id),
             "external_id": member.external_id,
@@ -84,31 +66,31 @@ def member_export(*, member: Member, actor=None) -> dict:
             "last_name": member.last_name,
             "email": member.email,
             "phone": str(member.phone or ""),
-            "birth_date": _json(member.birth_date),
+            "birth_date": member.birth_date,
             "locale": member.locale,
             "status": member.status,
-            "enrolled_at": _json(member.enrolled_at),
+            "enrolled_at": member.enrolled_at,
             "enrolled_channel": member.enrolled_channel,
             "tier": member.tier.name if member.tier_id else None,
-            "tier_since": _json(member.tier_since),
-            "profile": _json(member.profile),
+            "tier_since": member.tier_since,
+            "profile": member.profile,
         },
         "cards": [
             {
                 "number": card.number,
                 "status": card.status,
-                "issued_at": _json(card.issued_at),
-                "status_changed_at": _json(card.status_changed_at),
+                "issued_at": card.issued_at,
+                "status_changed_at": card.status_changed_at,
             }
             for card in Card.objects.filter(member=member).order_by("issued_at", "id")
         ],
         "consents": {
-            "current": _json(consents_current(member=member)),
+            "current": consents_current(member=member),
             "history": [
                 {
                     "purpose": consent.purpose,
                     "action": consent.action,
-                    "at": _json(consent.at),
+                    "at": consent.at,
                     "channel": consent.channel,
                     "wording_version": consent.wording_version,
                 }
@@ -121,7 +103,7 @@ def member_export(*, member: Member, actor=None) -> dict:
                 "to": change.to_tier.name if change.to_tier_id else None,
                 "reason": change.reason,
                 "qualifying_points": change.qualifying_points,
-                "at": _json(change.at),
+                "at": change.at,
             }
             for change in TierHistory.objects.filter(member=member)
             .select_related("from_tier", "to_tier")
@@ -137,7 +119,7 @@ def member_export(*, member: Member, actor=None) -> dict:
                     "channel": entry.channel,
                     "reference": entry.reference,
                     "reason": entry.reason,
-                    "at": _json(entry.created_at),
+                    "at": entry.created_at,
                 }
                 for entry in ledger_selectors.entries_for(member=member)
             ],
@@ -147,15 +129,15 @@ def member_export(*, member: Member, actor=None) -> dict:
                 "channel": purchase.channel,
                 "store": purchase.store,
                 "external_id": purchase.external_id,
-                "amount": _json(purchase.amount),
+                "amount": purchase.amount,
                 "currency": purchase.currency,
-                "occurred_at": _json(purchase.occurred_at),
+                "occurred_at": purchase.occurred_at,
                 "lines": [
                     {
                         "sku": line.sku,
                         "category": line.category,
                         "quantity": line.quantity,
-                        "amount": _json(line.amount),
+                        "amount": line.amount,
                     }
                     for line in purchase.lines.all()
                 ],
@@ -170,7 +152,8 @@ def member_export(*, member: Member, actor=None) -> dict:
         document.setdefault("other", {})[label] = [_row(obj) for obj in rows]
     if actor is not None:
         audit_record(actor=actor, action="member_export", member=member)
-    return document
+    # Dates, decimals and UUIDs as Django writes them to JSON everywhere else.
+    return json.loads(json.dumps(document, cls=DjangoJSONEncoder))
 
 
 def _reserved_redemptions(member: Member) -> bool:

@@ -24,31 +24,30 @@ from django.db import transaction
 from django.utils import timezone
 
 from loyalty_site.models import EVENT_TYPES, WebhookDelivery, WebhookSubscription
+from members import config_cache
 
 SIGNATURE_HEADER = "X-Loyalty-Signature"
 TIMESTAMP_HEADER = "X-Loyalty-Timestamp"
 
-# Per process: which subscriptions exist, re-read every LOYALTY_WEBHOOK_CACHE_SECONDS, so that
-# a write with no subscriber for its event costs no query.
-_cache: dict = {"at": None, "rows": []}
+SUBSCRIPTIONS_CACHE = "webhook-subscriptions"
 
 
 def _subscriptions() -> list[tuple[int, str, list, bool]]:
-    ttl = settings.LOYALTY_WEBHOOK_CACHE_SECONDS
-    now = time.monotonic()
-    if ttl and _cache["at"] is not None and now - _cache["at"] < ttl:
-        return _cache["rows"]
-    rows = list(
-        WebhookSubscription.objects.filter(active=True, channel__active=True).values_list(
-            "id", "channel__name", "event_types", "all_channels"
-        )
+    # Kept per process for LOYALTY_WEBHOOK_CACHE_SECONDS, so that a write with no subscriber
+    # for its event costs no query.
+    return config_cache.cached(
+        SUBSCRIPTIONS_CACHE,
+        lambda: list(
+            WebhookSubscription.objects.filter(active=True, channel__active=True).values_list(
+                "id", "channel__name", "event_types", "all_channels"
+            )
+        ),
+        ttl=settings.LOYALTY_WEBHOOK_CACHE_SECONDS,
     )
-    _cache.update(at=now, rows=rows)
-    return rows
 
 
 def subscriptions_cache_clear() -> None:
-    _cache.update(at=None, rows=[])
+    config_cache.forget(SUBSCRIPTIONS_CACHE)
 
 
 def sign(*, secret: str, timestamp: str, body: bytes) -> str:
