@@ -123,19 +123,10 @@ def challenges_active_cached(at: datetime) -> list[Challenge]:
     return [challenge for challenge in challenges if _in_force(challenge, at)]
 
 
-def member_tier(member: Member) -> tuple[str, Decimal]:
-    """The member's tier name and earn multiplier, if the members app has tiers."""
-    tier = getattr(member, "tier", None)
-    if tier is None:
-        return "", Decimal(1)
-    multiplier = getattr(tier, "earn_multiplier", None) or getattr(tier, "multiplier", None)
-    return str(getattr(tier, "name", tier)), Decimal(multiplier or 1)
-
-
 def member_facts(
     *, member: Member, rules: list[EarningRule], at: datetime, first_purchase: bool
 ) -> engine.MemberFacts:
-    tier, multiplier = member_tier(member)
+    tier = member.tier  # From the cached ladder when the caller locked the member (no query).
     earned: dict[int, int] = {}
     for rule in rules:
         if rule.cap_per_member is None:
@@ -145,14 +136,13 @@ def member_facts(
         if start is not None:
             awards = awards.filter(occurred_at__gte=start)
         earned[rule.pk] = awards.aggregate(total=Sum("points"))["total"] or 0
-    enrolled_at = getattr(member, "enrolled_at", None)
     return engine.MemberFacts(
         member_id=member.pk,
-        tier=tier,
-        tier_multiplier=multiplier,
+        tier=tier.name if tier is not None else "",
+        tier_multiplier=tier.earn_multiplier if tier is not None else Decimal(1),
         first_purchase=first_purchase,
-        birth_date=getattr(member, "birth_date", None),
-        enrolled_on=timezone.localdate(enrolled_at) if enrolled_at else None,
+        birth_date=member.birth_date,
+        enrolled_on=timezone.localdate(member.enrolled_at) if member.enrolled_at else None,
         earned_in_period=earned,
     )
 

@@ -43,18 +43,14 @@ class SimulationReport:
 
 def _member_facts_table() -> dict[int, tuple]:
     # Plain values, not model instances: this reads every member, and instances cost 10x more.
-    has_tier = any(f.name == "tier" for f in Member._meta.get_fields())
-    fields = ["pk", "birth_date", "enrolled_at"]
-    if has_tier:
-        fields += ["tier__name", "tier__earn_multiplier"]
+    fields = ["pk", "birth_date", "enrolled_at", "tier__name", "tier__earn_multiplier"]
     local_tz = timezone.get_current_timezone()
     table = {}
     for row in Member.objects.values_list(*fields).iterator(chunk_size=10_000):
-        pk, birth, enrolled = row[:3]
-        tier, multiplier = (row[3] or "", Decimal(row[4] or 1)) if has_tier else ("", Decimal(1))
+        pk, birth, enrolled, tier, multiplier = row
         table[pk] = (
-            tier,
-            multiplier,
+            tier or "",
+            Decimal(multiplier or 1),
             birth,
             enrolled.astimezone(local_tz).date() if enrolled else None,
         )

@@ -32,7 +32,7 @@ from members.models import (
     TierHistory,
 )
 from members.normalise import email_normalise, phone_normalise
-from members.selectors import IDENTITY_FIELDS, identity_digest, tier_entry
+from members.selectors import IDENTITY_FIELDS, consent_granted, identity_digest, tier_entry
 
 # The member fields member_update may change, and which of them are personal data that
 # member_scrub replaces.
@@ -370,17 +370,6 @@ def member_update(*, member: Member, actor=None, reason: str = "", **changes) ->
 
 
 @transaction.atomic
-def member_profile_enrich(*, member: Member, attributes: Mapping) -> Member:
-    """Merge attributes into the golden profile (events, imports); later values win."""
-    locked = Member.objects.select_for_update().get(pk=member.pk)
-    if locked.status == Member.Status.ERASED:
-        raise MemberErased()
-    locked.profile = {**(locked.profile or {}), **dict(attributes)}
-    locked.save(update_fields=["profile", "updated_at"])
-    return locked
-
-
-@transaction.atomic
 def member_tier_set(
     *,
     member: Member,
@@ -447,7 +436,7 @@ def member_scrub(*, member: Member, actor=None, reason: str = "") -> Member:
     locked.status = Member.Status.ERASED
     locked.save()
     for purpose in Consent.Purpose.values:
-        if _consent_granted(member=locked, purpose=purpose):
+        if consent_granted(member=locked, purpose=purpose):
             Consent.objects.create(
                 member=locked,
                 purpose=purpose,
@@ -468,13 +457,3 @@ def member_scrub(*, member: Member, actor=None, reason: str = "") -> Member:
         details={"cards_blocked": blocked},
     )
     return locked
-
-
-def _consent_granted(*, member: Member, purpose: str) -> bool:
-    latest = (
-        Consent.objects.filter(member=member, purpose=purpose)
-        .order_by("-at", "-id")
-        .values_list("action", flat=True)
-        .first()
-    )
-    return latest == Consent.Action.GRANT

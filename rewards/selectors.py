@@ -9,7 +9,6 @@ from django.db.models import (
     IntegerField,
     OuterRef,
     Q,
-    QuerySet,
     Subquery,
     Value,
 )
@@ -19,7 +18,7 @@ from django.utils import timezone
 from ledger import selectors as ledger_selectors
 from members.models import Member
 from rewards.models import Redemption, Reward, RewardTierPrice, VoucherCode
-from rewards.services import COUNTING_STATUSES, member_tier_id
+from rewards.services import COUNTING_STATUSES
 
 
 def rewards_visible(
@@ -31,7 +30,7 @@ def rewards_visible(
     One query whatever the size of the catalogue.
     """
     now = now or timezone.now()
-    tier_id = member_tier_id(member)
+    tier_id = member.tier_id
     tier_links = Reward.visible_tiers.through.objects.filter(reward_id=OuterRef("pk"))
     rewards = (
         Reward.objects.filter(active=True)
@@ -101,16 +100,3 @@ def rewards_available(
         for reward in rewards_visible(member=member, channel_kind=channel_kind, now=now)
         if reward.cost <= available
     ]
-
-
-def redemptions_for(*, member: Member) -> QuerySet[Redemption]:
-    """A member's redemptions, newest first, with what the member page and API show."""
-    return Redemption.objects.filter(member=member).select_related("reward", "voucher_code")
-
-
-def redemptions_to_ship() -> QuerySet[Redemption]:
-    return (
-        Redemption.objects.filter(fulfilment_status=Redemption.FulfilmentStatus.TO_SHIP)
-        .select_related("member", "reward")
-        .order_by("created_at", "pk")
-    )

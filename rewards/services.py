@@ -49,13 +49,9 @@ CENT = Decimal("0.01")
 COUNTING_STATUSES = (Redemption.Status.RESERVED, Redemption.Status.CONFIRMED)
 
 
-def member_tier_id(member: Member) -> int | None:
-    return getattr(member, "tier_id", None)
-
-
 def reward_cost(*, reward: Reward, member: Member) -> int:
     """What this member pays for the reward: their tier's price if it has one."""
-    tier_id = member_tier_id(member)
+    tier_id = member.tier_id
     if tier_id is not None:
         price = (
             RewardTierPrice.objects.filter(reward=reward, tier_id=tier_id)
@@ -73,7 +69,7 @@ def _reward_check(*, reward: Reward, member: Member, channel_kind: str, now: dat
     if channel_kind and reward.channels and channel_kind not in reward.channels:
         raise RewardUnavailable()
     tiers = set(reward.visible_tiers.values_list("pk", flat=True))
-    if tiers and member_tier_id(member) not in tiers:
+    if tiers and member.tier_id not in tiers:
         raise RewardUnavailable()
 
 
