@@ -35,11 +35,12 @@ from django.utils import timezone
 from ledger.models import Account, Entry
 from members.models import Member, Tier, TierHistory
 from members.selectors import tiers_cached
-from members.services import member_tier_set
+from members.services import member_tier_set, tier_changes_record
 
 # pg_advisory_xact_lock key: an arbitrary constant, the same in every process.
 RECALC_LOCK_KEY = 727_400_001
 TEMP_TABLE = "tier_recalc_target"
+CHANGES_CHUNK = 5000
 
 
 def months_before(moment: datetime, months: int) -> datetime:
@@ -114,10 +115,13 @@ def tier_progress(*, member: Member, now: datetime | None = None) -> dict:
     }
 
 
-def tier_upgrade_on_earn(*, member: Member, now: datetime | None = None) -> TierHistory | None:
+def tier_upgrade_on_earn(
+    *, member: Member, now: datetime | None = None, channel: str = ""
+) -> TierHistory | None:
     """Upgrade at once when the member's points now reach a higher tier (never downgrades).
 
-    Called by purchase_record inside its transaction, after the points are posted.
+    Called by purchase_record and event_record inside their transaction, after the points are
+    posted; `channel` is the one that sent the purchase or event (for the tier.changed event).
     """
     now = now or timezone.now()
     tiers = tiers_cached()
@@ -140,6 +144,7 @@ def tier_upgrade_on_earn(*, member: Member, now: datetime | None = None) -> Tier
         reason=TierHistory.Reason.EARN,
         qualifying_points=points.get(target.pk),
         at=now,
+        channel=channel,
     )
 
 
@@ -317,6 +322,19 @@ def tiers_recalculate(*, now: datetime | None = None, progress=None) -> dict:
             )
         step("downgrades")
         cursor.execute(f"DROP TABLE IF EXISTS {TEMP_TABLE}")
+    # The audit rows and tier.changed events of every member this run moved, as
+    # member_tier_set writes them for one, in chunks so that memory stays flat.
+    moved = TierHistory.objects.filter(
+        at=now, reason__in=[TierHistory.Reason.QUALIFIED, TierHistory.Reason.DOWNGRADE]
+    ).order_by("pk")
+    chunk: list[TierHistory] = []
+    for history in moved.iterator(chunk_size=CHANGES_CHUNK):
+        chunk.append(history)
+        if len(chunk) == CHANGES_CHUNK:
+            tier_changes_record(histories=chunk)
+            chunk = []
+    tier_changes_record(histories=chunk)
+    step("audit and events")
     return {
         "upgraded": upgraded,
         "downgraded": downgraded,

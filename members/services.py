@@ -22,6 +22,7 @@ from members.errors import (
     PhoneTaken,
     ReasonRequired,
 )
+from members.events import Event, event_emit, events_emit
 from members.models import (
     AuditEntry,
     Card,
@@ -32,7 +33,13 @@ from members.models import (
     TierHistory,
 )
 from members.normalise import email_normalise, phone_normalise
-from members.selectors import IDENTITY_FIELDS, consent_granted, identity_digest, tier_entry
+from members.selectors import (
+    IDENTITY_FIELDS,
+    consent_granted,
+    identity_digest,
+    tier_entry,
+    tiers_cached,
+)
 
 # The member fields member_update may change, and which of them are personal data that
 # member_scrub replaces.
@@ -315,7 +322,7 @@ def member_enrol(
         TierHistory.objects.create(
             member=member, to_tier=entry_tier, reason=TierHistory.Reason.ENROL, at=enrolled_at
         )
-    card_issue(member=member, number=card_number)
+    card = card_issue(member=member, number=card_number)
     for purpose in consents:
         consent_grant(
             member=member,
@@ -326,6 +333,15 @@ def member_enrol(
         )
     if actor is not None:
         audit_record(actor=actor, action="member_enrol", member=member)
+    event_emit(
+        event_type="member.enrolled",
+        data={
+            "member": member.public_id,
+            "card_number": card.number,
+            "tier": entry_tier.name if entry_tier is not None else None,
+        },
+        channel=channel,
+    )
     return member
 
 
@@ -379,8 +395,15 @@ def member_tier_set(
     note: str = "",
     qualifying_points: int | None = None,
     at: datetime | None = None,
+    channel: str = "",
 ) -> TierHistory | None:
-    """Move a member to ``tier`` and record why; None when the member is there already."""
+    """Move a member to ``tier`` and record why; None when the member is there already.
+
+    The one way a member's tier changes one at a time (staff, an earn, an event): it writes the
+    tier history, the audit row (``actor`` None: the programme itself) and the ``tier.changed``
+    event. The nightly recalculation moves members in bulk and writes the same three with
+    ``tier_changes_record``.
+    """
     if reason == TierHistory.Reason.STAFF and actor is not None and not note.strip():
         raise ReasonRequired(fields={"note": ReasonRequired.default_detail})
     locked = Member.objects.select_for_update().get(pk=member.pk)
@@ -405,15 +428,54 @@ def member_tier_set(
     locked.tier_below_since = None
     locked.save(update_fields=["tier", "tier_since", "tier_below_since", "updated_at"])
     member.tier, member.tier_since, member.tier_below_since = tier, at, None
-    if actor is not None:
-        audit_record(
-            actor=actor,
-            action="member_tier_set",
-            member=locked,
-            reason=note,
-            details={"from_tier_id": history.from_tier_id, "to_tier_id": tier and tier.pk},
-        )
+    tier_changes_record(histories=[history], channel=channel)
     return history
+
+
+def tier_changes_record(*, histories: list[TierHistory], channel: str = "") -> None:
+    """The audit rows and ``tier.changed`` events of tier changes whose history is written.
+
+    Bulk: the nightly recalculation hands in every history row it inserted. Tier names come
+    from the cached ladder, so this costs two statements however many members moved.
+    """
+    if not histories:
+        return
+    names = {tier.pk: tier.name for tier in tiers_cached()}
+    public_ids = dict(
+        Member.objects.filter(pk__in={h.member_id for h in histories}).values_list(
+            "pk", "public_id"
+        )
+    )
+    AuditEntry.objects.bulk_create(
+        AuditEntry(
+            actor=h.actor,
+            action="member_tier_set",
+            member_id=h.member_id,
+            reason=h.note,
+            at=h.at,
+            details={
+                "from_tier_id": h.from_tier_id,
+                "to_tier_id": h.to_tier_id,
+                "reason": h.reason,
+            },
+        )
+        for h in histories
+    )
+    events_emit(
+        events=[
+            Event(
+                type="tier.changed",
+                data={
+                    "member": public_ids[h.member_id],
+                    "from": names.get(h.from_tier_id),
+                    "to": names.get(h.to_tier_id),
+                    "reason": h.reason,
+                },
+                channel=channel,
+            )
+            for h in histories
+        ]
+    )
 
 
 @transaction.atomic

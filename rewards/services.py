@@ -25,6 +25,7 @@ from ledger import services as ledger_services
 from ledger.errors import HoldNotOpen
 from ledger.models import Hold
 from loyalty_site.errors import DomainError
+from members.events import event_emit
 from members.models import Member
 from rewards import codes
 from rewards.errors import (
@@ -185,6 +186,7 @@ def _redemption_open(
     )
     if not reserve:
         _fulfilment_start(redemption=redemption, member=member, shipping_address=shipping_address)
+        _confirmed_announce(redemption)
     elif reward is not None and reward.ships:
         redemption.shipping_address = _shipping_address(member=member, given=shipping_address)
         redemption.save(update_fields=["shipping_address"])
@@ -293,7 +295,23 @@ def redemption_confirm(*, redemption: Redemption, now: datetime | None = None) -
     redemption.confirmed_at = now
     redemption.save(update_fields=["entry", "status", "confirmed_at"])
     _fulfilment_start(redemption=redemption, member=redemption.member, shipping_address="")
+    _confirmed_announce(redemption)
     return redemption
+
+
+def _confirmed_announce(redemption: Redemption) -> None:
+    # The debit entry was posted under the account lock a moment ago: its balance is current.
+    event_emit(
+        event_type="redemption.confirmed",
+        data={
+            "id": redemption.pk,
+            "member": redemption.member.public_id,
+            "reward": redemption.reward_id,
+            "points": redemption.points,
+            "balance": redemption.entry.balance_after,
+        },
+        channel=redemption.channel,
+    )
 
 
 def _release(*, redemption: Redemption, now: datetime) -> None:

@@ -46,7 +46,7 @@ def _credit_event(event: EngagementEvent) -> None:
             reason=str(event.kind.name),
             explanation=[{"rule": event.kind.name, "rule_id": None, "points": event.points}],
         )
-        tier_upgrade_on_earn(member=event.member)
+        tier_upgrade_on_earn(member=event.member, channel=event.channel)
     EngagementEvent.objects.filter(pk=event.pk).update(status=EngagementEvent.Status.CREDITED)
     event.status = EngagementEvent.Status.CREDITED
     challenges_advance(member=event.member, event=event)

@@ -113,7 +113,7 @@ def purchase_points_post(
     # Backdated imports leave tiers to the bulk recalculation that follows them.
     tier_change = None
     if at is None:
-        tier_change = tier_upgrade_on_earn(member=member)
+        tier_change = tier_upgrade_on_earn(member=member, channel=purchase.channel)
     return posted, tier_change
 
 

@@ -14,7 +14,8 @@ from campaigns.tiers import (
     tiers_recalculate,
 )
 from ledger.services import points_earn, points_redeem, points_reverse
-from members.models import Member, TierHistory
+from members.events import events_emitted
+from members.models import AuditEntry, Member, TierHistory
 from members.services import member_enrol
 from tests.members.factories import TierFactory, ladder
 
@@ -244,9 +245,38 @@ def test_recalculation_runs_set_based(django_assert_max_num_queries):
     ladder()
     for i in range(30):
         points_earn(member=_member(f"m{i}"), points=50 * (i + 1), at=NOW - timedelta(days=2))
-    with django_assert_max_num_queries(20):
+    # However many members move: the statements of the run, then per chunk of moves the
+    # history read, the ladder, the public ids and one insert of audit rows.
+    with django_assert_max_num_queries(28):
         counts = tiers_recalculate(now=NOW)
     assert counts["upgraded"] == 21  # 500 points and more; the others stay in Bronze
+
+
+def test_recalculation_audits_and_announces_every_member_it_moves():
+    ladder()
+    up, stays = _member("up"), _member("stays")
+    points_earn(member=up, points=600, at=NOW - timedelta(days=1))
+    seen = []
+
+    def listen(sender, events, **kwargs):
+        seen.extend(events)
+
+    events_emitted.connect(listen)
+    try:
+        tiers_recalculate(now=NOW)
+    finally:
+        events_emitted.disconnect(listen)
+    assert [(e.type, e.data, e.channel) for e in seen] == [
+        (
+            "tier.changed",
+            {"member": up.public_id, "from": "Bronze", "to": "Silver", "reason": "qualified"},
+            "",
+        )
+    ]
+    audit = AuditEntry.objects.get(action="member_tier_set", member=up)
+    assert audit.actor is None and audit.at == NOW
+    assert audit.details["reason"] == "qualified"
+    assert not AuditEntry.objects.filter(member=stays).exists()
 
 
 def test_command_and_task_run_the_recalculation():

@@ -3,7 +3,7 @@ from tqdm import tqdm
 
 from campaigns.tiers import tiers_recalculate
 
-STEPS = ["qualifying points", "upgrades", "grace periods", "downgrades"]
+STEPS = ["qualifying points", "upgrades", "grace periods", "downgrades", "audit and events"]
 
 
 class Command(BaseCommand):
