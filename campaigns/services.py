@@ -149,12 +149,9 @@ def _resolve_member(member: Member | None, card_number: str | None) -> Member:
 def _active_card(card_number: str | None) -> Card:
     if not card_number:
         raise UnknownMember()
-    card = Card.objects.select_related("member").filter(number=card_number).first()
-    if card is None:
-        raise UnknownMember()
-    if card.status != Card.Status.ACTIVE:
-        raise CardNotActive()
-    return card
+    from members.selectors import card_active
+
+    return card_active(card_number)
 
 
 def pending_until_for(*, channel: str, at: datetime) -> datetime | None:

@@ -93,7 +93,7 @@ def test_unknown_or_blocked_card_is_refused(base):
         purchase_record(
             card_number="0000", channel="pos", external_id="X", amount=1, currency="EUR"
         )
-    assert excinfo.value.code == "member_not_found"
+    assert excinfo.value.code == "card_not_found"
     card = CardFactory(status="blocked")
     with pytest.raises(DomainError) as excinfo:
         purchase_record(

@@ -22,7 +22,6 @@ from loyalty_site.api.schema import (
     error_responses,
 )
 from loyalty_site.api.views.base import ChannelViewSet, member_get
-from loyalty_site.errors import NotFound
 from loyalty_site.webhooks import event_emit
 from members import selectors as member_selectors
 from members import services as member_services
@@ -155,7 +154,5 @@ class CardViewSet(ChannelViewSet):
     )
     def retrieve(self, request, number=None):
         member = member_selectors.card_active_member(number)
-        if member.status == Member.Status.ERASED:
-            raise NotFound(code="member_not_found")
         member = member_answer_queryset().get(pk=member.pk)
         return Response(s.MemberSerializer(member_answer(member)).data)
