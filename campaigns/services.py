@@ -43,6 +43,7 @@ from ledger import services as ledger_services
 from ledger.models import Entry, PendingEarn, Purchase, Return
 from loyalty_site.errors import Conflict, DomainError, NotFound
 from members import config_cache
+from members.errors import MemberNotFound as UnknownMember
 from members.models import Card, Member, TierHistory
 
 try:  # Written by the members helper; tier upgrades start working as soon as it lands.
@@ -52,16 +53,6 @@ except ImportError:  # pragma: no cover
 
     def tiers_cached() -> list:
         return []
-
-
-class UnknownMember(NotFound):
-    code = "member_not_found"
-    default_detail = _("No member with this id or card.")
-
-
-class CardNotActive(Conflict):
-    code = "card_blocked"
-    default_detail = _("This card is blocked or replaced.")
 
 
 class EngagementLimitReached(Conflict):

@@ -16,6 +16,7 @@ from rest_framework.decorators import (
 from ledger.models import Purchase
 from loyalty_site.errors import NotFound
 from loyalty_site.models import Channel
+from members.errors import MemberNotFound
 from members.models import Member
 from rewards.models import Redemption
 
@@ -35,7 +36,7 @@ def member_public_id(value) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise NotFound(code="member_not_found") from None
+        raise MemberNotFound() from None
 
 
 def member_get(value, *, queryset: QuerySet | None = None) -> Member:
@@ -44,7 +45,7 @@ def member_get(value, *, queryset: QuerySet | None = None) -> Member:
     queryset = queryset if queryset is not None else Member.objects.all()
     member = queryset.filter(public_id=public_id).exclude(status=Member.Status.ERASED).first()
     if member is None:
-        raise NotFound(code="member_not_found")
+        raise MemberNotFound()
     return member
 
 
