@@ -163,8 +163,11 @@ def test_store_bound_key_writes_only_for_its_stores(make_channel, member):
         "/api/v1/purchases/", purchase_body(member, store="RTM-01"), format="json"
     )
     assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
     response = client.post("/api/v1/purchases/", purchase_body(member), format="json")
     assert response.status_code == 403  # which of its stores is unknown
+    assert response.json()["code"] == "permission_denied"
+    assert not Purchase.objects.exists()
     response = client.post(
         "/api/v1/purchases/", purchase_body(member, store="AMS-02"), format="json"
     )
@@ -187,6 +190,8 @@ def test_full_return_takes_back_the_points(api, member):
     assert response.status_code == 201, response.json()
     assert response.json()["points_reversed"] == 25
     assert response.json()["balance"] == 500
+    returned = Purchase.objects.get(pk=purchase_id).returns.get()
+    assert (returned.pk, returned.external_id) == (response.json()["id"], "R-1")
 
 
 def test_partial_return_by_line_and_by_amount(api, member):
@@ -206,13 +211,14 @@ def test_partial_return_by_line_and_by_amount(api, member):
     )
     assert response.status_code == 422
     assert response.json()["code"] == "return_exceeds_purchase"
+    assert Purchase.objects.get(pk=purchase_id).returns.count() == 1
 
 
 def test_return_of_unknown_purchase_is_404(api):
     for purchase_id in ("999999", "abc"):
         response = api.post(f"/api/v1/purchases/{purchase_id}/returns/", {}, format="json")
         assert response.status_code == 404
-    assert response.json()["code"] in {"purchase_not_found", "not_found"}
+        assert response.json()["code"] == "purchase_not_found"
 
 
 def test_return_validation(api, member):
@@ -221,6 +227,9 @@ def test_return_validation(api, member):
         f"/api/v1/purchases/{purchase_id}/returns/", {"lines": [{"line": "x"}]}, format="json"
     )
     assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert "lines" in response.json()["fields"]
+    assert not Purchase.objects.get(pk=purchase_id).returns.exists()
 
 
 def test_purchase_query_count(api, member, django_assert_max_num_queries):
