@@ -2,17 +2,7 @@
 
 from django.utils.translation import gettext_lazy as _
 
-from loyalty_site.errors import Conflict, DomainError, NotFound
-
-
-class UnknownMember(NotFound):
-    code = "member_not_found"
-    default_detail = _("No member with this id or card.")
-
-
-class CardNotActive(Conflict):
-    code = "card_blocked"
-    default_detail = _("This card is blocked or replaced.")
+from loyalty_site.errors import Conflict, DomainError
 
 
 class EngagementLimitReached(Conflict):

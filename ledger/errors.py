@@ -4,6 +4,9 @@ from django.utils.translation import gettext_lazy as _
 
 from loyalty_site.errors import Conflict, DomainError
 
+# Raised by the ledger too: one class per code, defined in the lowest app that raises it.
+from members.errors import ReasonRequired as ReasonRequired
+
 
 class InsufficientPoints(Conflict):
     code = "insufficient_points"
@@ -46,12 +49,6 @@ class SelfApproval(Conflict):
     default_detail = _("A second staff member must approve this adjustment; not the requester.")
 
 
-class ReasonRequired(DomainError):
-    code = "reason_required"
-    status = 422
-    default_detail = _("A reason is required.")
-
-
 class RequestNotPending(Conflict):
     code = "request_not_pending"
     default_detail = _("This adjustment request was already decided.")
@@ -60,6 +57,12 @@ class RequestNotPending(Conflict):
 class DuplicatePurchase(Conflict):
     code = "duplicate_purchase"
     default_detail = _("This purchase was recorded already.")
+
+
+class InvalidCurrency(DomainError):
+    code = "invalid_currency"
+    status = 422
+    default_detail = _("Currency must be a three-letter code.")
 
 
 class ReturnExceedsPurchase(DomainError):

@@ -1039,7 +1039,7 @@ def purchase_store_first(
         return purchase, not member.purchases.exclude(pk=purchase.pk).exists()
     currency = (currency or "").upper()
     if len(currency) != 3 or not currency.isalpha():
-        raise DomainError(_("Currency must be a three-letter code."), code="invalid_currency")
+        raise errors.InvalidCurrency()
     purchase = Purchase(
         member=member,
         card=card,
@@ -1115,7 +1115,7 @@ def purchase_store(
     """
     currency = (currency or "").upper()
     if len(currency) != 3 or not currency.isalpha():
-        raise DomainError(_("Currency must be a three-letter code."), code="invalid_currency")
+        raise errors.InvalidCurrency()
     amount = Decimal(amount)
     # Only PostgreSQL names the violated constraint; elsewhere the savepoint stays so that the
     # duplicate can be looked up after the failed insert.

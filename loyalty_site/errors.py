@@ -4,6 +4,10 @@ Services raise a ``DomainError`` subclass (or ``DomainError`` with a code) when 
 action. The API's exception handler turns it into a 4xx JSON body
 ``{"code": ..., "detail": ..., "fields": {...}}`` and ``form_error`` turns it into a form error;
 commands print ``detail`` on one line. This module imports no app, so every app may use it.
+
+A code means one thing to a channel: it has one class and one status. A code raised in more than
+one place gets a class of its own, in the lowest app that raises it (``tests/test_errors.py``
+checks both).
 """
 
 from django.utils.translation import gettext_lazy as _

@@ -1,9 +1,15 @@
 """Card numbers: a fixed programme prefix, random digits and a Luhn check digit."""
 
+import re
 import secrets
 
 PREFIX = "2790"  # in-store range of GS1 prefixes, never a real bank card
 LENGTH = 16
+
+
+def normalise(number: str | None) -> str:
+    """A number as printed or typed ("2790 1234 5678 9012", "2790-1234-...") as it is stored."""
+    return re.sub(r"[\s-]", "", number or "")
 
 
 def luhn_check_digit(payload: str) -> str:

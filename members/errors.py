@@ -30,6 +30,11 @@ class InvalidPhone(DomainError):
     default_detail = _("Enter a valid phone number, e.g. +31 6 12345678.")
 
 
+class MemberNotFound(NotFound):
+    code = "member_not_found"
+    default_detail = _("No member with this id or card.")
+
+
 class CardNotFound(NotFound):
     code = "card_not_found"
     default_detail = _("No card with this number.")

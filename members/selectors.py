@@ -8,20 +8,32 @@ from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Lower
 
 from members import cardnumbers, config_cache
-from members.errors import CardBlocked, CardNotFound, InvalidPhone
+from members.errors import CardBlocked, CardNotFound, InvalidPhone, MemberNotFound
 from members.models import Card, Consent, ErasedIdentity, Member, Tier
 from members.normalise import phone_normalise
 
 
-def card_active_member(number: str) -> Member:
-    """The member behind an active card. Blocked and replaced cards fail in every channel."""
-    number = re.sub(r"[\s-]", "", number or "")
+def card_active(number: str | None) -> Card:
+    """The active card with this number as a channel sends it (spaces and dashes ignored), with
+    its member: the one card lookup of every channel (card lookup, purchases).
+
+    Blocked and replaced cards fail in every channel. Erasure blocks a member's cards; should an
+    erased member's card still be active, the member is gone all the same.
+    """
+    number = cardnumbers.normalise(number)
     card = Card.objects.select_related("member").filter(number=number).first()
     if card is None:
         raise CardNotFound()
     if card.status != Card.Status.ACTIVE:
         raise CardBlocked()
-    return card.member
+    if card.member.status == Member.Status.ERASED:
+        raise MemberNotFound()
+    return card
+
+
+def card_active_member(number: str) -> Member:
+    """The member behind an active card (see `card_active`)."""
+    return card_active(number).member
 
 
 def consents_current(*, member: Member) -> dict[str, dict]:
@@ -72,7 +84,7 @@ def member_search_q(term: str) -> Q | None:
         return None
     lowered = term.lower()
     query = Q(external_id=term)
-    digits = re.sub(r"[\s-]", "", term)
+    digits = cardnumbers.normalise(term)
     if digits.isdigit() and cardnumbers.is_valid(digits):
         query |= Q(pk__in=Card.objects.filter(number=digits).values("member_id"))
     if "@" in term:

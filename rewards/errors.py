@@ -55,12 +55,6 @@ class FulfilmentTransition(Conflict):
     default_detail = _("This fulfilment status change is not allowed.")
 
 
-class InvalidPointsAmount(DomainError):
-    code = "invalid_points"
-    status = 422
-    default_detail = _("The number of points must be a positive whole number.")
-
-
 class DiscountTooSmall(DomainError):
     code = "discount_too_small"
     status = 422

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ledger import services as ledger_services
-from ledger.errors import HoldNotOpen
+from ledger.errors import HoldNotOpen, InvalidPoints
 from ledger.models import Hold
 from loyalty_site.errors import DomainError
 from members.events import event_emit
@@ -31,7 +31,6 @@ from rewards import codes
 from rewards.errors import (
     DiscountTooSmall,
     FulfilmentTransition,
-    InvalidPointsAmount,
     LimitReached,
     OutOfStock,
     RedemptionConfirmed,
@@ -142,7 +141,7 @@ def _redemption_open(
         _reward_check(reward=reward, member=member, channel_kind=channel_kind, now=now)
         points = reward_cost(reward=reward, member=member)
     elif not isinstance(points, int) or isinstance(points, bool) or points <= 0:
-        raise InvalidPointsAmount(fields={"points": _("Must be a positive whole number.")})
+        raise InvalidPoints(fields={"points": _("Must be a positive whole number.")})
 
     reserved_until = (
         now + timedelta(minutes=settings.LOYALTY_RESERVATION_MINUTES) if reserve else None
@@ -404,7 +403,7 @@ def points_pay(
 ) -> Discount:
     """Pay with points at a till: burn `points` and return the discount they are worth."""
     if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
-        raise InvalidPointsAmount(fields={"points": _("Must be a positive whole number.")})
+        raise InvalidPoints(fields={"points": _("Must be a positive whole number.")})
     amount = points_value(points=points)
     if amount <= 0:
         raise DiscountTooSmall(fields={"points": _("Worth less than one cent.")})

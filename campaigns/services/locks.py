@@ -12,11 +12,9 @@ import functools
 
 from django.db import connection
 
-from campaigns.errors import (
-    CardNotActive,
-    UnknownMember,
-)
 from ledger.models import Account
+from members import selectors as member_selectors
+from members.errors import MemberNotFound
 from members.models import Card, Member
 from members.selectors import tiers_cached
 
@@ -50,7 +48,7 @@ def member_lock(
         iter(Member.objects.raw(_member_lock_sql(column), [value, Member.Status.ERASED])), None
     )
     if found is None:
-        raise UnknownMember()
+        raise MemberNotFound()
     if found.tier_id is not None:
         # The earning rules read the member's tier: from the cached ladder, not a query.
         tier = next((t for t in tiers_cached() if t.pk == found.tier_id), None)
@@ -66,14 +64,10 @@ def _resolve_member(member: Member | None, card_number: str | None) -> Member:
 
 
 def card_active(card_number: str | None) -> Card:
+    """The active card a channel presented, with its member (the members app's one lookup)."""
     if not card_number:
-        raise UnknownMember()
-    card = Card.objects.select_related("member").filter(number=card_number).first()
-    if card is None:
-        raise UnknownMember()
-    if card.status != Card.Status.ACTIVE:
-        raise CardNotActive()
-    return card
+        raise MemberNotFound()
+    return member_selectors.card_active(card_number)
 
 
 def balance_of(member: Member) -> tuple[int, int]:

@@ -5,7 +5,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from loyalty_site.api import views
+from loyalty_site.api.views import base, events, members, purchases, redemptions
 
 
 class Router(DefaultRouter):
@@ -13,11 +13,11 @@ class Router(DefaultRouter):
 
 
 router = Router()
-router.register("members", views.MemberViewSet, basename="member")
-router.register("cards", views.CardViewSet, basename="card")
-router.register("purchases", views.PurchaseViewSet, basename="purchase")
-router.register("events", views.EventViewSet, basename="event")
-router.register("redemptions", views.RedemptionViewSet, basename="redemption")
+router.register("members", members.MemberViewSet, basename="member")
+router.register("cards", members.CardViewSet, basename="card")
+router.register("purchases", purchases.PurchaseViewSet, basename="purchase")
+router.register("events", events.EventViewSet, basename="event")
+router.register("redemptions", redemptions.RedemptionViewSet, basename="redemption")
 
 # The schema and its docs are public: they describe the API, they reveal no data.
 _public = {"authentication_classes": [], "permission_classes": [], "throttle_classes": []}
@@ -25,7 +25,7 @@ _public = {"authentication_classes": [], "permission_classes": [], "throttle_cla
 urlpatterns = [
     path(
         "v1/members/<str:id>/ledger/",
-        views.LedgerViewSet.as_view({"get": "list"}),
+        members.LedgerViewSet.as_view({"get": "list"}),
         name="member-ledger",
     ),
     path("v1/", include(router.urls)),
@@ -42,4 +42,4 @@ if settings.LOYALTY_BENCH:  # pragma: no cover - only `make bench` sets it
 
     urlpatterns += bench_urlpatterns
 
-urlpatterns.append(re_path(r"^(?P<path>.*)$", views.not_found))
+urlpatterns.append(re_path(r"^(?P<path>.*)$", base.not_found))

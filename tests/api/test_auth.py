@@ -59,10 +59,12 @@ def test_revoked_key_and_inactive_channel_are_401(channel):
     client = client_for(key)
     assert client.get(f"/api/v1/members/{MEMBER}/").status_code == 404
     Channel.objects.filter(pk=channel_obj.pk).update(active=False)
-    assert client.get(f"/api/v1/members/{MEMBER}/").status_code == 401
+    response = client.get(f"/api/v1/members/{MEMBER}/")
+    assert (response.status_code, response.json()["code"]) == (401, "not_authenticated")
     Channel.objects.filter(pk=channel_obj.pk).update(active=True)
     ChannelAPIKey.objects.filter(channel=channel_obj).update(revoked=True)
-    assert client.get(f"/api/v1/members/{MEMBER}/").status_code == 401
+    response = client.get(f"/api/v1/members/{MEMBER}/")
+    assert (response.status_code, response.json()["code"]) == (401, "not_authenticated")
 
 
 def test_create_channel_prints_a_working_key_last():
@@ -80,11 +82,12 @@ def test_create_channel_prints_a_working_key_last():
 
 
 def test_create_channel_refuses_unknown_scopes_and_existing_names():
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match="Unknown scopes: everything"):
         call_command("create_channel", "x", "--scopes", "everything", stdout=io.StringIO())
     call_command("create_channel", "pos", stdout=io.StringIO())
-    with pytest.raises(CommandError):
+    with pytest.raises(CommandError, match="exists; use --new-key"):
         call_command("create_channel", "pos", stdout=io.StringIO())
+    assert list(Channel.objects.values_list("name", flat=True)) == ["pos"]
 
 
 def test_create_channel_new_key_revokes_the_old_one():

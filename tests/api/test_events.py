@@ -1,5 +1,6 @@
 import pytest
 
+from campaigns.models import EngagementEvent
 from tests.campaigns.factories import EngagementKindFactory
 
 pytestmark = pytest.mark.django_db
@@ -24,6 +25,8 @@ def test_event_earns_its_points(api, member):
     )
     assert response.status_code == 409
     assert response.json()["code"] == "duplicate_event"
+    event = EngagementEvent.objects.get()
+    assert (event.pk, event.member, event.points) == (body["id"], member, 25)
 
 
 def test_unknown_kind_and_member(api, member):
@@ -38,11 +41,14 @@ def test_unknown_kind_and_member(api, member):
         format="json",
     )
     assert response.status_code == 404
+    assert response.json()["code"] == "member_not_found"
+    assert not EngagementEvent.objects.exists()
 
 
 def test_event_validation(api, member):
     response = api.post("/api/v1/events/", {"member": str(member.public_id)}, format="json")
     assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
     assert "kind" in response.json()["fields"]
 
 

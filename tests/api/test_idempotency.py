@@ -81,6 +81,32 @@ def test_the_same_key_on_another_endpoint_is_a_conflict(api, member):
         f"/api/v1/redemptions/{Redemption.objects.get().pk}/cancel/", HTTP_IDEMPOTENCY_KEY="k"
     )
     assert response.status_code == 409
+    # Not the refusal to cancel a confirmed redemption: the key is what is refused.
+    assert response.json()["code"] == "idempotency_conflict"
+    assert Redemption.objects.get().status == "confirmed"
+
+
+@pytest.mark.parametrize(("verb", "ends"), [("confirm", "confirmed"), ("cancel", "cancelled")])
+def test_confirm_and_cancel_replay_a_retry_and_refuse_another_body(api, member, verb, ends):
+    reserved = api.post(
+        "/api/v1/redemptions/",
+        {"member": str(member.public_id), "points": 10, "reserve": True},
+        format="json",
+    ).json()
+    path = f"/api/v1/redemptions/{reserved['id']}/{verb}/"
+    first = api.post(path, HTTP_IDEMPOTENCY_KEY=f"k-{verb}")
+    assert first.status_code == 200, first.json()
+    assert first.json()["status"] == ends
+    assert "Idempotent-Replayed" not in first
+    before = state(member)
+    again = api.post(path, HTTP_IDEMPOTENCY_KEY=f"k-{verb}")
+    assert (again.status_code, again.json()) == (200, first.json())
+    assert again["Idempotent-Replayed"] == "true"
+    other = api.post(path, {"reason": "other"}, format="json", HTTP_IDEMPOTENCY_KEY=f"k-{verb}")
+    assert other.status_code == 409
+    assert other.json()["code"] == "idempotency_conflict"
+    assert state(member) == before
+    assert Redemption.objects.get(pk=reserved["id"]).status == ends
 
 
 def test_keys_are_per_channel(make_channel, member):

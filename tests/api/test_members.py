@@ -96,7 +96,10 @@ def test_get_unknown_member_is_404(api, member_id):
 
 def test_erased_member_is_not_found(api, member):
     Member.objects.filter(pk=member.pk).update(status=Member.Status.ERASED)
-    assert api.get(f"/api/v1/members/{member.public_id}/").status_code == 404
+    for path in ("", "ledger/", "rewards/"):
+        response = api.get(f"/api/v1/members/{member.public_id}/{path}")
+        assert response.status_code == 404, path
+        assert response.json()["code"] == "member_not_found"
 
 
 def test_card_lookup_finds_the_member(api, member):
@@ -107,7 +110,9 @@ def test_card_lookup_finds_the_member(api, member):
 
 
 def test_card_lookup_unknown_and_blocked(api, member):
-    assert api.get("/api/v1/cards/1234567890/").json()["code"] == "card_not_found"
+    response = api.get("/api/v1/cards/1234567890/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "card_not_found"
     card = member.cards.get()
     member_services.card_block(card=card, reason="lost")
     response = api.get(f"/api/v1/cards/{card.number}/")
@@ -134,6 +139,8 @@ def test_ledger_filters_by_kind(api, member):
     assert [e["points"] for e in response.json()["results"]] == [-20]
     response = api.get(f"/api/v1/members/{member.public_id}/ledger/?kind=bogus")
     assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert "kind" in response.json()["fields"]
 
 
 def test_rewards_lists_what_the_member_can_afford(api, member):
@@ -168,3 +175,13 @@ def test_member_visible_to_every_channel_with_members_read(make_channel, member)
     _partner, key = make_channel("partner", kind="partner", scopes=["members:read"])
     response = client_for(key).get(f"/api/v1/members/{member.public_id}/")
     assert response.status_code == 200
+    assert response.json()["id"] == str(member.public_id)
+
+
+def test_enrol_profile_and_card_lookup_answer_one_member_shape(api):
+    enrolled = api.post("/api/v1/members/", ENROL, format="json").json()
+    profile = api.get(f"/api/v1/members/{enrolled['id']}/").json()
+    by_card = api.get(f"/api/v1/cards/{enrolled['card_number']}/").json()
+    assert profile == by_card
+    assert {**enrolled, "card_number": None} == {**profile, "card_number": None}
+    assert enrolled["card_number"] == profile["cards"][0]["number"]

@@ -50,6 +50,7 @@ def test_unknown_reward_is_404(api, member):
     )
     assert response.status_code == 404
     assert response.json()["code"] == "reward_not_found"
+    assert not Redemption.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -70,6 +71,7 @@ def test_redemption_validation(api, member, body):
     response = api.post("/api/v1/redemptions/", body, format="json")
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
+    assert not Redemption.objects.exists()
 
 
 def test_reserve_then_confirm(api, member):
@@ -88,10 +90,13 @@ def test_reserve_then_confirm(api, member):
     assert response.json()["status"] == "confirmed"
     assert response.json()["balance"] == 400
     # Confirming twice is harmless; cancelling a confirmed one is refused.
-    assert api.post(f"/api/v1/redemptions/{body['id']}/confirm/").status_code == 200
+    again = api.post(f"/api/v1/redemptions/{body['id']}/confirm/")
+    assert (again.status_code, again.json()) == (200, response.json())
     response = api.post(f"/api/v1/redemptions/{body['id']}/cancel/")
     assert response.status_code == 409
     assert response.json()["code"] == "redemption_confirmed"
+    assert Redemption.objects.get(pk=body["id"]).status == "confirmed"
+    assert Account.objects.get(member=member).balance == 400
 
 
 def test_reserve_then_cancel_gives_the_points_back(api, member):
@@ -104,11 +109,17 @@ def test_reserve_then_cancel_gives_the_points_back(api, member):
     response = api.post(f"/api/v1/redemptions/{redemption_id}/cancel/")
     assert response.status_code == 200
     assert response.json()["status"] == "cancelled" and response.json()["available"] == 500
+    assert Redemption.objects.get(pk=redemption_id).status == "cancelled"
+    account = Account.objects.get(member=member)
+    assert (account.balance, account.held) == (500, 0)
 
 
-def test_confirm_unknown_redemption_is_404(api):
+@pytest.mark.parametrize("verb", ["confirm", "cancel"])
+def test_confirm_or_cancel_an_unknown_redemption_is_404(api, verb):
     for redemption_id in ("999999", "abc"):
-        assert api.post(f"/api/v1/redemptions/{redemption_id}/confirm/").status_code == 404
+        response = api.post(f"/api/v1/redemptions/{redemption_id}/{verb}/")
+        assert response.status_code == 404
+        assert response.json()["code"] == "redemption_not_found"
 
 
 def test_partner_acts_only_on_its_own_redemptions(api, make_channel, member):
@@ -122,13 +133,16 @@ def test_partner_acts_only_on_its_own_redemptions(api, make_channel, member):
     for verb in ("confirm", "cancel"):
         response = partner.post(f"/api/v1/redemptions/{reserved['id']}/{verb}/")
         assert response.status_code == 404
+        assert response.json()["code"] == "redemption_not_found"
     assert Redemption.objects.get(pk=reserved["id"]).status == "reserved"
     own = partner.post(
         "/api/v1/redemptions/",
         {"member": str(member.public_id), "points": 10, "reserve": True},
         format="json",
     ).json()
-    assert partner.post(f"/api/v1/redemptions/{own['id']}/confirm/").status_code == 200
+    response = partner.post(f"/api/v1/redemptions/{own['id']}/confirm/")
+    assert response.status_code == 200
+    assert Redemption.objects.get(pk=own["id"]).status == "confirmed"
 
 
 def test_redemption_query_counts(api, django_assert_max_num_queries):

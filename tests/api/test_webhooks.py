@@ -160,6 +160,7 @@ def test_a_refused_write_sends_nothing(make_channel, receiver):
         "/api/v1/redemptions/", {"member": str(member.public_id), "points": 50}, format="json"
     )
     assert response.status_code == 409
+    assert response.json()["code"] == "insufficient_points"
     assert hook.requests == [] and not WebhookDelivery.objects.exists()
 
 

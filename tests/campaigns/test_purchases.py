@@ -9,13 +9,13 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from campaigns.errors import UnknownMember
 from campaigns.models import EarningAward, EarningRule, PurchasePoints
 from campaigns.selectors import rule_spec_shared, rules_active_cached
 from campaigns.services import purchase_record, return_record
 from ledger import services as ledger_services
 from ledger.models import Account, Entry, PendingEarn
 from loyalty_site.errors import DomainError
+from members.errors import MemberNotFound
 from members.models import Member, Tier
 from tests.campaigns.factories import EarningRuleFactory
 from tests.factories import CardFactory, MemberFactory
@@ -94,7 +94,7 @@ def test_unknown_or_blocked_card_is_refused(base):
         purchase_record(
             card_number="0000", channel="pos", external_id="X", amount=1, currency="EUR"
         )
-    assert excinfo.value.code == "member_not_found"
+    assert excinfo.value.code == "card_not_found"
     card = CardFactory(status="blocked")
     with pytest.raises(DomainError) as excinfo:
         purchase_record(
@@ -216,7 +216,7 @@ def test_purchase_by_public_id_refuses_an_unknown_or_erased_member(base):
     member = MemberFactory()
     Member.objects.filter(pk=member.pk).update(status=Member.Status.ERASED)
     for public_id in (member.public_id, str(MemberFactory.build().public_id)):
-        with pytest.raises(UnknownMember):
+        with pytest.raises(MemberNotFound):
             purchase_record(
                 member_id=public_id,
                 channel="web",

@@ -1,4 +1,5 @@
-"""Keys see and write only what their scope allows: no 2xx on another channel's objects."""
+"""views/base.py: keys see and write only what their scope allows (no 2xx on another channel's
+objects), and every other path under /api/ is a JSON 404."""
 
 from decimal import Decimal
 
@@ -60,6 +61,7 @@ def test_no_access_to_foreign_purchases(world, asker, owner):
         f"/api/v1/purchases/{purchase_id}/returns/", {"external_id": "X"}, format="json"
     )
     assert response.status_code == 404
+    assert response.json()["code"] == "purchase_not_found"
     assert not Purchase.objects.get(pk=purchase_id).returns.exists()
 
 
@@ -70,18 +72,23 @@ def test_no_access_to_foreign_redemptions(world, asker, owner, verb):
     redemption_id = world["redemption"][owner]
     response = client.post(f"/api/v1/redemptions/{redemption_id}/{verb}/")
     assert response.status_code == 404
+    assert response.json()["code"] == "redemption_not_found"
     assert Redemption.objects.get(pk=redemption_id).status == "reserved"
 
 
 @pytest.mark.parametrize("owner", ["own", "partner"])
 def test_owners_do_reach_their_objects(world, owner):
     client = world["clients"][owner]
-    response = client.post(
-        f"/api/v1/purchases/{world['purchase'][owner]}/returns/", {}, format="json"
-    )
+    purchase_id = world["purchase"][owner]
+    response = client.post(f"/api/v1/purchases/{purchase_id}/returns/", {}, format="json")
     assert response.status_code == 201
-    response = client.post(f"/api/v1/redemptions/{world['redemption'][owner]}/cancel/")
+    assert response.json()["purchase"] == purchase_id
+    assert Purchase.objects.get(pk=purchase_id).returns.count() == 1
+    redemption_id = world["redemption"][owner]
+    response = client.post(f"/api/v1/redemptions/{redemption_id}/cancel/")
     assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    assert Redemption.objects.get(pk=redemption_id).status == "cancelled"
 
 
 def test_unrestricted_pos_key_may_return_any_purchase(world, api):
@@ -90,3 +97,13 @@ def test_unrestricted_pos_key_may_return_any_purchase(world, api):
     purchase_id = world["purchase"]["own"]
     response = api.post(f"/api/v1/purchases/{purchase_id}/returns/", {}, format="json")
     assert response.status_code == 201
+    assert Purchase.objects.get(pk=purchase_id).returns.count() == 1
+
+
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+@pytest.mark.parametrize("path", ["/api/", "/api/v1/", "/api/v1/nothing/", "/api/v2/members/"])
+def test_every_other_api_path_is_a_json_404_without_a_key(method, path):
+    response = getattr(client_for(None), method)(path)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "not_found"

@@ -1,0 +1,62 @@
+"""The body of a member answer and of a redemption answer, built in one place.
+
+Every endpoint that answers with a member (enrol, profile, card lookup) or a redemption (redeem,
+reserve, confirm, cancel) renders it from these, so a channel sees the same shape wherever it
+meets one. The serializers pick the fields each answer documents.
+"""
+
+from django.db.models import Prefetch, QuerySet
+
+from campaigns.tiers import tier_progress
+from ledger import selectors as ledger_selectors
+from members.models import Card, Member
+from rewards.models import Redemption, VoucherCode
+
+
+def member_answer_queryset() -> QuerySet[Member]:
+    """Members with what `member_answer` reads, in one query plus one for the cards."""
+    return Member.objects.select_related("tier", "account").prefetch_related(
+        Prefetch("cards", queryset=Card.objects.order_by("-issued_at", "-pk"))
+    )
+
+
+def member_answer(member: Member) -> dict:
+    """A member as the API shows it; `member` should come from `member_answer_queryset`."""
+    try:
+        account = member.account
+        balance, pending, held = account.balance, account.pending, account.held
+    except Member.account.RelatedObjectDoesNotExist:
+        balance = pending = held = 0
+    progress = tier_progress(member=member)
+    cards = [{"number": c.number, "status": c.status} for c in member.cards.all()]
+    return {
+        "public_id": member.public_id,
+        "email": member.email,
+        "first_name": member.first_name,
+        "last_name": member.last_name,
+        "external_id": member.external_id,
+        "status": member.status,
+        "balance": balance,
+        "available": balance - held,
+        "pending_points": pending,
+        "tier": progress["tier"],
+        "points_to_next_tier": progress["points_to_next_tier"],
+        "cards": cards,
+        # The newest card: the one an enrolment has just issued (MemberEnrolledSerializer).
+        "card_number": cards[0]["number"] if cards else None,
+    }
+
+
+def redemption_answer(redemption: Redemption) -> dict:
+    code = VoucherCode.objects.filter(redemption=redemption).values_list("code", flat=True).first()
+    summary = ledger_selectors.balance_summary(member=redemption.member)
+    return {
+        "id": redemption.pk,
+        "member": redemption.member.public_id,
+        "reward": redemption.reward_id,
+        "status": redemption.status,
+        "points": redemption.points,
+        "code": code,
+        "balance": summary["balance"],
+        "available": summary["available"],
+    }

@@ -1,0 +1,158 @@
+"""Members: enrol, profile, rewards; their ledger; the member behind a card."""
+
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from campaigns import services as campaign_services
+from ledger import selectors as ledger_selectors
+from ledger.models import Entry
+from loyalty_site.api import serializers as s
+from loyalty_site.api.answers import member_answer, member_answer_queryset
+from loyalty_site.api.idempotency import idempotent, write_atomic
+from loyalty_site.api.pagination import LedgerCursorPagination
+from loyalty_site.api.permissions import channel_of
+from loyalty_site.api.schema import (
+    ENROL_EXAMPLES,
+    IDEMPOTENCY_PARAMETER,
+    MEMBER_EXAMPLES,
+    error_responses,
+)
+from loyalty_site.api.views.base import ChannelViewSet, member_get
+from loyalty_site.webhooks import event_emit
+from members import selectors as member_selectors
+from members import services as member_services
+from members.models import Card, Member
+from rewards import selectors as reward_selectors
+
+
+@extend_schema_view(
+    retrieve=extend_schema(
+        summary="A member's profile, balance and tier",
+        responses={200: s.MemberSerializer, **error_responses(404)},
+        examples=MEMBER_EXAMPLES,
+    ),
+)
+class MemberViewSet(ChannelViewSet):
+    lookup_field = "public_id"
+    lookup_url_kwarg = "id"
+    queryset = Member.objects.none()
+    serializer_class = s.MemberSerializer
+    required_scopes = {
+        "create": "members:write",
+        "retrieve": "members:read",
+        "rewards": "members:read",
+    }
+
+    @extend_schema(
+        summary="Enrol a member",
+        request=s.MemberEnrolSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: s.MemberEnrolledSerializer, **error_responses(400, 404, 409, 422)},
+        examples=ENROL_EXAMPLES,
+    )
+    @idempotent
+    def create(self, request):
+        serializer = s.MemberEnrolSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        channel = channel_of(request)
+        with write_atomic(request):
+            member = member_services.member_enrol(
+                email=data["email"],
+                first_name=data.get("first_name", ""),
+                last_name=data.get("last_name", ""),
+                phone=data.get("phone", ""),
+                birth_date=data.get("birth_date"),
+                external_id=data.get("external_id", ""),
+                consents=[purpose for purpose, on in data.get("consents", {}).items() if on],
+                channel=channel.name,
+            )
+            if data.get("referral_code"):
+                campaign_services.referral_register(referred=member, code=data["referral_code"])
+            member = member_answer_queryset().get(pk=member.pk)
+            body = member_answer(member)
+            event_emit(
+                event_type="member.enrolled",
+                data={"member": member.public_id, "card_number": body["card_number"]},
+                channel=channel.name,
+            )
+        return Response(s.MemberEnrolledSerializer(body).data, status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request, id=None):
+        member = member_get(id, queryset=member_answer_queryset())
+        return Response(s.MemberSerializer(member_answer(member)).data)
+
+    @extend_schema(
+        summary="Rewards this member may see and afford in this channel",
+        responses={200: s.RewardSerializer(many=True), **error_responses(404)},
+    )
+    @action(detail=True, methods=["get"])
+    def rewards(self, request, id=None):
+        member = member_get(id, queryset=Member.objects.select_related("tier"))
+        rewards = reward_selectors.rewards_available(
+            member=member, channel_kind=channel_of(request).kind
+        )
+        data = [
+            {
+                "id": r.pk,
+                "kind": r.kind,
+                "name": r.name,
+                "description": r.description,
+                "points": r.cost,
+            }
+            for r in rewards
+        ]
+        return Response(s.RewardSerializer(data, many=True).data)
+
+
+class EntryFilter(filters.FilterSet):
+    kind = filters.ChoiceFilter(choices=Entry.Kind.choices)
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Entry
+        fields = ["kind", "created_after", "created_before"]
+
+
+class LedgerViewSet(ChannelViewSet):
+    # `members/{id}/ledger/` is a view of its own so that its filters describe entries.
+
+    queryset = Entry.objects.none()
+    required_scopes = {"list": "members:read"}
+    pagination_class = LedgerCursorPagination
+    filter_backends = [filters.DjangoFilterBackend]
+    filterset_class = EntryFilter
+
+    @extend_schema(
+        summary="A member's ledger, newest first (cursor-paginated)",
+        parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+        responses={200: s.EntrySerializer(many=True), **error_responses(400, 404)},
+    )
+    def list(self, request, id=None):
+        member = member_get(id)
+        entries = self.filter_queryset(ledger_selectors.entries_for(member=member))
+        page = self.paginate_queryset(entries)
+        return self.get_paginated_response(s.EntrySerializer(page, many=True).data)
+
+
+class CardViewSet(ChannelViewSet):
+    lookup_field = "number"
+    lookup_url_kwarg = "number"
+    lookup_value_regex = r"[^/]+"
+    queryset = Card.objects.none()
+    required_scopes = {"retrieve": "members:read"}
+
+    @extend_schema(
+        summary="The member behind an active card",
+        responses={200: s.MemberSerializer, **error_responses(404, 409)},
+        examples=MEMBER_EXAMPLES,
+    )
+    def retrieve(self, request, number=None):
+        member = member_selectors.card_active_member(number)
+        member = member_answer_queryset().get(pk=member.pk)
+        return Response(s.MemberSerializer(member_answer(member)).data)

@@ -1,0 +1,112 @@
+"""Redemptions: redeem or reserve a reward or points, then confirm or cancel at a till."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from loyalty_site.api import serializers as s
+from loyalty_site.api.answers import redemption_answer
+from loyalty_site.api.idempotency import idempotent, write_atomic
+from loyalty_site.api.permissions import channel_of
+from loyalty_site.api.schema import IDEMPOTENCY_PARAMETER, REDEMPTION_EXAMPLES, error_responses
+from loyalty_site.api.views.base import (
+    ChannelViewSet,
+    member_get,
+    object_get,
+    redemptions_visible,
+)
+from loyalty_site.errors import NotFound
+from loyalty_site.models import Channel
+from loyalty_site.webhooks import event_emit
+from members.models import Member
+from rewards import services as reward_services
+from rewards.models import Redemption, Reward
+
+
+class RedemptionViewSet(ChannelViewSet):
+    queryset = Redemption.objects.none()
+    required_scopes = {
+        "create": "redemptions:write",
+        "confirm": "redemptions:write",
+        "cancel": "redemptions:write",
+    }
+
+    @extend_schema(
+        summary="Redeem a reward or a number of points (or only reserve them)",
+        request=s.RedemptionCreateSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: s.RedemptionSerializer, **error_responses(400, 404, 409, 422)},
+        examples=REDEMPTION_EXAMPLES,
+    )
+    @idempotent
+    def create(self, request):
+        serializer = s.RedemptionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        channel = channel_of(request)
+        member = member_get(data["member"], queryset=Member.objects.select_related("tier"))
+        reward = None
+        if data.get("reward") is not None:
+            reward = Reward.objects.filter(pk=data["reward"], active=True).first()
+            if reward is None:
+                raise NotFound(code="reward_not_found")
+        service = (
+            reward_services.redemption_reserve
+            if data["reserve"]
+            else reward_services.redemption_redeem
+        )
+        with write_atomic(request):
+            redemption = service(
+                member=member,
+                reward=reward,
+                points=data.get("points"),
+                channel=channel.name,
+                channel_kind=channel.kind,
+                reference=data.get("reference", ""),
+            )
+            body = redemption_answer(redemption)
+            if redemption.status == Redemption.Status.CONFIRMED:
+                _emit_confirmed(body, channel)
+        return Response(s.RedemptionSerializer(body).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Confirm a reserved redemption (the held points are debited)",
+        request=None,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={200: s.RedemptionSerializer, **error_responses(404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def confirm(self, request, pk=None):
+        channel = channel_of(request)
+        redemption = object_get(redemptions_visible(channel), pk, code="redemption_not_found")
+        was = redemption.status
+        with write_atomic(request):
+            redemption = reward_services.redemption_confirm(redemption=redemption)
+            body = redemption_answer(redemption)
+            if was != redemption.status == Redemption.Status.CONFIRMED:
+                _emit_confirmed(body, channel)
+        return Response(s.RedemptionSerializer(body).data)
+
+    @extend_schema(
+        summary="Cancel a reserved redemption (points, stock and code return)",
+        request=None,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={200: s.RedemptionSerializer, **error_responses(404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    @idempotent
+    def cancel(self, request, pk=None):
+        channel = channel_of(request)
+        redemption = object_get(redemptions_visible(channel), pk, code="redemption_not_found")
+        redemption = reward_services.redemption_cancel(redemption=redemption)
+        return Response(s.RedemptionSerializer(redemption_answer(redemption)).data)
+
+
+def _emit_confirmed(body: dict, channel: Channel) -> None:
+    event_emit(
+        event_type="redemption.confirmed",
+        data={key: body[key] for key in ("id", "member", "reward", "points", "balance")},
+        channel=channel.name,
+    )
