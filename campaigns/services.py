@@ -322,7 +322,6 @@ def _post_purchase_points(
         purchase=purchase,
         pending_until=pending_until_for(channel=purchase.channel, at=at or timezone.now()),
         at=at,
-        savepoint=False,
     )
     # Backdated imports leave tiers to the bulk recalculation that follows them.
     tier_change = None
@@ -343,16 +342,15 @@ def purchase_record(
     occurred_at: datetime | None = None,
     store: str = "",
     lines=(),
-    idempotency_key: str = "",
     backdate: bool = False,
     savepoint: bool = True,
 ) -> PurchaseResult:
     """Store a purchase and earn its points, all or nothing.
 
     The member is given as `member`, as its public id `member_id` (looked up and locked in one
-    query), or as `card_number`. `idempotency_key` is accepted for the API layer's sake; the
-    (channel, external_id) pair is what makes a purchase unique, and a repeat is refused by
-    `purchase_store`. `backdate` posts the points at `occurred_at` instead of now (demo data and
+    query), or as `card_number`. The (channel, external_id) pair is what makes a purchase
+    unique, and a repeat is refused by the ledger (`purchase_store_first`).
+    `backdate` posts the points at `occurred_at` instead of now (demo data and
     imports of past purchases); tiers are then left to `tiers_recalculate`, which such an import
     runs afterwards. `savepoint=False` is for a caller whose transaction is rolled back as a
     whole when this fails (the API's write): it saves the SAVEPOINT/RELEASE pair.

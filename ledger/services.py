@@ -145,10 +145,9 @@ WITH account AS (
     RETURNING id, balance, pending, held, created_at, updated_at
 ), entry AS (
     INSERT INTO {entry} (account_id, kind, amount, balance_after, channel, actor_id, reference,
-                         reason, refers_to_id, explanation, purchase_id, idempotency_key,
-                         created_at)
+                         reason, refers_to_id, explanation, purchase_id, created_at)
     SELECT id, %(kind)s, %(points)s, balance, %(channel)s, %(actor)s, %(reference)s, %(reason)s,
-           NULL, %(explanation)s::jsonb, %(purchase)s, '', %(at)s
+           NULL, %(explanation)s::jsonb, %(purchase)s, %(at)s
     FROM account
     RETURNING id, balance_after
 ), lot AS (
@@ -168,7 +167,7 @@ FROM account, entry
 def _earn_at_once(
     *, member: Member, points: int, at: datetime, expires_at: datetime | None, fields: dict
 ) -> Entry | None:
-    """``_post`` of an earn without a key in one statement (PostgreSQL), else None.
+    """``_post`` of an earn in one statement (PostgreSQL), else None.
 
     The UPDATE of the account row takes its lock (a concurrent post waits, then adds to the
     committed balance), and the entry and its lot are inserted from what it returns, so the
@@ -250,46 +249,6 @@ def _save_counters(account: Account) -> None:
     )
 
 
-def _replay(*, channel: str, key: str, account: Account, kind: str, amount: int):
-    """The earlier result of this (channel, key), or a conflict when it was a different request."""
-    if not key:
-        return None
-    entry = Entry.objects.filter(channel=channel, idempotency_key=key).first()
-    pending = None
-    if entry is None:
-        pending = PendingEarn.objects.filter(channel=channel, idempotency_key=key).first()
-        if pending is None:
-            return None
-        if pending.entry_id is not None:
-            entry = pending.entry
-    if entry is not None:
-        if entry.account_id == account.pk and entry.kind == kind and entry.amount == amount:
-            return entry
-    elif pending.account_id == account.pk and kind == Entry.Kind.EARN and pending.points == amount:
-        return pending
-    raise errors.IdempotencyConflict()
-
-
-def _keyed(call, *, channel: str, key: str, member: Member, kind: str, amount: int, savepoint=True):
-    """Run ``call`` in a savepoint; a lost race on the unique (channel, key) becomes a replay.
-
-    ``savepoint=False`` (only honoured without a key, whose race needs the savepoint) is for a
-    caller whose transaction rolls back whole on any error from here.
-    """
-    try:
-        with transaction.atomic(savepoint=savepoint or bool(key)):
-            return call()
-    except IntegrityError:
-        if not key:
-            raise
-        with transaction.atomic():
-            account = _lock_member_account(member)
-            result = _replay(channel=channel, key=key, account=account, kind=kind, amount=amount)
-        if result is None:
-            raise
-        return result
-
-
 # --- earn, redeem, adjust, reverse, transfer -------------------------------------------------
 
 
@@ -306,28 +265,26 @@ def points_earn(
     explanation: list | None = None,
     purchase: Purchase | None = None,
     at: datetime | None = None,
-    idempotency_key: str = "",
-    savepoint: bool = True,
 ) -> Entry | PendingEarn:
     """Credit points. With ``pending_until`` in the future they wait as pending points instead.
 
-    ``expires_at`` defaults to the expiry policy applied to ``at``. ``savepoint=False``: see
-    ``_keyed``.
+    ``expires_at`` defaults to the expiry policy applied to ``at``.
     """
     points = _points(points)
     at = at or timezone.now()
-
-    def call():
-        fields = {
-            "channel": channel,
-            "reference": reference,
-            "reason": reason,
-            "actor": actor,
-            "explanation": explanation or [],
-            "purchase": purchase,
-            "idempotency_key": idempotency_key,
-        }
-        if not idempotency_key and (pending_until is None or pending_until <= at):
+    fields = {
+        "channel": channel,
+        "reference": reference,
+        "reason": reason,
+        "actor": actor,
+        "explanation": explanation or [],
+        "purchase": purchase,
+    }
+    # No savepoint: nothing below refuses (the checks ran above), so what can fail in here is
+    # the database, after which PostgreSQL aborts the caller's transaction anyway. A purchase
+    # (campaigns.purchase_record) then saves the SAVEPOINT/RELEASE pair on every earn.
+    with transaction.atomic(savepoint=False):
+        if pending_until is None or pending_until <= at:
             entry = _earn_at_once(
                 member=member,
                 points=points,
@@ -338,15 +295,6 @@ def points_earn(
             if entry is not None:
                 return entry
         account = _lock_member_account(member)
-        earlier = _replay(
-            channel=channel,
-            key=idempotency_key,
-            account=account,
-            kind=Entry.Kind.EARN,
-            amount=points,
-        )
-        if earlier is not None:
-            return earlier
         if pending_until is not None and pending_until > at:
             account.pending += points
             account.updated_at = at
@@ -368,16 +316,6 @@ def points_earn(
             expires_explicit=expires_at is not None,
             **fields,
         )
-
-    return _keyed(
-        call,
-        channel=channel,
-        key=idempotency_key,
-        member=member,
-        kind=Entry.Kind.EARN,
-        amount=points,
-        savepoint=savepoint,
-    )
 
 
 def points_earn_batch(*, member: Member, earns: Iterable[dict]) -> list[Entry]:
@@ -440,23 +378,12 @@ def points_redeem(
     reason: str = "",
     actor=None,
     at: datetime | None = None,
-    idempotency_key: str = "",
 ) -> Entry:
     """Spend points. Refused for a blocked or erased member, an account in debt, or when short."""
     points = _points(points)
     at = at or timezone.now()
-
-    def call():
+    with transaction.atomic():
         account = _lock_member_account(member)
-        earlier = _replay(
-            channel=channel,
-            key=idempotency_key,
-            account=account,
-            kind=Entry.Kind.REDEEM,
-            amount=-points,
-        )
-        if earlier is not None:
-            return earlier
         _require_may_spend(account)
         if account.available < points:
             raise errors.InsufficientPoints(
@@ -471,17 +398,7 @@ def points_redeem(
             reference=reference,
             reason=reason,
             actor=actor,
-            idempotency_key=idempotency_key,
         )
-
-    return _keyed(
-        call,
-        channel=channel,
-        key=idempotency_key,
-        member=member,
-        kind=Entry.Kind.REDEEM,
-        amount=-points,
-    )
 
 
 def _adjust_post(account: Account, *, points: int, reason: str, actor, at: datetime, **fields):
@@ -583,7 +500,6 @@ def points_reverse(
     actor=None,
     reference: str = "",
     at: datetime | None = None,
-    idempotency_key: str = "",
 ) -> Entry:
     """Undo (part of) an earlier entry with a new one that refers to it.
 
@@ -597,9 +513,9 @@ def points_reverse(
         points = _points(points)
     at = at or timezone.now()
     sign = -1 if entry.amount > 0 else 1
-
-    def call():
+    with transaction.atomic():
         account = _lock(entry.account_id)
+        # Read under the lock: a concurrent reverse of the same entry has committed or waits.
         done = (
             Entry.objects.filter(refers_to=entry, kind=Entry.Kind.REVERSE).aggregate(
                 total=Sum("amount")
@@ -608,16 +524,6 @@ def points_reverse(
         )
         left = abs(entry.amount) - abs(done)
         size = left if points is None else points
-        if idempotency_key:
-            earlier = _replay(
-                channel=channel,
-                key=idempotency_key,
-                account=account,
-                kind=Entry.Kind.REVERSE,
-                amount=sign * size,
-            )
-            if earlier is not None:
-                return earlier
         if size <= 0 or size > left:
             raise DomainError(
                 _("Only %(n)s points of this entry are left to reverse.") % {"n": left},
@@ -634,17 +540,7 @@ def points_reverse(
             reference=reference or entry.reference,
             refers_to=entry,
             purchase=entry.purchase,
-            idempotency_key=idempotency_key,
         )
-
-    return _keyed(
-        call,
-        channel=channel,
-        key=idempotency_key,
-        member=entry.account.member,
-        kind=Entry.Kind.REVERSE,
-        amount=sign * (points or abs(entry.amount)),
-    )
 
 
 def points_transfer(
@@ -656,7 +552,6 @@ def points_transfer(
     actor=None,
     channel: str = "",
     at: datetime | None = None,
-    idempotency_key: str = "",
 ) -> tuple[Entry, Entry]:
     """Move points between members. The moved points keep the soonest expiry they came from."""
     points = _points(points)
@@ -665,21 +560,10 @@ def points_transfer(
         raise DomainError(_("Source and target are the same member."), code="same_member")
     at = at or timezone.now()
     source_id, target_id = account_for(source).pk, account_for(target).pk
-
-    def call():
+    with transaction.atomic():
         # Fixed order (ascending id) so that A->B and B->A at the same time cannot deadlock.
         locked = {pk: _lock(pk) for pk in sorted((source_id, target_id))}
         src, dst = locked[source_id], locked[target_id]
-        if idempotency_key:
-            earlier = _replay(
-                channel=channel,
-                key=idempotency_key,
-                account=src,
-                kind=Entry.Kind.TRANSFER,
-                amount=-points,
-            )
-            if earlier is not None:
-                return earlier, earlier.corrections.get()
         _require_may_spend(src)
         if _member_status(dst) == Member.Status.ERASED:
             raise errors.MemberBlocked(_("Points cannot be moved to an erased member."))
@@ -707,7 +591,6 @@ def points_transfer(
             actor=actor,
             reason=reason,
             reference=f"transfer-to:{target.pk}",
-            idempotency_key=idempotency_key,
         )
         into = _post(
             dst,
@@ -723,15 +606,6 @@ def points_transfer(
             expires_explicit=True,
         )
         return out, into
-
-    return _keyed(
-        call,
-        channel=channel,
-        key=idempotency_key,
-        member=source,
-        kind=Entry.Kind.TRANSFER,
-        amount=-points,
-    )
 
 
 # --- holds ---------------------------------------------------------------------------------
@@ -933,7 +807,6 @@ def points_mature(*, now: datetime | None = None) -> int:
                 actor=pending.actor,
                 explanation=pending.explanation,
                 purchase=pending.purchase,
-                idempotency_key=pending.idempotency_key,
             )
             claimed = PendingEarn.objects.filter(pk=pk, status=PendingEarn.Status.PENDING).update(
                 status=PendingEarn.Status.MATURED, entry=entry, resolved_at=now

@@ -444,7 +444,6 @@ class PurchaseViewSet(ChannelViewSet):
                 occurred_at=data.get("occurred_at"),
                 store=store,
                 lines=[dict(line) for line in data.get("lines", [])],
-                idempotency_key=request.headers.get(HEADER, ""),
                 savepoint=False,
             )
             purchase = result.purchase

@@ -29,7 +29,12 @@ def _fingerprint(op) -> str:
 
 
 def _api_call(op):
-    """What the channel API does: claim the key, run the service, store the answer, one commit."""
+    """What the channel API's `idempotent` decorator does: claim the key, write, store the answer.
+
+    The claim is the only guard against a second write: a retry waits on the claim's unique index
+    until the first transaction commits, then replays its answer. A refusal is stored in the same
+    transaction here (the decorator stores it right after, in one of its own); it wrote nothing.
+    """
     kind, key = op["kind"], op["key"]
     with transaction.atomic():
         record = services.idempotency_claim(channel="pos", key=key, fingerprint=_fingerprint(op))
@@ -41,7 +46,6 @@ def _api_call(op):
                     member=op["member"],
                     points=op["points"],
                     channel="pos",
-                    idempotency_key=key,
                 )
                 body = {"entries": [entry.pk]}
             elif kind == "redeem":
@@ -49,7 +53,6 @@ def _api_call(op):
                     member=op["member"],
                     points=op["points"],
                     channel="pos",
-                    idempotency_key=key,
                 )
                 body = {"entries": [entry.pk]}
             elif kind == "transfer":
@@ -59,7 +62,6 @@ def _api_call(op):
                     points=op["points"],
                     reason="share",
                     channel="pos",
-                    idempotency_key=key,
                 )
                 body = {"entries": [out.pk, into.pk]}
             else:
@@ -68,7 +70,6 @@ def _api_call(op):
                     points=op["points"],
                     reason="return",
                     channel="pos",
-                    idempotency_key=key,
                 )
                 body = {"entries": [entry.pk]}
             status = 201

@@ -106,18 +106,36 @@ def test_transfer_moves_points_and_keeps_expiry(assert_reconciled):
     assert_reconciled()
 
 
-def test_idempotency_key_on_entries_replays_and_conflicts():
+def _earn_once(*, channel: str, key: str, member, points: int) -> dict:
+    """An earn behind an Idempotency-Key as the API does it: claim, write, store, one commit."""
+    fingerprint = f"earn {member.pk} {points}"
+    with transaction.atomic():
+        record = services.idempotency_claim(channel=channel, key=key, fingerprint=fingerprint)
+        if record is not None:
+            return record.response_body
+        entry = services.points_earn(member=member, points=points, channel=channel)
+        body = {"entry": entry.pk, "balance": entry.balance_after}
+        services.idempotency_store(
+            channel=channel, key=key, response_status=201, response_body=body
+        )
+        return body
+
+
+def test_a_keyed_earn_retried_replays_and_another_request_with_its_key_conflicts():
     member, other = MemberFactory(), MemberFactory()
-    first = services.points_earn(member=member, points=10, channel="pos", idempotency_key="k1")
-    again = services.points_earn(member=member, points=10, channel="pos", idempotency_key="k1")
-    assert again.pk == first.pk
+    first = _earn_once(channel="pos", key="k1", member=member, points=10)
+    again = _earn_once(channel="pos", key="k1", member=member, points=10)
+    assert again == first == {"entry": Entry.objects.get().pk, "balance": 10}
+    with pytest.raises(errors.IdempotencyConflict) as exc:
+        _earn_once(channel="pos", key="k1", member=member, points=11)
+    assert exc.value.code == "idempotency_conflict"
     with pytest.raises(errors.IdempotencyConflict):
-        services.points_earn(member=member, points=11, channel="pos", idempotency_key="k1")
-    with pytest.raises(errors.IdempotencyConflict):
-        services.points_earn(member=other, points=10, channel="pos", idempotency_key="k1")
+        _earn_once(channel="pos", key="k1", member=other, points=10)
     # The same key from another channel is another request.
-    services.points_earn(member=member, points=10, channel="app", idempotency_key="k1")
+    assert _earn_once(channel="app", key="k1", member=member, points=10)["balance"] == 20
     assert balance_summary(member=member)["balance"] == 20
+    assert balance_summary(member=other)["balance"] == 0
+    assert Entry.objects.count() == 2
 
 
 def test_idempotency_claim_and_store():
@@ -370,8 +388,7 @@ def test_sqlite_gets_the_same_trigger_and_constraints():
     )
     insert = (
         "INSERT INTO ledger_entry (account_id, kind, amount, balance_after, channel, reference,"
-        " reason, explanation, idempotency_key, created_at) VALUES (1, ?, ?, ?, '', '', '',"
-        " '[]', '', 0)"
+        " reason, explanation, created_at) VALUES (1, ?, ?, ?, '', '', '', '[]', 0)"
     )
     raw.execute(insert, ("earn", 5, 5))
     with pytest.raises(sqlite3.IntegrityError):
