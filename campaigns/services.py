@@ -402,7 +402,6 @@ def _purchase_record(
         occurred_at=occurred_at,
         store=store,
         lines=lines,
-        savepoint=False,
         card=card,
     )
 

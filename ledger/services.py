@@ -11,19 +11,24 @@ Lots: every credit creates one lot; every debit takes points from the oldest lot
 reverse takes the balance below zero the lots are empty and the negative balance is the debt; the
 next credits pay the debt first, and only the rest lands in the lot's ``remaining``. So at any
 moment ``sum(lot.remaining) == max(balance, 0)``, which ``ledger_reconcile`` checks.
+
+Savepoints: a write that cannot refuse once it has begun (an earn, storing a purchase) opens its
+transaction with ``savepoint=False``. Inside a caller's transaction (every purchase) it then adds
+no SAVEPOINT/RELEASE pair, and what can still fail in it is the database, after which PostgreSQL
+aborts the caller's transaction anyway. A write that may refuse under its lock (a redeem, a hold)
+keeps its savepoint, so that a caller may catch the refusal and go on.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
+from django.db import connection, transaction
+from django.db.models import Exists, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -138,93 +143,6 @@ def _post(
     return entry
 
 
-_EARN_AT_ONCE = """\
-WITH account AS (
-    UPDATE {account} SET balance = balance + %(points)s, updated_at = %(at)s
-    WHERE member_id = %(member)s
-    RETURNING id, balance, pending, held, created_at, updated_at
-), entry AS (
-    INSERT INTO {entry} (account_id, kind, amount, balance_after, channel, actor_id, reference,
-                         reason, refers_to_id, explanation, purchase_id, created_at)
-    SELECT id, %(kind)s, %(points)s, balance, %(channel)s, %(actor)s, %(reference)s, %(reason)s,
-           NULL, %(explanation)s::jsonb, %(purchase)s, %(at)s
-    FROM account
-    RETURNING id, balance_after
-), lot AS (
-    -- As _post: the points first pay off a debt (a negative balance before this entry).
-    INSERT INTO {lot} (account_id, entry_id, points, remaining, earned_at, expires_at)
-    SELECT account.id, entry.id, %(points)s,
-           GREATEST(0, %(points)s - GREATEST(0, %(points)s - entry.balance_after)),
-           %(at)s, %(expires_at)s
-    FROM account, entry
-)
-SELECT entry.id, account.id, account.balance, account.pending, account.held, account.created_at,
-       account.updated_at
-FROM account, entry
-"""
-
-
-def _earn_at_once(
-    *, member: Member, points: int, at: datetime, expires_at: datetime | None, fields: dict
-) -> Entry | None:
-    """``_post`` of an earn in one statement (PostgreSQL), else None.
-
-    The UPDATE of the account row takes its lock (a concurrent post waits, then adds to the
-    committed balance), and the entry and its lot are inserted from what it returns, so the
-    balance, the entry's balance_after and the lot agree as in ``_post``. None when the member
-    has no account yet (nothing was written): the caller then goes the ORM way.
-    """
-    if connection.vendor != "postgresql":
-        return None
-    sql = _EARN_AT_ONCE.format(
-        account=Account._meta.db_table, entry=Entry._meta.db_table, lot=Lot._meta.db_table
-    )
-    actor, purchase = fields["actor"], fields["purchase"]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            {
-                "points": points,
-                "at": at,
-                "member": member.pk,
-                "kind": Entry.Kind.EARN,
-                "channel": fields["channel"],
-                "actor": actor.pk if actor is not None else None,
-                "reference": fields["reference"],
-                "reason": fields["reason"],
-                "explanation": json.dumps(fields["explanation"]),
-                "purchase": purchase.pk if purchase is not None else None,
-                "expires_at": expires_at,
-            },
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    entry_id, account_id, balance, pending, held, created_at, updated_at = row
-    account = Account(
-        pk=account_id,
-        member=member,
-        balance=balance,
-        pending=pending,
-        held=held,
-        created_at=created_at,
-        updated_at=updated_at,
-    )
-    entry = Entry(
-        pk=entry_id,
-        account=account,
-        kind=Entry.Kind.EARN,
-        amount=points,
-        balance_after=balance,
-        created_at=at,
-        **fields,
-    )
-    entry._state.adding = False
-    entry._state.db = account._state.db = connection.alias
-    account._state.adding = False
-    return entry
-
-
 def _consume_lots(account: Account, points: int) -> datetime | None:
     """Take points from the oldest lots; return the soonest expiry among the lots touched."""
     soonest = None
@@ -280,20 +198,7 @@ def points_earn(
         "explanation": explanation or [],
         "purchase": purchase,
     }
-    # No savepoint: nothing below refuses (the checks ran above), so what can fail in here is
-    # the database, after which PostgreSQL aborts the caller's transaction anyway. A purchase
-    # (campaigns.purchase_record) then saves the SAVEPOINT/RELEASE pair on every earn.
-    with transaction.atomic(savepoint=False):
-        if pending_until is None or pending_until <= at:
-            entry = _earn_at_once(
-                member=member,
-                points=points,
-                at=at,
-                expires_at=expires_at if expires_at is not None else expiry_for(at),
-                fields=fields,
-            )
-            if entry is not None:
-                return entry
+    with transaction.atomic(savepoint=False):  # See "Savepoints" in the module docstring.
         account = _lock_member_account(member)
         if pending_until is not None and pending_until > at:
             account.pending += points
@@ -845,38 +750,6 @@ def pending_cancel(
 # --- purchases and returns -----------------------------------------------------------------
 
 
-# Purchase's unique (channel, external id) constraint: its violation is a repeated purchase.
-PURCHASE_UNIQUE = "purchase_channel_external_id"
-
-
-def _refuse_duplicate(exc: IntegrityError, *, channel: str, external_id: str) -> None:
-    """Raise DuplicatePurchase when `exc` is a repeated (channel, external id)."""
-    constraint = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
-    if constraint is not None:  # PostgreSQL names it; its transaction can run no more queries.
-        if constraint == PURCHASE_UNIQUE:
-            raise errors.DuplicatePurchase() from None
-        return
-    if Purchase.objects.filter(channel=channel, external_id=external_id).exists():
-        raise errors.DuplicatePurchase() from None
-
-
-_PURCHASE_AT_ONCE = """\
-WITH purchase AS (
-    INSERT INTO {purchase} (member_id, card_id, channel, store, external_id, amount, currency,
-                            occurred_at, created_at, status)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-    RETURNING id
-){lines_cte}
-SELECT purchase.id, EXISTS (SELECT 1 FROM {purchase} earlier WHERE earlier.member_id = %s)
-FROM purchase
-"""
-_PURCHASE_LINES_CTE = """, line AS (
-    INSERT INTO {line} (purchase_id, sku, category, quantity, amount)
-    SELECT purchase.id, v.sku, v.category, v.quantity, v.amount
-    FROM purchase, (VALUES {values}) AS v (sku, category, quantity, amount)
-)"""
-
-
 def purchase_store_first(
     *,
     member: Member,
@@ -887,139 +760,57 @@ def purchase_store_first(
     occurred_at: datetime,
     store: str = "",
     lines: Iterable[dict] = (),
-    savepoint: bool = True,
     card: Card | None = None,
 ) -> tuple[Purchase, bool]:
-    """``purchase_store``, and whether this is the member's first purchase.
+    """Store a purchase record and its lines; return it and whether it is the member's first.
 
-    The caller holds the member's row lock, so no purchase of the member commits meanwhile. On
-    PostgreSQL it is one statement: the purchase, its lines and the look for an earlier purchase
-    (which, in the same statement, cannot see the purchase being inserted).
+    The same (channel, external id) is refused. The caller holds the member's row lock
+    (``campaigns.services.purchase_record`` does), so no other purchase of the member commits
+    meanwhile: "first" stays true until the caller's transaction ends.
     """
-    if connection.vendor != "postgresql":
-        purchase = purchase_store(
+    currency = (currency or "").upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise DomainError(_("Currency must be a three-letter code."), code="invalid_currency")
+    # A repeat is found by looking before the insert, in the look for an earlier purchase (one
+    # query), not by catching the unique constraint's violation: after a failed INSERT,
+    # PostgreSQL runs no further query in the transaction, so telling that violation apart from
+    # another would cost a savepoint (two statements on every purchase) or the constraint's
+    # name (PostgreSQL only). The member lock serialises this member's purchases only: another
+    # member's purchase with the same (channel, external id) committing in between still meets
+    # the unique constraint, and that request fails whole (its retry gets DuplicatePurchase).
+    repeat, earlier = (
+        Member.objects.filter(pk=member.pk)
+        .values_list(
+            Exists(Purchase.objects.filter(channel=channel, external_id=external_id)),
+            Exists(Purchase.objects.filter(member=member)),
+        )
+        .get()
+    )
+    if repeat:
+        raise errors.DuplicatePurchase()
+    with transaction.atomic(savepoint=False):  # See "Savepoints" in the module docstring.
+        purchase = Purchase.objects.create(
             member=member,
+            card=card,
             channel=channel,
             external_id=external_id,
-            amount=amount,
+            amount=Decimal(amount),
             currency=currency,
             occurred_at=occurred_at,
             store=store,
-            lines=lines,
-            savepoint=savepoint,
-            card=card,
+            status=Purchase.Status.RECORDED,
         )
-        return purchase, not member.purchases.exclude(pk=purchase.pk).exists()
-    currency = (currency or "").upper()
-    if len(currency) != 3 or not currency.isalpha():
-        raise DomainError(_("Currency must be a three-letter code."), code="invalid_currency")
-    purchase = Purchase(
-        member=member,
-        card=card,
-        channel=channel,
-        external_id=external_id,
-        amount=Decimal(amount),
-        currency=currency,
-        occurred_at=occurred_at,
-        store=store,
-        status=Purchase.Status.RECORDED,
-    )
-    params = [
-        member.pk,
-        card.pk if card is not None else None,
-        channel,
-        store,
-        external_id,
-        purchase.amount,
-        currency,
-        occurred_at,
-        purchase.created_at,
-        purchase.status,
-    ]
-    values = []
-    for line in lines:
-        values.append("(%s::varchar, %s::varchar, %s::integer, %s::numeric)")
-        params += [
-            line.get("sku", ""),
-            line.get("category", ""),
-            int(line.get("quantity", 1)),
-            Decimal(line["amount"]),
-        ]
-    params.append(member.pk)
-    sql = _PURCHASE_AT_ONCE.format(
-        purchase=Purchase._meta.db_table,
-        lines_cte=(
-            _PURCHASE_LINES_CTE.format(line=PurchaseLine._meta.db_table, values=", ".join(values))
-            if values
-            else ""
-        ),
-    )
-    try:
-        with transaction.atomic(savepoint=savepoint), connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            purchase.pk, earlier = cursor.fetchone()
-    except IntegrityError as exc:
-        _refuse_duplicate(exc, channel=channel, external_id=external_id)
-        raise
-    purchase._state.adding = False
-    purchase._state.db = connection.alias
+        PurchaseLine.objects.bulk_create(
+            PurchaseLine(
+                purchase=purchase,
+                sku=line.get("sku", ""),
+                category=line.get("category", ""),
+                quantity=int(line.get("quantity", 1)),
+                amount=Decimal(line["amount"]),
+            )
+            for line in lines
+        )
     return purchase, not earlier
-
-
-def purchase_store(
-    *,
-    member: Member,
-    channel: str,
-    external_id: str,
-    amount: Decimal,
-    currency: str,
-    occurred_at: datetime,
-    store: str = "",
-    lines: Iterable[dict] = (),
-    status: str = Purchase.Status.RECORDED,
-    savepoint: bool = True,
-    card: Card | None = None,
-) -> Purchase:
-    """Store a purchase record and its lines. The same (channel, external id) is refused.
-
-    ``savepoint=False`` is for a caller whose transaction rolls back whole when this fails: a
-    duplicate is then told by the violated constraint's name, as the aborted transaction can
-    run no query.
-    """
-    currency = (currency or "").upper()
-    if len(currency) != 3 or not currency.isalpha():
-        raise DomainError(_("Currency must be a three-letter code."), code="invalid_currency")
-    amount = Decimal(amount)
-    # Only PostgreSQL names the violated constraint; elsewhere the savepoint stays so that the
-    # duplicate can be looked up after the failed insert.
-    savepoint = savepoint or connection.vendor != "postgresql"
-    try:
-        with transaction.atomic(savepoint=savepoint):
-            purchase = Purchase.objects.create(
-                member=member,
-                card=card,
-                channel=channel,
-                external_id=external_id,
-                amount=amount,
-                currency=currency,
-                occurred_at=occurred_at,
-                store=store,
-                status=status,
-            )
-            PurchaseLine.objects.bulk_create(
-                PurchaseLine(
-                    purchase=purchase,
-                    sku=line.get("sku", ""),
-                    category=line.get("category", ""),
-                    quantity=int(line.get("quantity", 1)),
-                    amount=Decimal(line["amount"]),
-                )
-                for line in lines
-            )
-    except IntegrityError as exc:
-        _refuse_duplicate(exc, channel=channel, external_id=external_id)
-        raise
-    return purchase
 
 
 def return_store(

@@ -325,7 +325,7 @@ def test_purchase_and_returns():
     from decimal import Decimal
 
     member = MemberFactory()
-    purchase = services.purchase_store(
+    purchase, first = services.purchase_store_first(
         member=member,
         channel="pos",
         external_id="R1",
@@ -334,9 +334,10 @@ def test_purchase_and_returns():
         occurred_at=T0,
         lines=[{"sku": "A", "quantity": 2, "amount": "20.00"}, {"sku": "B", "amount": "10.00"}],
     )
+    assert first is True
     assert purchase.currency == "EUR" and purchase.lines.count() == 2
     with pytest.raises(errors.DuplicatePurchase) as exc:
-        services.purchase_store(
+        services.purchase_store_first(
             member=member,
             channel="pos",
             external_id="R1",
