@@ -7,6 +7,7 @@ from django.test import override_settings
 from ledger import errors, services
 from ledger.models import AdjustmentRequest, Entry, Hold, Lot, PendingEarn
 from ledger.selectors import balance_summary, entries_for, points_expiring_soon
+from ledger.services.posting import account_for
 from members.models import Member
 from tests.factories import MemberFactory, UserFactory
 
@@ -73,7 +74,7 @@ def test_reverse_may_go_below_zero_and_debt_blocks_redeem(assert_reconciled):
 
 def test_database_refuses_a_debit_below_zero_that_is_not_a_reverse():
     member = MemberFactory()
-    account = services.account_for(member)
+    account = account_for(member)
     with pytest.raises(IntegrityError), transaction.atomic():
         Entry.objects.create(account=account, kind="redeem", amount=-5, balance_after=-5)
     Entry.objects.create(account=account, kind="reverse", amount=-5, balance_after=-5)
@@ -201,7 +202,7 @@ def test_database_refuses_self_decided_request():
     member = MemberFactory()
     clerk = UserFactory()
     request = AdjustmentRequest.objects.create(
-        account=services.account_for(member), points=5000, reason="x", requested_by=clerk
+        account=account_for(member), points=5000, reason="x", requested_by=clerk
     )
     with pytest.raises(IntegrityError), transaction.atomic():
         AdjustmentRequest.objects.filter(pk=request.pk).update(decided_by=clerk, status="rejected")
