@@ -182,8 +182,13 @@ def test_expiry_run_twice_at_once_expires_each_lot_once(assert_reconciled):
         services.points_redeem(member=member, points=50)  # 40 from the first lot, 10 from the 2nd
 
     results = run_together(services.points_expire, services.points_expire)
-    assert sorted(results) == [0, 20 * 20] or sum(results) == 20 * 20
-    assert Entry.objects.filter(kind="expire").count() == 20
+    # How the two runs share the accounts depends on timing; together they expire each lot once.
+    assert all(isinstance(r, int) for r in results), results
+    assert sum(results) == 20 * 20
+    expired = Entry.objects.filter(kind="expire")
+    assert expired.count() == 20
+    assert set(expired.values_list("amount", flat=True)) == {-20}
+    assert expired.values("reference").distinct().count() == 20
     assert not Lot.objects.filter(remaining__gt=0).exists()
     assert services.points_expire() == 0
     assert_reconciled()
@@ -235,6 +240,8 @@ def test_concurrent_approvals_post_exactly_one_entry(settings):
         ),
     )
     assert sum(isinstance(r, Entry) for r in results) == 1
+    assert all(isinstance(r, Entry | errors.RequestNotPending) for r in results[:-1]), results
+    # The requester is refused either way: as the requester, or because another approved first.
     assert isinstance(results[-1], errors.SelfApproval | errors.RequestNotPending)
     assert Entry.objects.filter(kind="adjust").count() == 1
     assert Account.objects.get(member=member).balance == 500
