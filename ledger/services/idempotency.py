@@ -28,6 +28,8 @@ def idempotency_claim(*, channel: str, key: str, fingerprint: str) -> Idempotenc
     concurrent retry with the same key waits on the unique index until the first transaction
     ends: then it either sees the stored answer or, if the first rolled back, owns the key.
     """
+    # Hand-written because the ORM's ignore_conflicts cannot tell whether the row went in; the
+    # statement is the same on PostgreSQL and SQLite (3.35+: ON CONFLICT with RETURNING).
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {IdempotencyRecord._meta.db_table} (channel, key, fingerprint, "

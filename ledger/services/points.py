@@ -87,7 +87,7 @@ def points_earn_batch(*, member: Member, earns: Iterable[dict]) -> list[Entry]:
     The same rules as ``points_earn`` (lots, debt first, the expiry policy), under one lock with
     bulk inserts. ``earns``: dicts with ``points`` and ``at``, optionally ``channel``,
     ``reference``, ``reason``, ``explanation`` and ``expires_at``; posted in time order. No
-    idempotency keys and no pending points: a channel request goes through ``points_earn``.
+    pending points: a channel request goes through ``points_earn``.
     """
     earns = sorted(earns, key=lambda item: item["at"])
     with transaction.atomic():

@@ -37,13 +37,14 @@ def purchase_store_first(
     currency = (currency or "").upper()
     if len(currency) != 3 or not currency.isalpha():
         raise DomainError(_("Currency must be a three-letter code."), code="invalid_currency")
-    # A repeat is found by looking before the insert, in the look for an earlier purchase (one
-    # query), not by catching the unique constraint's violation: after a failed INSERT,
-    # PostgreSQL runs no further query in the transaction, so telling that violation apart from
-    # another would cost a savepoint (two statements on every purchase) or the constraint's
-    # name (PostgreSQL only). The member lock serialises this member's purchases only: another
-    # member's purchase with the same (channel, external id) committing in between still meets
-    # the unique constraint, and that request fails whole (its retry gets DuplicatePurchase).
+    # A repeat is found by looking before the insert, together with the look for an earlier
+    # purchase (one query: the member's row only carries the two EXISTS), rather than by
+    # catching the unique constraint's violation: after a failed INSERT, PostgreSQL runs no
+    # further query in the transaction, so telling that violation apart from another would cost
+    # a savepoint (two statements on every purchase) or the constraint's name (PostgreSQL
+    # only). The member lock serialises this member's purchases only: another member's purchase
+    # with the same (channel, external id) committing in between still meets the unique
+    # constraint, and that request fails whole (its retry gets DuplicatePurchase).
     repeat, earlier = (
         Member.objects.filter(pk=member.pk)
         .values_list(

@@ -153,4 +153,4 @@ def test_database_refuses_an_adjustment_entry_without_actor_or_reason():
     Entry.objects.create(
         account=account, kind="adjust", amount=5, balance_after=5, actor=staff, reason="goodwill"
     )
-    assert list(Entry.objects.values_list("actor", "reason")) == [(staff.pk, "goodwill")]
+    assert list(account.entries.values_list("actor", "reason")) == [(staff.pk, "goodwill")]
