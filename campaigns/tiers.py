@@ -28,6 +28,7 @@ SQLite: write transactions are serialised already).
 from datetime import datetime, timedelta
 
 from celery import shared_task
+from dateutil.relativedelta import relativedelta
 from django.db import connection, transaction
 from django.db.models import Case, IntegerField, Q, Sum, Value, When
 from django.utils import timezone
@@ -46,12 +47,7 @@ CHANGES_CHUNK = 5000
 def months_before(moment: datetime, months: int) -> datetime:
     """The same wall-clock time ``months`` calendar months earlier (day clamped to the month's
     end: 31 March minus one month is 28/29 February)."""
-    month_index = moment.year * 12 + (moment.month - 1) - months
-    year, month = divmod(month_index, 12)
-    month += 1
-    next_month = datetime(year + (month == 12), month % 12 + 1, 1)
-    last_day = (next_month - timedelta(days=1)).day
-    return moment.replace(year=year, month=month, day=min(moment.day, last_day))
+    return moment - relativedelta(months=months)
 
 
 def _qualifying_filter() -> Q:

@@ -86,7 +86,7 @@ class EntryAdmin(ReadOnlyAdmin):
     )
     list_filter = ("kind", "channel")
     list_select_related = ("account__member", "actor")
-    search_fields = (*MEMBER_SEARCH, "=reference", "=idempotency_key")
+    search_fields = (*MEMBER_SEARCH, "=reference")
     ordering = ("-created_at", "-id")
 
     @admin.display(description=_("member"), ordering="account__member")

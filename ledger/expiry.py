@@ -7,23 +7,12 @@ midnight on 1 January local time), then stored in UTC like every datetime.
 
 from datetime import datetime
 
+from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 POLICIES = {"rolling", "fixed", "none"}
-
-
-def _add_months(moment: datetime, months: int) -> datetime:
-    month_index = moment.month - 1 + months
-    year, month = moment.year + month_index // 12, month_index % 12 + 1
-    # 31 March + 1 month is 30 April, not an error.
-    for day in (moment.day, 30, 29, 28):
-        try:
-            return moment.replace(year=year, month=month, day=day)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
 
 
 def expiry_for(earned_at: datetime) -> datetime | None:
@@ -34,15 +23,16 @@ def expiry_for(earned_at: datetime) -> datetime | None:
         return None
     months = settings.LOYALTY_EXPIRY_MONTHS
     if policy == "rolling":
-        return _add_months(earned_at, months)
+        # relativedelta clamps the day: 31 March + 1 month is 30 April, not an error.
+        return earned_at + relativedelta(months=months)
     period = settings.LOYALTY_EXPIRY_PERIOD_MONTHS
     if period not in (1, 3, 6, 12):
         raise ImproperlyConfigured("LOYALTY_EXPIRY_PERIOD_MONTHS must be 1, 3, 6 or 12")
-    kept_until = timezone.localtime(_add_months(earned_at, months))
+    kept_until = timezone.localtime(earned_at + relativedelta(months=months))
     # The first period boundary strictly after kept_until.
     period_start_month = (kept_until.month - 1) // period * period + 1
     period_start = kept_until.replace(
         month=period_start_month, day=1, hour=0, minute=0, second=0, microsecond=0
     )
-    end = _add_months(period_start.replace(tzinfo=None), period)
+    end = period_start.replace(tzinfo=None) + relativedelta(months=period)
     return timezone.make_aware(end)

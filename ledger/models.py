@@ -101,7 +101,6 @@ class Entry(models.Model):
         related_name="entries",
         verbose_name=_("purchase"),
     )
-    idempotency_key = models.CharField(_("idempotency key"), max_length=128, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
 
     class Meta:
@@ -123,11 +122,6 @@ class Entry(models.Model):
             models.CheckConstraint(
                 condition=Q(amount__gt=0) | Q(kind="reverse") | Q(balance_after__gte=0),
                 name="entry_debit_not_below_zero",
-            ),
-            models.UniqueConstraint(
-                fields=["channel", "idempotency_key"],
-                condition=~Q(idempotency_key=""),
-                name="entry_channel_idempotency_key_unique",
             ),
         ]
 
@@ -262,7 +256,6 @@ class PendingEarn(models.Model):
         related_name="pending_earns",
         verbose_name=_("purchase"),
     )
-    idempotency_key = models.CharField(_("idempotency key"), max_length=128, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     entry = models.OneToOneField(
@@ -282,11 +275,6 @@ class PendingEarn(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(points__gt=0), name="pending_points_gt_0"),
-            models.UniqueConstraint(
-                fields=["channel", "idempotency_key"],
-                condition=~Q(idempotency_key=""),
-                name="pending_channel_idempotency_key_unique",
-            ),
         ]
 
     def __str__(self) -> str:

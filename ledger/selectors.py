@@ -33,11 +33,6 @@ def entries_for(*, member: Member) -> QuerySet[Entry]:
     )
 
 
-def lots_for(*, member: Member, open_only: bool = True) -> QuerySet[Lot]:
-    lots = Lot.objects.filter(account__member=member).order_by("earned_at", "id")
-    return lots.filter(remaining__gt=0) if open_only else lots
-
-
 def points_expiring_soon(
     *, days: int, member: Member | None = None, now: datetime | None = None
 ) -> QuerySet:

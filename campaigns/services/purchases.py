@@ -108,7 +108,6 @@ def purchase_points_post(
         purchase=purchase,
         pending_until=pending_until_for(channel=purchase.channel, at=at or timezone.now()),
         at=at,
-        savepoint=False,
     )
     # Backdated imports leave tiers to the bulk recalculation that follows them.
     tier_change = None
@@ -129,19 +128,19 @@ def purchase_record(
     occurred_at: datetime | None = None,
     store: str = "",
     lines=(),
-    idempotency_key: str = "",
     backdate: bool = False,
     savepoint: bool = True,
 ) -> PurchaseResult:
     """Store a purchase and earn its points, all or nothing.
 
     The member is given as `member`, as its public id `member_id` (looked up and locked in one
-    query), or as `card_number`. `idempotency_key` is accepted for the API layer's sake; the
-    (channel, external_id) pair is what makes a purchase unique, and a repeat is refused by
-    `purchase_store`. `backdate` posts the points at `occurred_at` instead of now (demo data and
-    imports of past purchases); tiers are then left to `tiers_recalculate`, which such an import
-    runs afterwards. `savepoint=False` is for a caller whose transaction is rolled back as a
-    whole when this fails (the API's write): it saves the SAVEPOINT/RELEASE pair.
+    query), or as `card_number`. The (channel, external_id) pair is what makes a purchase
+    unique: a repeat is refused by `purchase_store_first` (a channel's Idempotency-Key is the
+    API's business, see loyalty_site.api.idempotency). `backdate` posts the points at
+    `occurred_at` instead of now (demo data and imports of past purchases); tiers are then left
+    to `tiers_recalculate`, which such an import runs afterwards. `savepoint=False` is for a
+    caller whose transaction is rolled back as a whole when this fails (the API's write): it
+    saves the SAVEPOINT/RELEASE pair.
     """
     card = None
     if member is None and member_id is None and card_number:
@@ -190,7 +189,6 @@ def _purchase_record(
         occurred_at=occurred_at,
         store=store,
         lines=lines,
-        savepoint=False,
         card=card,
     )
 

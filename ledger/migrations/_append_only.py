@@ -1,4 +1,4 @@
-"""The SQLite append-only triggers on ledger_entry, shared by migrations 0002, 0005 and 0006."""
+"""The SQLite append-only triggers on ledger_entry, shared by migrations 0002 and 0005-0007."""
 
 SQLITE_FORWARD = [
     """

@@ -252,9 +252,12 @@ def test_statements_per_earn_on_a_warm_connection(make_channel, settings):
 
     Issue 7's goal is 8. The channel key comes from the per-process config cache (0); with an
     Idempotency-Key the claim (INSERT ... ON CONFLICT) and the stored answer (UPDATE) join the
-    write's transaction (2); the rest is campaigns.services.purchase_record: member lock,
-    purchase with its lines, the rules' awards, the purchase's points record, ledger post (one
-    implementation on every database, issue 11), and on a first purchase the referral look-up.
+    write's transaction (2); the rest is campaigns.services.purchase_record: member lock, the
+    look for a repeat and an earlier purchase, the purchase, its lines, awards with the
+    purchase's points record, the ledger post (account lock, entry, lot, balance), and on a
+    first purchase the referral look-up. Issue 11 gave up the hand-written PostgreSQL statements
+    that stored the purchase and posted the earn in one statement each, for the one ORM path
+    that every database runs: 7 statements became 13.
     """
     settings.LOYALTY_WEBHOOK_CACHE_SECONDS = 60
     settings.LOYALTY_CONFIG_CACHE_SECONDS = 60
@@ -278,9 +281,9 @@ def test_statements_per_earn_on_a_warm_connection(make_channel, settings):
     print(f"\nearn statements: {len(without_key)} without key, {len(with_key)} with key")
     for query in with_key.captured_queries:
         print("  ", query["sql"][:110])
-    # Guards the measured figures against regressions (the goal of 8 is met with and without a
-    # key; the referral look-up is the first purchase's only).
-    assert len(without_key) <= 8
+    # Guards the measured figures against regressions (the referral look-up is the first
+    # purchase's only).
+    assert len(without_key) <= 13
     assert len(with_key) <= len(without_key) + 2
 
 

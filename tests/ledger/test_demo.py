@@ -2,7 +2,7 @@ import random
 
 import pytest
 
-from ledger import demo, services
+from ledger import demo
 from ledger.models import AdjustmentRequest, Entry, Lot
 from ledger.selectors import account_mismatches, accounts_with_totals
 from tests.factories import MemberFactory, UserFactory
@@ -33,24 +33,3 @@ def test_demo_history_reconciles_and_is_loaded_once():
     count = Entry.objects.count()
     assert demo.load(rng=random.Random(1)) == 0
     assert Entry.objects.count() == count
-
-
-def test_earn_batch_pays_debt_first_and_matches_single_earns():
-    from datetime import UTC, datetime, timedelta
-
-    member = MemberFactory()
-    earn = services.points_earn(member=member, points=100)
-    services.points_redeem(member=member, points=100)
-    services.points_reverse(entry=earn, points=40, reason="return")  # balance -40
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    entries = services.points_earn_batch(
-        member=member,
-        earns=[
-            {"points": 25, "at": start + timedelta(days=2)},
-            {"points": 30, "at": start, "expires_at": start + timedelta(days=5)},
-        ],
-    )
-    assert [(e.amount, e.balance_after) for e in entries] == [(30, -10), (25, 15)]
-    lots = list(Lot.objects.filter(account__member=member, points__in=[25, 30]).order_by("points"))
-    assert [(lot.points, lot.remaining) for lot in lots] == [(25, 15), (30, 0)]
-    assert not [a for a in accounts_with_totals() if account_mismatches(a)]

@@ -10,6 +10,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precon
 from ledger import errors, services
 from ledger.models import Account, Entry
 from ledger.selectors import account_mismatches, accounts_with_totals, balance_summary
+from loyalty_site.errors import DomainError
 from tests.factories import MemberFactory
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -105,8 +106,8 @@ class LedgerMachine(RuleBasedStateMachine):
             services.points_reverse(
                 entry=Entry.objects.get(pk=pk), points=points, reason="return", at=self._now()
             )
-        except Exception as exc:  # noqa: BLE001
-            assert getattr(exc, "code", "") == "reverse_exceeds_entry" and points > left
+        except DomainError as exc:
+            assert exc.code == "reverse_exceeds_entry" and points > left
             return
         assert points <= left
         self.reversed[pk] = self.reversed.get(pk, 0) + points

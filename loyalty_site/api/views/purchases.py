@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from campaigns import services as campaign_services
 from ledger.models import Purchase
 from loyalty_site.api import serializers as s
-from loyalty_site.api.idempotency import HEADER, idempotent, write_atomic
+from loyalty_site.api.idempotency import idempotent, write_atomic
 from loyalty_site.api.permissions import channel_of
 from loyalty_site.api.schema import (
     IDEMPOTENCY_PARAMETER,
@@ -62,7 +62,6 @@ class PurchaseViewSet(ChannelViewSet):
                 occurred_at=data.get("occurred_at"),
                 store=store,
                 lines=[dict(line) for line in data.get("lines", [])],
-                idempotency_key=request.headers.get(HEADER, ""),
                 savepoint=False,
             )
             purchase = result.purchase

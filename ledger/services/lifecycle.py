@@ -1,0 +1,134 @@
+"""What time does to points: lots expire, pending points mature or are cancelled."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ledger import errors
+from ledger.models import Account, Entry, Lot, PendingEarn
+from ledger.services.posting import _lock, _points, _post, _save_counters
+from loyalty_site.errors import Conflict
+from members.models import Member
+
+
+def points_expire(*, now: datetime | None = None, member: Member | None = None) -> int:
+    """Expire what is left of lots past their expiry date; returns the points expired.
+
+    One account at a time, each in its own short transaction under the account lock, so two
+    runs at once expire each lot once: the second finds ``remaining == 0``. Points reserved by an
+    open hold are not expired while the hold is open (the reservation was promised); the lot
+    keeps them and the next run expires them if the hold is voided.
+    """
+    now = now or timezone.now()
+    due = Lot.objects.filter(remaining__gt=0, expires_at__lte=now)
+    if member is not None:
+        due = due.filter(account__member=member)
+    account_ids = due.values_list("account_id", flat=True).distinct().order_by("account_id")
+    expired = 0
+    for account_id in list(account_ids):
+        with transaction.atomic():
+            expired += _expire_account(_lock(account_id), now)
+    return expired
+
+
+def _expire_account(account: Account, now: datetime) -> int:
+    expirable = account.available
+    total = 0
+    lots = Lot.objects.filter(account=account, remaining__gt=0, expires_at__lte=now).order_by(
+        "earned_at", "id"
+    )
+    for lot in lots:
+        take = min(lot.remaining, expirable)
+        if take <= 0:
+            break
+        account.balance -= take
+        entry = Entry.objects.create(
+            account=account,
+            kind=Entry.Kind.EXPIRE,
+            amount=-take,
+            balance_after=account.balance,
+            # The run's time, not the lot's expiry date: entries stay in time order, so each
+            # "balance after" follows from the one before it.
+            created_at=now,
+            reference=f"lot:{lot.pk}",
+            reason="expiry",
+            refers_to_id=lot.entry_id,
+        )
+        lot.remaining -= take
+        lot.expired_at = entry.created_at if lot.remaining == 0 else None
+        lot.save(update_fields=["remaining", "expired_at"])
+        expirable -= take
+        total += take
+    if total:
+        Account.objects.filter(pk=account.pk).update(balance=account.balance, updated_at=now)
+    return total
+
+
+def points_mature(*, now: datetime | None = None) -> int:
+    """Make pending points spendable once their date has come; returns how many matured."""
+    now = now or timezone.now()
+    due = list(
+        PendingEarn.objects.filter(
+            status=PendingEarn.Status.PENDING, matures_at__lte=now
+        ).values_list("pk", "account_id")
+    )
+    matured = 0
+    for pk, account_id in due:
+        with transaction.atomic():
+            account = _lock(account_id)
+            pending = PendingEarn.objects.get(pk=pk)
+            if pending.status != PendingEarn.Status.PENDING:
+                continue  # Another run took it while we waited for the lock.
+            at = pending.matures_at
+            account.pending -= pending.points
+            _save_counters(account)
+            entry = _post(
+                account,
+                kind=Entry.Kind.EARN,
+                amount=pending.points,
+                at=at,
+                expires_at=pending.expires_at,
+                expires_explicit=pending.expires_at is not None,
+                channel=pending.channel,
+                reference=pending.reference,
+                reason=pending.reason,
+                actor=pending.actor,
+                explanation=pending.explanation,
+                purchase=pending.purchase,
+            )
+            claimed = PendingEarn.objects.filter(pk=pk, status=PendingEarn.Status.PENDING).update(
+                status=PendingEarn.Status.MATURED, entry=entry, resolved_at=now
+            )
+            if claimed != 1:
+                raise Conflict(_("Pending points were resolved twice."))
+            matured += 1
+    return matured
+
+
+def pending_cancel(
+    *, pending: PendingEarn, points: int | None = None, at: datetime | None = None
+) -> PendingEarn:
+    """Take back (part of) pending points, e.g. for a return inside the return window."""
+    at = at or timezone.now()
+    with transaction.atomic():
+        account = _lock(pending.account_id)
+        current = PendingEarn.objects.get(pk=pending.pk)
+        if current.status != PendingEarn.Status.PENDING:
+            raise Conflict(_("These points are no longer pending."), code="pending_not_open")
+        size = current.points if points is None else _points(points)
+        if size > current.points:
+            raise errors.InvalidPoints(_("More points than are pending."))
+        account.pending -= size
+        account.updated_at = at
+        _save_counters(account)
+        if size == current.points:
+            current.status = PendingEarn.Status.CANCELLED
+            current.resolved_at = at
+        else:
+            current.points -= size
+        current.save(update_fields=["status", "resolved_at", "points"])
+    return current

@@ -1,0 +1,281 @@
+"""Earning, spending, reversing and moving points: the entries a balance is the sum of."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ledger import errors
+from ledger.expiry import expiry_for
+from ledger.models import Account, Entry, Lot, PendingEarn, Purchase
+from ledger.services.posting import (
+    _lock,
+    _lock_member_account,
+    _member_status,
+    _points,
+    _post,
+    _reason,
+    _require_may_spend,
+    _save_counters,
+    account_for,
+)
+from loyalty_site.errors import DomainError
+from members.models import Member
+
+
+def points_earn(
+    *,
+    member: Member,
+    points: int,
+    channel: str = "",
+    reference: str = "",
+    reason: str = "",
+    actor=None,
+    pending_until: datetime | None = None,
+    expires_at: datetime | None = None,
+    explanation: list | None = None,
+    purchase: Purchase | None = None,
+    at: datetime | None = None,
+) -> Entry | PendingEarn:
+    """Credit points. With ``pending_until`` in the future they wait as pending points instead.
+
+    ``expires_at`` defaults to the expiry policy applied to ``at``.
+    """
+    points = _points(points)
+    at = at or timezone.now()
+    fields = {
+        "channel": channel,
+        "reference": reference,
+        "reason": reason,
+        "actor": actor,
+        "explanation": explanation or [],
+        "purchase": purchase,
+    }
+    with transaction.atomic(savepoint=False):  # See "Savepoints" in posting.py.
+        account = _lock_member_account(member)
+        if pending_until is not None and pending_until > at:
+            account.pending += points
+            account.updated_at = at
+            _save_counters(account)
+            return PendingEarn.objects.create(
+                account=account,
+                points=points,
+                matures_at=pending_until,
+                expires_at=expires_at,
+                created_at=at,
+                **fields,
+            )
+        return _post(
+            account,
+            kind=Entry.Kind.EARN,
+            amount=points,
+            at=at,
+            expires_at=expires_at,
+            expires_explicit=expires_at is not None,
+            **fields,
+        )
+
+
+def points_earn_batch(*, member: Member, earns: Iterable[dict]) -> list[Entry]:
+    """Post many earns of one member at once, for history imports and demo data.
+
+    The same rules as ``points_earn`` (lots, debt first, the expiry policy), under one lock with
+    bulk inserts. ``earns``: dicts with ``points`` and ``at``, optionally ``channel``,
+    ``reference``, ``reason``, ``explanation`` and ``expires_at``; posted in time order. No
+    pending points: a channel request goes through ``points_earn``.
+    """
+    earns = sorted(earns, key=lambda item: item["at"])
+    with transaction.atomic():
+        account = _lock_member_account(member)
+        balance = account.balance
+        entries, lots = [], []
+        for item in earns:
+            points, at = _points(item["points"]), item["at"]
+            debt = max(0, -balance)
+            balance += points
+            entries.append(
+                Entry(
+                    account=account,
+                    kind=Entry.Kind.EARN,
+                    amount=points,
+                    balance_after=balance,
+                    created_at=at,
+                    channel=item.get("channel", ""),
+                    reference=item.get("reference", ""),
+                    reason=item.get("reason", ""),
+                    explanation=item.get("explanation") or [],
+                )
+            )
+            expires_at = item.get("expires_at")
+            lots.append(
+                Lot(
+                    account=account,
+                    points=points,
+                    remaining=max(0, points - debt),
+                    earned_at=at,
+                    expires_at=expires_at if expires_at is not None else expiry_for(at),
+                )
+            )
+        Entry.objects.bulk_create(entries)
+        for entry, lot in zip(entries, lots, strict=True):
+            lot.entry = entry
+        Lot.objects.bulk_create(lots)
+        if entries:
+            Account.objects.filter(pk=account.pk).update(
+                balance=balance, updated_at=max(account.updated_at, earns[-1]["at"])
+            )
+    return entries
+
+
+def points_redeem(
+    *,
+    member: Member,
+    points: int,
+    channel: str = "",
+    reference: str = "",
+    reason: str = "",
+    actor=None,
+    at: datetime | None = None,
+) -> Entry:
+    """Spend points. Refused for a blocked or erased member, an account in debt, or when short."""
+    points = _points(points)
+    at = at or timezone.now()
+    with transaction.atomic():
+        account = _lock_member_account(member)
+        _require_may_spend(account)
+        if account.available < points:
+            raise errors.InsufficientPoints(
+                fields={"points": _("Available: %(n)s points.") % {"n": account.available}}
+            )
+        return _post(
+            account,
+            kind=Entry.Kind.REDEEM,
+            amount=-points,
+            at=at,
+            channel=channel,
+            reference=reference,
+            reason=reason,
+            actor=actor,
+        )
+
+
+def points_reverse(
+    *,
+    entry: Entry,
+    points: int | None = None,
+    reason: str,
+    channel: str = "",
+    actor=None,
+    reference: str = "",
+    at: datetime | None = None,
+) -> Entry:
+    """Undo (part of) an earlier entry with a new one that refers to it.
+
+    ``points`` is the size to reverse (default: all that is not reversed yet). Reversing an earn
+    (a return's clawback) may take the balance below zero: that is the debt.
+    """
+    reason = _reason(reason)
+    if entry.kind == Entry.Kind.REVERSE:
+        raise DomainError(_("A reversal cannot itself be reversed."), code="not_reversible")
+    if points is not None:
+        points = _points(points)
+    at = at or timezone.now()
+    sign = -1 if entry.amount > 0 else 1
+    with transaction.atomic():
+        account = _lock(entry.account_id)
+        # Read under the lock: a concurrent reverse of the same entry has committed or waits.
+        done = (
+            Entry.objects.filter(refers_to=entry, kind=Entry.Kind.REVERSE).aggregate(
+                total=Sum("amount")
+            )["total"]
+            or 0
+        )
+        left = abs(entry.amount) - abs(done)
+        size = left if points is None else points
+        if size <= 0 or size > left:
+            raise DomainError(
+                _("Only %(n)s points of this entry are left to reverse.") % {"n": left},
+                code="reverse_exceeds_entry",
+            )
+        return _post(
+            account,
+            kind=Entry.Kind.REVERSE,
+            amount=sign * size,
+            at=at,
+            channel=channel,
+            actor=actor,
+            reason=reason,
+            reference=reference or entry.reference,
+            refers_to=entry,
+            purchase=entry.purchase,
+        )
+
+
+def points_transfer(
+    *,
+    source: Member,
+    target: Member,
+    points: int,
+    reason: str,
+    actor=None,
+    channel: str = "",
+    at: datetime | None = None,
+) -> tuple[Entry, Entry]:
+    """Move points between members. The moved points keep the soonest expiry they came from."""
+    points = _points(points)
+    reason = _reason(reason)
+    if source.pk == target.pk:
+        raise DomainError(_("Source and target are the same member."), code="same_member")
+    at = at or timezone.now()
+    source_id, target_id = account_for(source).pk, account_for(target).pk
+    with transaction.atomic():
+        # Fixed order (ascending id) so that A->B and B->A at the same time cannot deadlock.
+        locked = {pk: _lock(pk) for pk in sorted((source_id, target_id))}
+        src, dst = locked[source_id], locked[target_id]
+        _require_may_spend(src)
+        if _member_status(dst) == Member.Status.ERASED:
+            raise errors.MemberBlocked(_("Points cannot be moved to an erased member."))
+        if src.available < points:
+            raise errors.InsufficientPoints()
+        # Which lots the debit will take decides the credit's expiry; read it before posting.
+        soonest = (
+            Lot.objects.filter(account=src, remaining__gt=0)
+            .order_by("earned_at", "id")
+            .values_list("expires_at", "remaining")
+        )
+        expires, need = None, points
+        for lot_expiry, remaining in soonest:
+            if lot_expiry is not None and (expires is None or lot_expiry < expires):
+                expires = lot_expiry
+            need -= remaining
+            if need <= 0:
+                break
+        out = _post(
+            src,
+            kind=Entry.Kind.TRANSFER,
+            amount=-points,
+            at=at,
+            channel=channel,
+            actor=actor,
+            reason=reason,
+            reference=f"transfer-to:{target.pk}",
+        )
+        into = _post(
+            dst,
+            kind=Entry.Kind.TRANSFER,
+            amount=points,
+            at=at,
+            channel=channel,
+            actor=actor,
+            reason=reason,
+            reference=f"transfer-from:{source.pk}",
+            refers_to=out,
+            expires_at=expires,
+            expires_explicit=True,
+        )
+        return out, into

@@ -1,0 +1,145 @@
+"""Posting on an account, which every ledger service does: one business action, one transaction.
+
+Locking rule: a service that changes an account's balance, held or pending points, its lots or
+its holds first locks the account row (``SELECT ... FOR UPDATE``; on SQLite the IMMEDIATE
+transaction takes the database write lock). So all changes to one account are serialised and a
+check such as "available >= points" stays true until the entry is written. Two accounts (a
+transfer) are locked in ascending id order, so two opposite transfers cannot deadlock. Nothing
+slow (HTTP, e-mail, files) happens inside these functions.
+
+Lots: every credit creates one lot; every debit takes points from the oldest lots first. When a
+reverse takes the balance below zero the lots are empty and the negative balance is the debt; the
+next credits pay the debt first, and only the rest lands in the lot's ``remaining``. So at any
+moment ``sum(lot.remaining) == max(balance, 0)``, which ``ledger_reconcile`` checks.
+
+Savepoints: a write that cannot refuse once it has begun (an earn, storing a purchase) opens its
+transaction with ``savepoint=False``. Inside a caller's transaction (every purchase) it then adds
+no SAVEPOINT/RELEASE pair, and what can still fail in it is the database, after which PostgreSQL
+aborts the caller's transaction anyway. A write that may refuse under its lock (a redeem, a hold)
+keeps its savepoint, so that a caller may catch the refusal and go on.
+
+The underscored helpers here are this package's own: the other modules of ``ledger.services``
+lock and post through them; nothing outside the package calls them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils.translation import gettext as _
+
+from ledger import errors
+from ledger.expiry import expiry_for
+from ledger.models import Account, Entry, Lot
+from members.models import Member
+
+SPENDING_REFUSED = {Member.Status.BLOCKED, Member.Status.ERASED}
+
+
+def _points(points) -> int:
+    if isinstance(points, bool) or not isinstance(points, int) or points <= 0:
+        raise errors.InvalidPoints()
+    return points
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise errors.ReasonRequired(fields={"reason": _("A reason is required.")})
+    return reason
+
+
+def account_for(member: Member) -> Account:
+    """The member's points account, created on first use."""
+    account = Account.objects.filter(member=member).first()
+    if account is None:
+        account, _created = Account.objects.get_or_create(member=member)
+    return account
+
+
+def _lock(account_id: int) -> Account:
+    return Account.objects.select_for_update().get(pk=account_id)
+
+
+def _lock_member_account(member: Member) -> Account:
+    # One query in the usual case (the account exists); created on first use otherwise.
+    try:
+        return Account.objects.select_for_update().get(member=member)
+    except Account.DoesNotExist:
+        return _lock(account_for(member).pk)
+
+
+def _member_status(account: Account) -> str:
+    # Read fresh: the caller's Member instance may be older than a block by customer service.
+    return Member.objects.filter(pk=account.member_id).values_list("status", flat=True).get()
+
+
+def _require_may_spend(account: Account) -> None:
+    if _member_status(account) in SPENDING_REFUSED:
+        raise errors.MemberBlocked()
+    if account.balance < 0:
+        raise errors.AccountInDebt()
+
+
+def _post(
+    account: Account,
+    *,
+    kind: str,
+    amount: int,
+    at: datetime,
+    expires_at: datetime | None = None,
+    expires_explicit: bool = False,
+    **fields,
+) -> Entry:
+    """Write one entry on a locked account, keep its lots in step and save the new balance."""
+    before = account.balance
+    account.balance = before + amount
+    account.updated_at = at
+    entry = Entry.objects.create(
+        account=account,
+        kind=kind,
+        amount=amount,
+        balance_after=account.balance,
+        created_at=at,
+        **fields,
+    )
+    if amount > 0:
+        debt = max(0, -before)
+        Lot.objects.create(
+            account=account,
+            entry=entry,
+            points=amount,
+            remaining=max(0, amount - debt),
+            earned_at=at,
+            expires_at=expires_at if expires_explicit else expiry_for(at),
+        )
+    else:
+        _consume_lots(account, -amount)
+    Account.objects.filter(pk=account.pk).update(
+        balance=account.balance, updated_at=account.updated_at
+    )
+    return entry
+
+
+def _consume_lots(account: Account, points: int) -> datetime | None:
+    """Take points from the oldest lots; return the soonest expiry among the lots touched."""
+    soonest = None
+    if points <= 0:
+        return soonest
+    # The account row is locked, so no other transaction changes these lots meanwhile.
+    for lot in Lot.objects.filter(account=account, remaining__gt=0).order_by("earned_at", "id"):
+        take = min(lot.remaining, points)
+        lot.remaining -= take
+        lot.save(update_fields=["remaining"])
+        if lot.expires_at and (soonest is None or lot.expires_at < soonest):
+            soonest = lot.expires_at
+        points -= take
+        if points == 0:
+            break
+    return soonest
+
+
+def _save_counters(account: Account) -> None:
+    Account.objects.filter(pk=account.pk).update(
+        held=account.held, pending=account.pending, updated_at=account.updated_at
+    )
