@@ -14,13 +14,13 @@ from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext, ngettext_lazy
+from django.utils.translation import ngettext
 from import_export.admin import ImportMixin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from loyalty_site import webhooks
 from loyalty_site.channels import channel_keys_revoke
-from loyalty_site.errors import DomainError
+from loyalty_site.errors import rows_run
 from loyalty_site.member_import import MemberImportResource
 from loyalty_site.models import Channel, ChannelAPIKey, WebhookDelivery, WebhookSubscription
 from loyalty_site.privacy import member_erase, member_export
@@ -70,22 +70,17 @@ class MemberAdmin(ImportMixin, members_admin.MemberAdmin):
     def erase_selected(self, request, queryset):
         form = EraseForm(request.POST if "confirm" in request.POST else None)
         if "confirm" in request.POST and form.is_valid():
-            erased = 0
-            for member in queryset:
-                try:
-                    member_erase(
-                        member=member, actor=request.user, reason=form.cleaned_data["reason"]
-                    )
-                    erased += 1
-                except DomainError as error:
-                    self.message_user(request, f"{member}: {error.detail}", messages.ERROR)
-            if erased:
-                self.message_user(
-                    request,
-                    ngettext_lazy("%(count)d member erased.", "%(count)d members erased.", "count")
-                    % {"count": erased},
-                    messages.SUCCESS,
-                )
+            reason = form.cleaned_data["reason"]
+            rows_run(
+                self,
+                request,
+                queryset,
+                lambda member: member_erase(member=member, actor=request.user, reason=reason),
+                done=lambda n: (
+                    ngettext("%(count)d member erased.", "%(count)d members erased.", n)
+                    % {"count": n}
+                ),
+            )
             return None
         return TemplateResponse(
             request,
@@ -186,12 +181,12 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Send the selected deliveries again"))
     def replay(self, request, queryset):
-        count = 0
-        for delivery in queryset:
-            webhooks.delivery_replay(delivery=delivery)
-            count += 1
-        self.message_user(
+        rows_run(
+            self,
             request,
-            ngettext("%(n)d delivery queued.", "%(n)d deliveries queued.", count) % {"n": count},
-            messages.SUCCESS,
+            queryset,
+            lambda delivery: webhooks.delivery_replay(delivery=delivery),
+            done=lambda n: (
+                ngettext("%(n)d delivery queued.", "%(n)d deliveries queued.", n) % {"n": n}
+            ),
         )

@@ -1,9 +1,9 @@
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext_lazy
+from django.utils.translation import ngettext
 
-from loyalty_site.errors import DomainError
+from loyalty_site.errors import rows_run
 from members.errors import InvalidEmail, InvalidPhone, MemberErased
 from members.models import AuditEntry, Card, Consent, Member, Tier, TierHistory
 from members.normalise import email_normalise, phone_normalise
@@ -176,35 +176,30 @@ class CardAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def _each(self, request, queryset, service, done_message):
-        done = 0
-        for card in queryset:
-            try:
-                service(card=card, actor=request.user, reason="admin action")
-                done += 1
-            except DomainError as error:
-                self.message_user(request, f"{card}: {error.detail}", messages.ERROR)
-        if done:
-            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
-
     @admin.action(description=_("Block selected cards"), permissions=["change"])
     def block_selected(self, request, queryset):
-        self._each(
+        rows_run(
+            self,
             request,
             queryset,
-            card_block,
-            ngettext_lazy("%(count)d card blocked.", "%(count)d cards blocked.", "count"),
+            lambda card: card_block(card=card, actor=request.user, reason="admin action"),
+            done=lambda n: (
+                ngettext("%(count)d card blocked.", "%(count)d cards blocked.", n) % {"count": n}
+            ),
         )
 
     @admin.action(
         description=_("Replace selected cards (new card, same member)"), permissions=["change"]
     )
     def replace_selected(self, request, queryset):
-        self._each(
+        rows_run(
+            self,
             request,
             queryset,
-            card_replace,
-            ngettext_lazy("%(count)d card replaced.", "%(count)d cards replaced.", "count"),
+            lambda card: card_replace(card=card, actor=request.user, reason="admin action"),
+            done=lambda n: (
+                ngettext("%(count)d card replaced.", "%(count)d cards replaced.", n) % {"count": n}
+            ),
         )
 
 

@@ -1,11 +1,12 @@
 import json
 
 import pytest
+from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from members.models import AuditEntry, Card
-from members.services import member_enrol
+from members.services import card_block, member_enrol
 
 pytestmark = pytest.mark.django_db
 
@@ -133,6 +134,24 @@ def test_card_actions_block_and_replace(client, service, anna):
     new.refresh_from_db()
     assert new.status == Card.Status.BLOCKED
     assert AuditEntry.objects.filter(action__in=["card_replace", "card_block"]).count() == 2
+
+
+def test_card_action_reports_a_refused_card_and_blocks_the_others(client, service, anna, others):
+    blocked = card_block(card=anna.cards.get())
+    active = others[0].cards.get()
+    response = client.post(
+        "/admin/members/card/",
+        {"action": "block_selected", "_selected_action": [blocked.pk, active.pk]},
+    )
+    assert response.status_code == 302
+    texts = sorted(str(m) for m in get_messages(response.wsgi_request))
+    assert texts == [
+        "1 card blocked.",
+        f"{blocked.number}: Only an active card can be blocked or replaced.",
+    ]
+    active.refresh_from_db()
+    assert active.status == Card.Status.BLOCKED
+    assert AuditEntry.objects.get(action="card_block", actor=service).member == others[0]
 
 
 def test_an_erased_member_cannot_be_edited_a_form_error_not_a_500(client, service, anna):
