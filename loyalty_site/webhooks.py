@@ -23,7 +23,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
+from ledger import selectors as ledger_selectors
 from loyalty_site.models import EVENT_TYPES, WebhookDelivery, WebhookSubscription
+from members.models import Member
 
 SIGNATURE_HEADER = "X-Loyalty-Signature"
 TIMESTAMP_HEADER = "X-Loyalty-Timestamp"
@@ -56,8 +58,14 @@ def sign(*, secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
-def event_emit(*, event_type: str, data: dict, channel: str = "") -> list[int]:
-    """Record one delivery per matching subscription; they are sent once the caller commits."""
+def event_emit(
+    *, event_type: str, data: dict, channel: str = "", dedupe_key: str = ""
+) -> list[int]:
+    """Record one delivery per matching subscription; they are sent once the caller commits.
+
+    With a ``dedupe_key``, a subscription that already has a delivery with that key gets none:
+    the returned ids are only the deliveries made now (none when every subscription had one).
+    """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
     targets = [
@@ -80,15 +88,61 @@ def event_emit(*, event_type: str, data: dict, channel: str = "") -> list[int]:
             cls=DjangoJSONEncoder,
         )
     )
-    deliveries = WebhookDelivery.objects.bulk_create(
+    rows = [
         WebhookDelivery(
-            subscription_id=sub_id, event_id=event_id, event_type=event_type, payload=payload
+            subscription_id=sub_id,
+            event_id=event_id,
+            event_type=event_type,
+            dedupe_key=dedupe_key,
+            payload=payload,
         )
         for sub_id in targets
-    )
-    ids = [delivery.pk for delivery in deliveries]
-    transaction.on_commit(lambda: _schedule(ids))
+    ]
+    if dedupe_key:
+        # ON CONFLICT DO NOTHING on the (subscription, dedupe_key) constraint: an insert racing
+        # another transaction's insert of the same key waits for it and is skipped once it
+        # commits. Skipped rows get no id back, so the new ones are found by this event's id.
+        WebhookDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+        ids = list(
+            WebhookDelivery.objects.filter(event_id=event_id)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+    else:
+        ids = [delivery.pk for delivery in WebhookDelivery.objects.bulk_create(rows)]
+    if ids:
+        transaction.on_commit(lambda: _schedule(ids))
     return ids
+
+
+def points_expiring_soon_announce(*, now=None) -> int:
+    """A `points.expiring_soon` event per member whose first expiring points come within
+    LOYALTY_WEBHOOK_EXPIRING_DAYS days. Only expiries entering that horizon in the last day are
+    announced, so one daily run announces each expiry date once; the dedupe key keeps it once
+    when the job runs again within the day (a retry, a manual run) or on two workers at once.
+    Returns how many members were announced now."""
+    now = now or timezone.now()
+    days = settings.LOYALTY_WEBHOOK_EXPIRING_DAYS
+    horizon_start = now + timedelta(days=days - 1)
+    rows = [
+        row
+        for row in ledger_selectors.points_expiring_soon(days=days, now=now)
+        if row["first_expiry"] > horizon_start
+    ]
+    public_ids = dict(
+        Member.objects.filter(pk__in=[r["member_id"] for r in rows]).values_list("pk", "public_id")
+    )
+    announced = 0
+    for row in rows:
+        public_id, expires_at = public_ids[row["member_id"]], row["first_expiry"]
+        ids = event_emit(
+            event_type="points.expiring_soon",
+            data={"member": public_id, "points": row["points"], "expires_at": expires_at},
+            # The member's lots expiring at that instant, announced this many days ahead.
+            dedupe_key=f"points.expiring_soon:{public_id}:{expires_at.isoformat()}:{days}d",
+        )
+        announced += bool(ids)
+    return announced
 
 
 def _schedule(ids: list[int]) -> None:
