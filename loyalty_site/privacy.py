@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger_services
 from loyalty_site.errors import Conflict
+from members.errors import MemberErased, ReasonRequired
 from members.models import Card, Consent, Member, TierHistory
 from members.selectors import consents_current
 from members.services import audit_record, member_scrub
@@ -189,10 +190,10 @@ def member_erase(*, member: Member, actor, reason: str) -> Member:
     member, and erasing first would leave points held for nobody.
     """
     if not (reason or "").strip():
-        raise Conflict(code="reason_required", fields={"reason": _("Give a reason.")})
+        raise ReasonRequired(fields={"reason": ReasonRequired.default_detail})
     locked = Member.objects.select_for_update().get(pk=member.pk)
     if locked.status == Member.Status.ERASED:
-        raise Conflict(code="member_erased", fields={})
+        raise MemberErased()
     if _reserved_redemptions(locked):
         raise RedemptionReserved()
     erased = member_scrub(member=locked, actor=actor, reason=reason)
