@@ -23,9 +23,8 @@ FIRST_PARTY = (*APPS, PROJECT)
 # Calls whose first argument names a module to import at run time.
 IMPORTING_CALLS = {"import_string", "import_module"}
 DOTTED = re.compile(rf"^(?:{'|'.join(FIRST_PARTY)})(?:\.[A-Za-z_]\w*)+$")
-
-# Known violations in files that may not be edited today, each with its issue. Keep it empty.
-ALLOWED: set[tuple[str, str]] = set()
+# The start of an f-string that builds a first-party path: f"loyalty_site.{name}".
+DOTTED_PREFIX = re.compile(rf"^((?:{'|'.join(FIRST_PARTY)})(?:\.[A-Za-z_]\w*)*)\.")
 
 
 def _resolve(module: str | None, level: int, importer: str, is_package: bool) -> str:
@@ -61,6 +60,14 @@ def references(source: str, *, module: str, is_package: bool = False) -> list[tu
                 if isinstance(first, ast.Constant) and isinstance(first.value, str):
                     found.add((node.lineno, first.value))
         elif (
+            isinstance(node, ast.JoinedStr)
+            and node.values
+            and isinstance(node.values[0], ast.Constant)
+            and (prefix := DOTTED_PREFIX.match(str(node.values[0].value)))
+        ):
+            # Whatever the formatted part is, the path starts in that package.
+            found.add((node.lineno, f"{prefix.group(1)}.*"))
+        elif (
             isinstance(node, ast.Constant)
             and isinstance(node.value, str)
             and DOTTED.match(node.value)
@@ -90,7 +97,7 @@ def violations(app: str, path: str, source: str) -> list[str]:
     return [
         f"{path}:{line}: {name}"
         for line, name in references(source, module=module, is_package=is_package)
-        if not _allowed(app, name) and (path, name) not in ALLOWED
+        if not _allowed(app, name)
     ]
 
 
@@ -116,14 +123,6 @@ def test_shared_errors_import_no_first_party_module():
     assert [(line, name) for line, name in names if _top(name) in FIRST_PARTY] == []
 
 
-def test_allow_list_holds_only_live_violations():
-    # An entry whose violation is gone would silently allow its comeback.
-    for path, name in ALLOWED:
-        source = (ROOT / path).read_text(encoding="utf-8")
-        module = path.removesuffix(".py").replace("/", ".")
-        assert name in {found for _line, found in references(source, module=module)}, path
-
-
 SYNTHETIC = '''\
 """A docstring mentioning loyalty_site is prose, not a path."""
 from django.utils.module_loading import import_string
@@ -139,6 +138,8 @@ from .models import Reward
 PERMISSION = "rewards.add_reward"
 ERASE = "loyalty_site.privacy.member_erase"
 resource = import_string("loyalty_site.x")
+action = import_string(f"loyalty_site.privacy.{name}")
+error = import_string(f"loyalty_site.errors.{name}")
 '''
 
 
@@ -148,6 +149,7 @@ def test_checker_names_each_upward_or_hidden_reference_with_its_line():
         "rewards/admin.py:7: loyalty_site.privacy",
         "rewards/admin.py:13: loyalty_site.privacy.member_erase",
         "rewards/admin.py:14: loyalty_site.x",
+        "rewards/admin.py:15: loyalty_site.privacy.*",
     ]
 
 
@@ -159,6 +161,7 @@ def test_checker_finds_a_downward_app_reaching_up():
         "members/admin.py:12: rewards.add_reward",
         "members/admin.py:13: loyalty_site.privacy.member_erase",
         "members/admin.py:14: loyalty_site.x",
+        "members/admin.py:15: loyalty_site.privacy.*",
     ]
 
 
