@@ -26,7 +26,7 @@ from campaigns.models import (
     ReferralCode,
 )
 from campaigns.simulator import simulate
-from loyalty_site.errors import rows_run
+from members.admin_actions import rows_run
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -25,7 +25,8 @@ from ledger.models import (
     PurchaseLine,
     Return,
 )
-from loyalty_site.errors import DomainError, form_error, rows_run
+from loyalty_site.errors import DomainError, form_error
+from members.admin_actions import rows_run
 from members.selectors import member_search
 
 MEMBER_SEARCH = (

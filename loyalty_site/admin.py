@@ -20,11 +20,11 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from loyalty_site import webhooks
 from loyalty_site.channels import channel_keys_revoke
-from loyalty_site.errors import rows_run
 from loyalty_site.member_import import MemberImportResource
 from loyalty_site.models import Channel, ChannelAPIKey, WebhookDelivery, WebhookSubscription
 from loyalty_site.privacy import member_erase, member_export
 from members import admin as members_admin
+from members.admin_actions import rows_run
 from members.models import Member
 
 

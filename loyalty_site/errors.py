@@ -2,15 +2,10 @@
 
 Services raise a ``DomainError`` subclass (or ``DomainError`` with a code) when they refuse an
 action. The API's exception handler turns it into a 4xx JSON body
-``{"code": ..., "detail": ..., "fields": {...}}``, ``form_error`` turns it into a form error and
-``rows_run`` into one admin message per refused row; commands print ``detail`` on one line. This
-module imports no app of ours, so every app may use it.
+``{"code": ..., "detail": ..., "fields": {...}}`` and ``form_error`` turns it into a form error;
+commands print ``detail`` on one line. This module imports no app, so every app may use it.
 """
 
-from collections.abc import Callable, Iterable
-from typing import Any
-
-from django.contrib import messages
 from django.utils.translation import gettext_lazy as _
 
 
@@ -50,31 +45,3 @@ def form_error(form, error: DomainError) -> None:
             form.add_error(field if field in form.fields else None, message)
     else:
         form.add_error(None, error.detail)
-
-
-def rows_run(
-    modeladmin,
-    request,
-    rows: Iterable,
-    action: Callable[[Any], object],
-    *,
-    done: Callable[[int], str],
-    label: Callable[[Any], str] = str,
-) -> int:
-    """An admin action's loop: ``action(row)`` (one service call) for each selected row.
-
-    Each call is its own transaction, so a refused row leaves the others done: every refusal is
-    an error message naming its row (``label``), and one success message ``done(count)`` counts
-    the rows done. Returns that count.
-    """
-    count = 0
-    for row in rows:
-        try:
-            action(row)
-        except DomainError as error:
-            modeladmin.message_user(request, f"{label(row)}: {error.detail}", messages.ERROR)
-        else:
-            count += 1
-    if count:
-        modeladmin.message_user(request, done(count), messages.SUCCESS)
-    return count

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from loyalty_site.errors import rows_run
+from members.admin_actions import rows_run
 from members.errors import InvalidEmail, InvalidPhone, MemberErased
 from members.models import AuditEntry, Card, Consent, Member, Tier, TierHistory
 from members.normalise import email_normalise, phone_normalise
@@ -95,7 +95,7 @@ class TierHistoryInline(admin.TabularInline):
 @admin.register(Member)
 class MemberAdmin(admin.ModelAdmin):
     """Search, profile edits and cards. The data export, erasure and import reach into every app,
-    which members may not import: loyalty_site.admin adds them to this admin."""
+    which members may not import: the project adds them to this admin at the top."""
 
     form = MemberForm
     list_display = ("__str__", "email", "phone", "external_id", "tier", "status", "enrolled_at")

@@ -22,7 +22,7 @@ from import_export import fields, resources
 from import_export.admin import ImportMixin
 from import_export.widgets import DateTimeWidget, ForeignKeyWidget
 
-from loyalty_site.errors import rows_run
+from members.admin_actions import rows_run
 from rewards import codes, services
 from rewards.models import (
     ChannelKind,
