@@ -178,3 +178,10 @@ def test_checker_resolves_relative_imports_against_the_importing_module():
     # A relative import that climbs out of its app would be a violation if Python allowed it.
     with pytest.raises(ValueError, match="beyond the top-level package"):
         references("from ... import x\n", module="members.admin")
+
+
+def test_the_member_admin_names_nothing_of_loyalty_site():
+    # Its export, erasure and import are added from loyalty_site.admin, not looked up by name.
+    path = ROOT / "members" / "admin.py"
+    names = references(path.read_text(encoding="utf-8"), module="members.admin")
+    assert [(line, name) for line, name in names if _top(name) == PROJECT] == []
