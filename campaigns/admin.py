@@ -1,7 +1,7 @@
 from datetime import datetime, time, timedelta
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -26,7 +26,7 @@ from campaigns.models import (
     ReferralCode,
 )
 from campaigns.simulator import simulate
-from loyalty_site.errors import DomainError
+from members.admin_actions import rows_run
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -173,18 +173,6 @@ class PurchasePointsAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
-def _decide(modeladmin, request, queryset, service, done_message):
-    done = 0
-    for obj in queryset:
-        try:
-            service(obj, request.user)
-            done += 1
-        except DomainError as error:
-            modeladmin.message_user(request, f"{obj}: {error.detail}", messages.WARNING)
-    if done:
-        modeladmin.message_user(request, done_message(done), messages.SUCCESS)
-
-
 @admin.register(PurchaseReview)
 class PurchaseReviewAdmin(ReadOnlyAdmin):
     list_display = ["purchase", "member", "reason", "points", "status", "created_at", "decided_by"]
@@ -201,24 +189,24 @@ class PurchaseReviewAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Approve: post the held points"))
     def approve(self, request, queryset):
-        _decide(
+        rows_run(
             self,
             request,
             queryset.filter(status=PurchaseReview.Status.OPEN),
-            lambda review, user: services.purchase_review_approve(review=review, actor=user),
-            lambda n: (
+            lambda review: services.purchase_review_approve(review=review, actor=request.user),
+            done=lambda n: (
                 ngettext("%(n)d purchase approved.", "%(n)d purchases approved.", n) % {"n": n}
             ),
         )
 
     @admin.action(description=_("Reject: void the held points"))
     def reject(self, request, queryset):
-        _decide(
+        rows_run(
             self,
             request,
             queryset.filter(status=PurchaseReview.Status.OPEN),
-            lambda review, user: services.purchase_review_reject(review=review, actor=user),
-            lambda n: (
+            lambda review: services.purchase_review_reject(review=review, actor=request.user),
+            done=lambda n: (
                 ngettext("%(n)d purchase rejected.", "%(n)d purchases rejected.", n) % {"n": n}
             ),
         )
@@ -252,22 +240,26 @@ class EngagementEventAdmin(ReadOnlyAdmin):
 
     @admin.action(description=_("Approve and credit the points"))
     def approve(self, request, queryset):
-        _decide(
+        rows_run(
             self,
             request,
             queryset.filter(status=EngagementEvent.Status.PENDING),
-            lambda event, user: services.event_approve(event=event, actor=user),
-            lambda n: ngettext("%(n)d event approved.", "%(n)d events approved.", n) % {"n": n},
+            lambda event: services.event_approve(event=event, actor=request.user),
+            done=lambda n: (
+                ngettext("%(n)d event approved.", "%(n)d events approved.", n) % {"n": n}
+            ),
         )
 
     @admin.action(description=_("Reject"))
     def reject(self, request, queryset):
-        _decide(
+        rows_run(
             self,
             request,
             queryset.filter(status=EngagementEvent.Status.PENDING),
-            lambda event, user: services.event_reject(event=event, actor=user),
-            lambda n: ngettext("%(n)d event rejected.", "%(n)d events rejected.", n) % {"n": n},
+            lambda event: services.event_reject(event=event, actor=request.user),
+            done=lambda n: (
+                ngettext("%(n)d event rejected.", "%(n)d events rejected.", n) % {"n": n}
+            ),
         )
 
 

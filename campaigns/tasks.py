@@ -1,22 +1,21 @@
-"""Campaign jobs: thin wrappers around the services, each safe to run twice or at the same time."""
+"""Campaign jobs: thin wrappers around the services, each safe to run twice or at the same time.
+
+Retries on database errors come from the project's base task (loyalty_site.celery).
+"""
 
 from celery import shared_task
-from django.db import OperationalError
 
 from campaigns import services
-
-# The nightly tier recalculation task lives with its service; importing it here lets Celery
-# autodiscovery (which imports each app's tasks module) register it.
-from campaigns.tiers import tiers_recalculate_task  # noqa: F401
+from campaigns.tiers import tiers_recalculate
 
 
-@shared_task(
-    name="campaigns.birthdays_reward",
-    autoretry_for=(OperationalError,),
-    retry_backoff=30,
-    max_retries=3,
-    ignore_result=True,
-)
+@shared_task(name="campaigns.birthdays_reward", ignore_result=True)
 def birthdays_reward() -> int:
     # Safe to run twice a day: each member's birthday event is unique per year.
     return services.birthdays_reward()
+
+
+@shared_task(name="campaigns.tiers_recalculate")
+def tiers_recalculate_task() -> dict:
+    """Nightly: safe to run twice or concurrently (see campaigns.tiers)."""
+    return tiers_recalculate()

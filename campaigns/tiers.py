@@ -27,7 +27,6 @@ SQLite: write transactions are serialised already).
 
 from datetime import datetime, timedelta
 
-from celery import shared_task
 from dateutil.relativedelta import relativedelta
 from django.db import connection, transaction
 from django.db.models import Case, IntegerField, Q, Sum, Value, When
@@ -337,14 +336,3 @@ def tiers_recalculate(*, now: datetime | None = None, progress=None) -> dict:
         "grace_started": grace_started,
         "grace_ended": grace_ended,
     }
-
-
-@shared_task(
-    name="campaigns.tiers_recalculate",
-    autoretry_for=(ConnectionError,),
-    max_retries=3,
-    retry_backoff=True,
-)
-def tiers_recalculate_task() -> dict:
-    """Nightly: safe to run twice or concurrently (see tiers_recalculate)."""
-    return tiers_recalculate()

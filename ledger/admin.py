@@ -26,7 +26,7 @@ from ledger.models import (
     Return,
 )
 from loyalty_site.errors import DomainError, form_error
-from members.models import Member
+from members.admin_actions import rows_run
 from members.selectors import member_search
 
 MEMBER_SEARCH = (
@@ -170,6 +170,8 @@ class PurchaseAdmin(ReadOnlyAdmin):
 
 
 class AdjustmentRequestForm(forms.ModelForm):
+    """Checks the input only; the admin's save_model asks the service (which may still refuse)."""
+
     member = forms.CharField(
         label=_("member"),
         help_text=_("E-mail, card number or customer number; it must find exactly one member."),
@@ -182,10 +184,9 @@ class AdjustmentRequestForm(forms.ModelForm):
             "points": _("Positive to credit, negative to debit."),
         }
 
-    def __init__(self, *args, user=None, **kwargs):
+    def __init__(self, *args, refusal: DomainError | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.user = user
-        self.result = None
+        self.refusal = refusal
 
     def clean_member(self):
         found = list(member_search(term=self.cleaned_data["member"])[:2])
@@ -193,20 +194,16 @@ class AdjustmentRequestForm(forms.ModelForm):
             raise forms.ValidationError(_("Give something that finds exactly one member."))
         return found[0]
 
+    def clean_points(self):
+        points = self.cleaned_data["points"]
+        if points == 0:
+            raise forms.ValidationError(_("The adjustment must be a whole number other than zero."))
+        return points
+
     def clean(self):
         cleaned = super().clean()
-        member: Member | None = cleaned.get("member")
-        if member is None or self.errors:
-            return cleaned
-        try:
-            self.result = services.points_adjust(
-                member=member,
-                points=cleaned.get("points") or 0,
-                reason=cleaned.get("reason") or "",
-                actor=self.user,
-            )
-        except DomainError as error:
-            form_error(self, error)
+        if self.refusal is not None:
+            form_error(self, self.refusal)
         return cleaned
 
 
@@ -252,15 +249,29 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
         return list(self.readonly_fields)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is not None:
-            return super().get_form(request, obj, change=change, **kwargs)
         form_class = super().get_form(request, obj, change=change, **kwargs)
+        refusal = getattr(request, "_ledger_adjustment_refusal", None)
+        if obj is not None or refusal is None:
+            return form_class
 
-        class WithUser(form_class):
+        class Refused(form_class):
             def __init__(self, *args, **inner):
-                super().__init__(*args, user=request.user, **inner)
+                super().__init__(*args, refusal=refusal, **inner)
 
-        return WithUser
+        return Refused
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as refusal:
+            if request.method != "POST" or object_id is not None:
+                raise
+            # The form was valid, but the service refused in save_model (e.g. a debit larger
+            # than the balance, which only the locked account can tell). changeform_view's
+            # transaction has rolled back, so nothing is written; the page is rendered again the
+            # way Django renders any invalid form, with the refusal on it.
+            request._ledger_adjustment_refusal = refusal
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def changelist_view(self, request, extra_context=None):
         # The queue opens on what is waiting.
@@ -278,10 +289,17 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
         return request.user.has_perm("ledger.approve_adjustmentrequest")
 
     def save_model(self, request, obj, form, change):
-        # The service already wrote in form.clean(); point the admin at what it made.
-        if isinstance(form.result, AdjustmentRequest):
-            obj.pk = form.result.pk
-        request._ledger_adjustment = form.result
+        # The one write: within the approval threshold the service posts an entry at once,
+        # above it it queues a request; either way the admin shows what it made (response_add).
+        result = services.points_adjust(
+            member=form.cleaned_data["member"],
+            points=form.cleaned_data["points"],
+            reason=form.cleaned_data["reason"],
+            actor=request.user,
+        )
+        if isinstance(result, AdjustmentRequest):
+            obj.pk = result.pk
+        request._ledger_adjustment = result
 
     def save_related(self, request, form, formsets, change):
         pass
@@ -312,34 +330,24 @@ class AdjustmentRequestAdmin(admin.ModelAdmin):
     def member(self, obj):
         return obj.account.member
 
-    def _decide(self, request, queryset, decide, done_message):
-        done = 0
-        for adjustment in queryset.select_related("account__member"):
-            try:
-                decide(request=adjustment, actor=request.user)
-            except DomainError as error:
-                self.message_user(
-                    request, f"{adjustment.account.member}: {error.detail}", messages.ERROR
-                )
-            else:
-                done += 1
-        if done:
-            self.message_user(request, done_message(done), messages.SUCCESS)
-
     @admin.action(description=_("Approve selected adjustments"), permissions=["approve"])
     def approve(self, request, queryset):
-        self._decide(
+        rows_run(
+            self,
             request,
-            queryset,
-            services.adjustment_approve,
-            lambda n: ngettext("%d adjustment approved.", "%d adjustments approved.", n) % n,
+            queryset.select_related("account__member"),
+            lambda adjustment: services.adjustment_approve(request=adjustment, actor=request.user),
+            done=lambda n: ngettext("%d adjustment approved.", "%d adjustments approved.", n) % n,
+            label=lambda adjustment: str(adjustment.account.member),
         )
 
     @admin.action(description=_("Reject selected adjustments"), permissions=["approve"])
     def reject(self, request, queryset):
-        self._decide(
+        rows_run(
+            self,
             request,
-            queryset,
-            services.adjustment_reject,
-            lambda n: ngettext("%d adjustment rejected.", "%d adjustments rejected.", n) % n,
+            queryset.select_related("account__member"),
+            lambda adjustment: services.adjustment_reject(request=adjustment, actor=request.user),
+            done=lambda n: ngettext("%d adjustment rejected.", "%d adjustments rejected.", n) % n,
+            label=lambda adjustment: str(adjustment.account.member),
         )

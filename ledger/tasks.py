@@ -2,43 +2,35 @@
 
 The services claim their rows under the account lock, so a second run (beat firing twice, a
 redelivered message after a worker died: acks_late) finds nothing left to do. Retries are bounded
-and only for database hiccups; a domain refusal is not retried.
+and only for database hiccups (the project's base task, loyalty_site.celery); a domain refusal is
+not retried.
 """
 
 import logging
 
 from celery import shared_task
-from django.db import OperationalError
 
 from ledger import selectors, services
 
 logger = logging.getLogger(__name__)
 
-RETRY = {
-    "autoretry_for": (OperationalError,),
-    "retry_backoff": 30,
-    "retry_backoff_max": 600,
-    "max_retries": 3,
-    "ignore_result": True,
-}
 
-
-@shared_task(name="ledger.points_expire", **RETRY)
+@shared_task(name="ledger.points_expire", ignore_result=True)
 def points_expire() -> int:
     return services.points_expire()
 
 
-@shared_task(name="ledger.points_mature", **RETRY)
+@shared_task(name="ledger.points_mature", ignore_result=True)
 def points_mature() -> int:
     return services.points_mature()
 
 
-@shared_task(name="ledger.holds_expire", **RETRY)
+@shared_task(name="ledger.holds_expire", ignore_result=True)
 def holds_expire() -> int:
     return services.holds_expire()
 
 
-@shared_task(name="ledger.ledger_reconcile", **RETRY)
+@shared_task(name="ledger.ledger_reconcile", ignore_result=True)
 def ledger_reconcile() -> int:
     """Log every account whose stored totals disagree with its entries, lots, holds or pending."""
     mismatches = 0

@@ -1,13 +1,109 @@
-"""Admin for API channels (keys, revocation), webhook subscriptions and their deliveries."""
+"""Admin for API channels (keys, revocation), webhook subscriptions and their deliveries, and
+the member actions that span every app (data export, erasure, import).
 
+``members`` may not import the apps above it, so its MemberAdmin knows only members; the
+export, erasure and import are composed here, at the top, and this module registers the member
+admin again with them. ``loyalty_site`` comes first in INSTALLED_APPS, so the explicit import of
+``members.admin`` below is what registers the base admin before it is replaced.
+"""
+
+import json
+
+from django import forms
 from django.contrib import admin, messages
+from django.http import HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
+from import_export.admin import ImportMixin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from loyalty_site import webhooks
 from loyalty_site.channels import channel_keys_revoke
+from loyalty_site.member_import import MemberImportResource
 from loyalty_site.models import Channel, ChannelAPIKey, WebhookDelivery, WebhookSubscription
+from loyalty_site.privacy import member_erase, member_export
+from members import admin as members_admin
+from members.admin_actions import rows_run
+from members.models import Member
+
+
+class EraseForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("E.g. the member's erasure request and its date. Recorded in the audit log."),
+    )
+
+
+class MemberAdmin(ImportMixin, members_admin.MemberAdmin):
+    actions = ["export_selected", "erase_selected"]
+    resource_classes = [MemberImportResource]
+
+    # --- import (django-import-export): dry run first, row errors, all or nothing ---
+    def get_import_resource_kwargs(self, request, **kwargs):
+        resource_kwargs = super().get_import_resource_kwargs(request, **kwargs)
+        form = kwargs.get("form")
+        source = "admin import"
+        if form is not None and hasattr(form, "cleaned_data"):
+            uploaded = form.cleaned_data.get("import_file")
+            source = form.cleaned_data.get("original_file_name") or getattr(
+                uploaded, "name", source
+            )
+        resource_kwargs.update(actor=request.user, source=source)
+        return resource_kwargs
+
+    def has_import_permission(self, request):
+        return request.user.has_perm("members.add_member")
+
+    # --- privacy actions ---
+    @admin.action(description=_("Export personal data (JSON)"), permissions=["export"])
+    def export_selected(self, request, queryset):
+        documents = [member_export(member=member, actor=request.user) for member in queryset]
+        body = json.dumps(documents[0] if len(documents) == 1 else documents, indent=2)
+        response = HttpResponse(body, content_type="application/json")
+        name = f"member-{documents[0]['member']['id']}" if len(documents) == 1 else "members"
+        response["Content-Disposition"] = f'attachment; filename="{name}.json"'
+        return response
+
+    @admin.action(description=_("Erase personal data"), permissions=["erase"])
+    def erase_selected(self, request, queryset):
+        form = EraseForm(request.POST if "confirm" in request.POST else None)
+        if "confirm" in request.POST and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            rows_run(
+                self,
+                request,
+                queryset,
+                lambda member: member_erase(member=member, actor=request.user, reason=reason),
+                done=lambda n: (
+                    ngettext("%(count)d member erased.", "%(count)d members erased.", n)
+                    % {"count": n}
+                ),
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "members/erase_confirm.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Erase personal data"),
+                "members": queryset,
+                "form": form,
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    def has_export_permission(self, request):
+        return request.user.has_perm("members.export_member")
+
+    def has_erase_permission(self, request):
+        return request.user.has_perm("members.erase_member")
+
+
+admin.site.unregister(Member)
+admin.site.register(Member, MemberAdmin)
 
 
 class ChannelAPIKeyInline(admin.TabularInline):
@@ -85,12 +181,12 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Send the selected deliveries again"))
     def replay(self, request, queryset):
-        count = 0
-        for delivery in queryset:
-            webhooks.delivery_replay(delivery=delivery)
-            count += 1
-        self.message_user(
+        rows_run(
+            self,
             request,
-            ngettext("%(n)d delivery queued.", "%(n)d deliveries queued.", count) % {"n": count},
-            messages.SUCCESS,
+            queryset,
+            lambda delivery: webhooks.delivery_replay(delivery=delivery),
+            done=lambda n: (
+                ngettext("%(n)d delivery queued.", "%(n)d deliveries queued.", n) % {"n": n}
+            ),
         )

@@ -20,14 +20,6 @@ SCOPES = {
     "redemptions:write": _("Redeem, confirm and cancel"),
 }
 
-EVENT_TYPES = {
-    "member.enrolled": _("Member enrolled"),
-    "tier.changed": _("Tier changed"),
-    "points.earned": _("Points earned"),
-    "redemption.confirmed": _("Redemption confirmed"),
-    "points.expiring_soon": _("Points expiring soon"),
-}
-
 
 class Channel(models.Model):
     class Kind(models.TextChoices):
@@ -108,6 +100,11 @@ class WebhookDelivery(models.Model):
     )
     event_id = models.UUIDField(_("event id"), default=uuid.uuid4, editable=False)
     event_type = models.CharField(_("event type"), max_length=64)
+    # Set by a caller that may emit the same event again (a daily job run twice, or by two
+    # workers at once): a subscription gets one delivery per key. Empty: no deduplication.
+    dedupe_key = models.CharField(
+        _("deduplication key"), max_length=200, blank=True, default="", editable=False
+    )
     payload = models.JSONField(_("payload"))
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.PENDING
@@ -123,6 +120,13 @@ class WebhookDelivery(models.Model):
         verbose_name = _("webhook delivery")
         verbose_name_plural = _("webhook deliveries")
         indexes = [models.Index(fields=["status", "created_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "dedupe_key"],
+                condition=~models.Q(dedupe_key=""),
+                name="webhookdelivery_dedupe_key_once",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"

@@ -173,7 +173,7 @@ def member_erase(*, member: Member, actor, reason: str) -> Member:
     member, and erasing first would leave points held for nobody.
     """
     if not (reason or "").strip():
-        raise ReasonRequired(fields={"reason": _("Give a reason.")})
+        raise ReasonRequired(fields={"reason": ReasonRequired.default_detail})
     locked = Member.objects.select_for_update().get(pk=member.pk)
     if locked.status == Member.Status.ERASED:
         raise MemberErased()

@@ -1,15 +1,9 @@
 """Celery tasks of the API layer: thin, idempotent, each calling one function."""
 
-from datetime import timedelta
-
 from celery import shared_task
-from django.conf import settings
-from django.utils import timezone
 
-from ledger import selectors as ledger_selectors
 from ledger.services import idempotency_purge
 from loyalty_site import webhooks
-from members.models import Member
 
 
 @shared_task(name="loyalty_site.webhook_deliver", ignore_result=True)
@@ -34,27 +28,5 @@ def webhook_deliveries_purge() -> int:
 
 @shared_task(name="loyalty_site.points_expiring_soon_notify", ignore_result=True)
 def points_expiring_soon_notify() -> int:
-    """Daily: a `points.expiring_soon` event per member whose first expiring points come within
-    LOYALTY_WEBHOOK_EXPIRING_DAYS days. Only expiries entering that horizon in the last day are
-    announced, so one daily run announces each expiry date once."""
-    now = timezone.now()
-    days = settings.LOYALTY_WEBHOOK_EXPIRING_DAYS
-    horizon_start = now + timedelta(days=days - 1)
-    rows = [
-        row
-        for row in ledger_selectors.points_expiring_soon(days=days, now=now)
-        if row["first_expiry"] > horizon_start
-    ]
-    public_ids = dict(
-        Member.objects.filter(pk__in=[r["member_id"] for r in rows]).values_list("pk", "public_id")
-    )
-    for row in rows:
-        webhooks.event_emit(
-            event_type="points.expiring_soon",
-            data={
-                "member": public_ids[row["member_id"]],
-                "points": row["points"],
-                "expires_at": row["first_expiry"],
-            },
-        )
-    return len(rows)
+    """Daily; safe to run again or on two workers at once (see points_expiring_soon_announce)."""
+    return webhooks.points_expiring_soon_announce()

@@ -1,6 +1,8 @@
 """Outgoing webhooks: events recorded as deliveries in the writer's transaction, sent after commit.
 
-`event_emit` is called inside the transaction that caused the event, so a rolled-back write sends
+The services announce their changes with `members.events.event_emit`, inside the transaction
+that makes them; `deliveries_record` listens (connected in `loyalty_site.apps`) and records one
+delivery per matching subscription in that same transaction, so a rolled-back write sends
 nothing and a committed one always has its delivery rows (an outbox). The Celery task posts each
 delivery outside any transaction, signed with the subscription's secret:
 
@@ -23,8 +25,11 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
 
-from loyalty_site.models import EVENT_TYPES, WebhookDelivery, WebhookSubscription
+from ledger import selectors as ledger_selectors
+from loyalty_site.models import WebhookDelivery, WebhookSubscription
 from members import config_cache
+from members.events import Event, events_emitted
+from members.models import Member
 
 SIGNATURE_HEADER = "X-Loyalty-Signature"
 TIMESTAMP_HEADER = "X-Loyalty-Timestamp"
@@ -55,39 +60,113 @@ def sign(*, secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
-def event_emit(*, event_type: str, data: dict, channel: str = "") -> list[int]:
-    """Record one delivery per matching subscription; they are sent once the caller commits."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown webhook event type {event_type!r}")
-    targets = [
-        sub_id
-        for sub_id, sub_channel, types, all_channels in _subscriptions()
-        if event_type in types and (all_channels or (channel and sub_channel == channel))
-    ]
-    if not targets:
-        return []
-    event_id = uuid.uuid4()
-    payload = json.loads(
-        json.dumps(
-            {
-                "id": str(event_id),
-                "type": event_type,
-                "created_at": timezone.now().isoformat(),
-                "channel": channel,
-                "data": data,
-            },
-            cls=DjangoJSONEncoder,
+def deliveries_record(*, events: list[Event]) -> list[int]:
+    """Record one delivery per event and matching subscription; they are sent once the
+    transaction commits. Returns the new deliveries' ids.
+
+    An event with a ``dedupe_key`` gets no delivery for a subscription that already has one with
+    that key (ON CONFLICT DO NOTHING on the (subscription, dedupe_key) constraint: an insert
+    racing another transaction's insert of the same key waits for it and is skipped once it
+    commits).
+    """
+    subscriptions = _subscriptions()
+    plain, deduped = [], []
+    for event in events:
+        targets = [
+            sub_id
+            for sub_id, sub_channel, types, all_channels in subscriptions
+            if event.type in types
+            and (all_channels or (event.channel and sub_channel == event.channel))
+        ]
+        if not targets:
+            continue
+        event_id = uuid.uuid4()
+        payload = json.loads(
+            json.dumps(
+                {
+                    "id": str(event_id),
+                    "type": event.type,
+                    "created_at": timezone.now().isoformat(),
+                    "channel": event.channel,
+                    "data": event.data,
+                },
+                cls=DjangoJSONEncoder,
+            )
         )
-    )
-    deliveries = WebhookDelivery.objects.bulk_create(
-        WebhookDelivery(
-            subscription_id=sub_id, event_id=event_id, event_type=event_type, payload=payload
+        rows = deduped if event.dedupe_key else plain
+        rows += [
+            WebhookDelivery(
+                subscription_id=sub_id,
+                event_id=event_id,
+                event_type=event.type,
+                dedupe_key=event.dedupe_key,
+                payload=payload,
+            )
+            for sub_id in targets
+        ]
+    ids = [delivery.pk for delivery in WebhookDelivery.objects.bulk_create(plain)]
+    if deduped:
+        # Skipped rows get no id back, so the new ones are found by their events' ids.
+        WebhookDelivery.objects.bulk_create(deduped, ignore_conflicts=True)
+        ids += (
+            WebhookDelivery.objects.filter(event_id__in={row.event_id for row in deduped})
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
-        for sub_id in targets
-    )
-    ids = [delivery.pk for delivery in deliveries]
-    transaction.on_commit(lambda: _schedule(ids))
+    if ids:
+        transaction.on_commit(lambda: _schedule(ids))
     return ids
+
+
+def event_emit(
+    *, event_type: str, data: dict, channel: str = "", dedupe_key: str = ""
+) -> list[int]:
+    """Record the deliveries of one event (see `deliveries_record`) and return their ids.
+
+    For this app's own jobs; the other apps announce through `members.events`.
+    """
+    return deliveries_record(
+        events=[Event(type=event_type, data=data, channel=channel, dedupe_key=dedupe_key)]
+    )
+
+
+def _on_events(sender, *, events, **kwargs) -> None:
+    deliveries_record(events=events)
+
+
+def events_listen() -> None:
+    """Turn every announced domain event into deliveries (called once, at start-up)."""
+    events_emitted.connect(_on_events, dispatch_uid="loyalty_site.webhooks")
+
+
+def points_expiring_soon_announce(*, now=None) -> int:
+    """A `points.expiring_soon` event per member whose first expiring points come within
+    LOYALTY_WEBHOOK_EXPIRING_DAYS days. Only expiries entering that horizon in the last day are
+    announced, so one daily run announces each expiry date once; the dedupe key keeps it once
+    when the job runs again within the day (a retry, a manual run) or on two workers at once.
+    Returns how many members were announced now."""
+    now = now or timezone.now()
+    days = settings.LOYALTY_WEBHOOK_EXPIRING_DAYS
+    horizon_start = now + timedelta(days=days - 1)
+    rows = [
+        row
+        for row in ledger_selectors.points_expiring_soon(days=days, now=now)
+        if row["first_expiry"] > horizon_start
+    ]
+    public_ids = dict(
+        Member.objects.filter(pk__in=[r["member_id"] for r in rows]).values_list("pk", "public_id")
+    )
+    announced = 0
+    for row in rows:
+        public_id, expires_at = public_ids[row["member_id"]], row["first_expiry"]
+        ids = event_emit(
+            event_type="points.expiring_soon",
+            data={"member": public_id, "points": row["points"], "expires_at": expires_at},
+            # The member's lots expiring at that instant, announced this many days ahead.
+            dedupe_key=f"points.expiring_soon:{public_id}:{expires_at.isoformat()}:{days}d",
+        )
+        announced += bool(ids)
+    return announced
 
 
 def _schedule(ids: list[int]) -> None:

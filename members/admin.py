@@ -1,15 +1,9 @@
-import json
-
 from django import forms
-from django.contrib import admin, messages
-from django.http import HttpResponse
-from django.template.response import TemplateResponse
-from django.utils.module_loading import import_string
+from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext_lazy
-from import_export.admin import ImportMixin
+from django.utils.translation import ngettext
 
-from loyalty_site.errors import DomainError
+from members.admin_actions import rows_run
 from members.errors import InvalidEmail, InvalidPhone, MemberErased
 from members.models import AuditEntry, Card, Consent, Member, Tier, TierHistory
 from members.normalise import email_normalise, phone_normalise
@@ -21,11 +15,6 @@ from members.services import (
     member_enrol,
     member_update,
 )
-
-# The import and the privacy actions reach into the ledger and the apps above it, which members
-# may not import; they are composed in loyalty_site and looked up by name when used.
-IMPORT_RESOURCE = "loyalty_site.member_import.MemberImportResource"
-PRIVACY = "loyalty_site.privacy"
 
 
 class MemberForm(forms.ModelForm):
@@ -103,16 +92,11 @@ class TierHistoryInline(admin.TabularInline):
         return False
 
 
-class EraseForm(forms.Form):
-    reason = forms.CharField(
-        label=_("Reason"),
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=_("E.g. the member's erasure request and its date. Recorded in the audit log."),
-    )
-
-
 @admin.register(Member)
-class MemberAdmin(ImportMixin, admin.ModelAdmin):
+class MemberAdmin(admin.ModelAdmin):
+    """Search, profile edits and cards. The data export, erasure and import reach into every app,
+    which members may not import: the project adds them to this admin at the top."""
+
     form = MemberForm
     list_display = ("__str__", "email", "phone", "external_id", "tier", "status", "enrolled_at")
     list_filter = ("status", "tier")
@@ -132,7 +116,6 @@ class MemberAdmin(ImportMixin, admin.ModelAdmin):
         "enrolled_channel",
     )
     inlines = [CardInline, ConsentInline, TierHistoryInline]
-    actions = ["export_selected", "erase_selected"]
 
     # --- search: exact or prefix matches on indexed expressions only ---
     def get_search_results(self, request, queryset, search_term):
@@ -168,77 +151,6 @@ class MemberAdmin(ImportMixin, admin.ModelAdmin):
         # Members are never deleted: the ledger refers to them. Erase instead.
         return False
 
-    # --- import (django-import-export): dry run first, row errors, all or nothing ---
-    def get_import_resource_classes(self, request):
-        return [import_string(IMPORT_RESOURCE)]
-
-    def get_import_resource_kwargs(self, request, **kwargs):
-        resource_kwargs = super().get_import_resource_kwargs(request, **kwargs)
-        form = kwargs.get("form")
-        source = "admin import"
-        if form is not None and hasattr(form, "cleaned_data"):
-            uploaded = form.cleaned_data.get("import_file")
-            source = form.cleaned_data.get("original_file_name") or getattr(
-                uploaded, "name", source
-            )
-        resource_kwargs.update(actor=request.user, source=source)
-        return resource_kwargs
-
-    def has_import_permission(self, request):
-        return request.user.has_perm("members.add_member")
-
-    # --- privacy actions ---
-    @admin.action(description=_("Export personal data (JSON)"), permissions=["export"])
-    def export_selected(self, request, queryset):
-        member_export = import_string(f"{PRIVACY}.member_export")
-        documents = [member_export(member=member, actor=request.user) for member in queryset]
-        body = json.dumps(documents[0] if len(documents) == 1 else documents, indent=2)
-        response = HttpResponse(body, content_type="application/json")
-        name = f"member-{documents[0]['member']['id']}" if len(documents) == 1 else "members"
-        response["Content-Disposition"] = f'attachment; filename="{name}.json"'
-        return response
-
-    @admin.action(description=_("Erase personal data"), permissions=["erase"])
-    def erase_selected(self, request, queryset):
-        member_erase = import_string(f"{PRIVACY}.member_erase")
-        form = EraseForm(request.POST if "confirm" in request.POST else None)
-        if "confirm" in request.POST and form.is_valid():
-            erased = 0
-            for member in queryset:
-                try:
-                    member_erase(
-                        member=member, actor=request.user, reason=form.cleaned_data["reason"]
-                    )
-                    erased += 1
-                except DomainError as error:
-                    self.message_user(request, f"{member}: {error.detail}", messages.ERROR)
-            if erased:
-                self.message_user(
-                    request,
-                    ngettext_lazy("%(count)d member erased.", "%(count)d members erased.", "count")
-                    % {"count": erased},
-                    messages.SUCCESS,
-                )
-            return None
-        return TemplateResponse(
-            request,
-            "members/erase_confirm.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": _("Erase personal data"),
-                "members": queryset,
-                "form": form,
-                "opts": self.model._meta,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            },
-        )
-
-    def has_export_permission(self, request):
-        return request.user.has_perm("members.export_member")
-
-    def has_erase_permission(self, request):
-        return request.user.has_perm("members.erase_member")
-
 
 @admin.register(Card)
 class CardAdmin(admin.ModelAdmin):
@@ -264,35 +176,30 @@ class CardAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def _each(self, request, queryset, service, done_message):
-        done = 0
-        for card in queryset:
-            try:
-                service(card=card, actor=request.user, reason="admin action")
-                done += 1
-            except DomainError as error:
-                self.message_user(request, f"{card}: {error.detail}", messages.ERROR)
-        if done:
-            self.message_user(request, done_message % {"count": done}, messages.SUCCESS)
-
     @admin.action(description=_("Block selected cards"), permissions=["change"])
     def block_selected(self, request, queryset):
-        self._each(
+        rows_run(
+            self,
             request,
             queryset,
-            card_block,
-            ngettext_lazy("%(count)d card blocked.", "%(count)d cards blocked.", "count"),
+            lambda card: card_block(card=card, actor=request.user, reason="admin action"),
+            done=lambda n: (
+                ngettext("%(count)d card blocked.", "%(count)d cards blocked.", n) % {"count": n}
+            ),
         )
 
     @admin.action(
         description=_("Replace selected cards (new card, same member)"), permissions=["change"]
     )
     def replace_selected(self, request, queryset):
-        self._each(
+        rows_run(
+            self,
             request,
             queryset,
-            card_replace,
-            ngettext_lazy("%(count)d card replaced.", "%(count)d cards replaced.", "count"),
+            lambda card: card_replace(card=card, actor=request.user, reason="admin action"),
+            done=lambda n: (
+                ngettext("%(count)d card replaced.", "%(count)d cards replaced.", n) % {"count": n}
+            ),
         )
 
 

@@ -22,7 +22,7 @@ from import_export import fields, resources
 from import_export.admin import ImportMixin
 from import_export.widgets import DateTimeWidget, ForeignKeyWidget
 
-from loyalty_site.errors import DomainError
+from members.admin_actions import rows_run
 from rewards import codes, services
 from rewards.models import (
     ChannelKind,
@@ -310,19 +310,6 @@ class RedemptionAdminBase(admin.ModelAdmin):
     def reward_name(self, redemption):
         return redemption.reward.name if redemption.reward_id else _("Points")
 
-    def _apply(self, request, queryset, action, done_message):
-        done = failed = 0
-        for redemption in queryset:
-            try:
-                action(redemption)
-                done += 1
-            except DomainError as error:
-                failed += 1
-                self.message_user(request, f"#{redemption.pk}: {error.detail}", messages.ERROR)
-        if done:
-            self.message_user(request, done_message % {"count": done})
-        return done, failed
-
 
 @admin.register(Redemption)
 class RedemptionAdmin(RedemptionAdminBase):
@@ -363,14 +350,18 @@ class RedemptionAdmin(RedemptionAdminBase):
 
     @admin.action(description=_("Cancel selected reservations"), permissions=["change"])
     def cancel_reservations(self, request, queryset):
-        self._apply(
+        rows_run(
+            self,
             request,
             queryset,
             lambda redemption: services.redemption_cancel(redemption=redemption),
-            ngettext_lazy(
-                "%(count)d reservation cancelled; its points and stock are back.",
-                "%(count)d reservations cancelled; their points and stock are back.",
-                "count",
+            done=lambda n: (
+                ngettext_lazy(
+                    "%(count)d reservation cancelled; its points and stock are back.",
+                    "%(count)d reservations cancelled; their points and stock are back.",
+                    "count",
+                )
+                % {"count": n}
             ),
         )
 
@@ -454,11 +445,12 @@ class FulfilmentAdmin(RedemptionAdminBase):
         ]
 
     def _mark(self, request, queryset, status, message):
-        self._apply(
+        rows_run(
+            self,
             request,
             queryset,
             lambda redemption: services.fulfilment_set(redemption=redemption, status=status),
-            message,
+            done=lambda n: message % {"count": n},
         )
 
     @admin.action(description=_("Mark selected as shipped"), permissions=["change"])

@@ -51,7 +51,8 @@ def test_demo_logins_have_their_role(client):
     assert list(user.groups.values_list("name", flat=True)) == ["Customer service"]
     response = client.post("/login/", {"username": "service", "password": "loyalty-demo"})
     assert response.status_code == 302
-    assert client.get("/").status_code == 200
+    landing = client.get("/")
+    assert landing.status_code == 200 and landing.context["user"] == user
 
 
 def test_demo_data_refuses_a_nonsense_size():

@@ -14,7 +14,12 @@ from campaigns.services.engagement import (
     event_reject,
 )
 from campaigns.services.purchases import PurchaseResult, purchase_record
-from campaigns.services.referrals import referral_code_for, referral_register, referral_reward
+from campaigns.services.referrals import (
+    member_enrol_referred,
+    referral_code_for,
+    referral_register,
+    referral_reward,
+)
 from campaigns.services.returns import ReturnResult, return_record
 from campaigns.services.reviews import purchase_review_approve, purchase_review_reject
 
@@ -27,6 +32,7 @@ __all__ = [
     "event_approve",
     "event_record",
     "event_reject",
+    "member_enrol_referred",
     "purchase_record",
     "purchase_review_approve",
     "purchase_review_reject",

@@ -25,6 +25,7 @@ from campaigns.models import (
 from campaigns.services.engagement import event_record
 from ledger.models import Purchase
 from loyalty_site.errors import Conflict
+from members import services as member_services
 from members.models import Member
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -45,6 +46,16 @@ def referral_code_for(*, member: Member) -> ReferralCode:
             if found:
                 return found
     raise Conflict(code="referral_code_exhausted")
+
+
+@transaction.atomic
+def member_enrol_referred(*, referral_code: str = "", **enrolment) -> Member:
+    """Enrol a member (``members.services.member_enrol``'s arguments) and, with a referral code,
+    register who referred them: both or neither."""
+    member = member_services.member_enrol(**enrolment)
+    if referral_code:
+        referral_register(referred=member, code=referral_code)
+    return member
 
 
 @transaction.atomic

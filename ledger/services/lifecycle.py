@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from ledger import errors
 from ledger.models import Account, Entry, Lot, PendingEarn
+from ledger.services.points import earned_announce
 from ledger.services.posting import _lock, _points, _post, _save_counters
 from loyalty_site.errors import Conflict
 from members.models import Member
@@ -105,6 +106,12 @@ def points_mature(*, now: datetime | None = None) -> int:
             )
             if claimed != 1:
                 raise Conflict(_("Pending points were resolved twice."))
+            earned_announce(
+                entries=[entry],
+                member_public_id=Member.objects.values_list("public_id", flat=True).get(
+                    pk=account.member_id
+                ),
+            )
             matured += 1
     return matured
 

@@ -25,6 +25,7 @@ from ledger.services.posting import (
     account_for,
 )
 from loyalty_site.errors import DomainError
+from members.events import Event, events_emit
 from members.models import Member
 
 
@@ -70,7 +71,7 @@ def points_earn(
                 created_at=at,
                 **fields,
             )
-        return _post(
+        entry = _post(
             account,
             kind=Entry.Kind.EARN,
             amount=points,
@@ -79,6 +80,31 @@ def points_earn(
             expires_explicit=expires_at is not None,
             **fields,
         )
+        earned_announce(entries=[entry], member_public_id=member.public_id)
+        return entry
+
+
+def earned_announce(*, entries: list[Entry], member_public_id) -> None:
+    """The ``points.earned`` event of each posted earn entry, whoever earned it: a purchase, an
+    engagement event, a challenge, a referral, matured pending points, an import."""
+    events_emit(
+        events=[
+            Event(
+                type="points.earned",
+                data={
+                    "member": member_public_id,
+                    "points": entry.amount,
+                    "balance": entry.balance_after,
+                    "entry": entry.pk,
+                    "reference": entry.reference,
+                    "purchase": entry.purchase_id,
+                    "external_id": entry.purchase.external_id if entry.purchase_id else None,
+                },
+                channel=entry.channel,
+            )
+            for entry in entries
+        ]
+    )
 
 
 def points_earn_batch(*, member: Member, earns: Iterable[dict]) -> list[Entry]:
@@ -129,6 +155,7 @@ def points_earn_batch(*, member: Member, earns: Iterable[dict]) -> list[Entry]:
             Account.objects.filter(pk=account.pk).update(
                 balance=balance, updated_at=max(account.updated_at, earns[-1]["at"])
             )
+        earned_announce(entries=entries, member_public_id=member.public_id)
     return entries
 
 

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
@@ -29,10 +30,12 @@ def service(client, staff_user):
 @pytest.mark.django_db
 def test_marketing_edits_rules_and_sees_them(marketing):
     rule = EarningRuleFactory(name="Base")
-    assert marketing.get(reverse("admin:campaigns_earningrule_changelist")).status_code == 200
+    listed = marketing.get(reverse("admin:campaigns_earningrule_changelist"))
+    assert list(listed.context["cl"].result_list) == [rule]
     assert marketing.get(reverse("admin:campaigns_earningrule_add")).status_code == 200
     page = marketing.get(reverse("admin:campaigns_earningrule_change", args=[rule.pk]))
-    assert page.status_code == 200
+    assert page.context["original"] == rule
+    assert page.context["has_change_permission"] is True
     assert marketing.get(reverse("admin:campaigns_challenge_add")).status_code == 200
     assert marketing.get(reverse("admin:campaigns_engagementkind_add")).status_code == 200
 
@@ -47,7 +50,9 @@ def test_marketing_runs_the_simulator(marketing):
         occurred_at=yesterday,
     )  # fmt: skip
     url = reverse("admin:campaigns_earningrule_simulate")
-    assert marketing.get(url, {"rules": str(rule.pk)}).status_code == 200
+    page = marketing.get(url, {"rules": str(rule.pk)})
+    assert page.context["form"].initial["rules"] == [rule.pk]
+    assert page.context["report"] is None
     response = marketing.post(
         url,
         {
@@ -82,7 +87,8 @@ def test_customer_service_approves_a_purchase_in_the_review_queue(service):
     page = service.get(url)
     assert page.status_code == 200
     assert "in an hour" in page.content.decode()
-    service.post(url, {"action": "approve", "_selected_action": [review.pk]})
+    response = service.post(url, {"action": "approve", "_selected_action": [review.pk]})
+    assert [str(m) for m in get_messages(response.wsgi_request)] == ["1 purchase approved."]
     review.refresh_from_db()
     assert review.status == "approved"
     assert Account.objects.get(member=member).balance == 30
@@ -95,9 +101,13 @@ def test_customer_service_moderates_engagement(service):
     good = event_record(member=member, kind="review", reference="1")
     bad = event_record(member=member, kind="review", reference="2")
     url = reverse("admin:campaigns_engagementevent_changelist")
-    assert service.get(url).status_code == 200
-    service.post(url, {"action": "approve", "_selected_action": [good.pk]})
-    service.post(url, {"action": "reject", "_selected_action": [bad.pk]})
+    listed = service.get(url)
+    assert {event.pk for event in listed.context["cl"].result_list} == {good.pk, bad.pk}
+    # Followed, so that the list page shows (and uses up) the message.
+    approved = service.post(url, {"action": "approve", "_selected_action": [good.pk]}, follow=True)
+    assert [str(m) for m in approved.context["messages"]] == ["1 event approved."]
+    rejected = service.post(url, {"action": "reject", "_selected_action": [bad.pk]})
+    assert [str(m) for m in get_messages(rejected.wsgi_request)] == ["1 event rejected."]
     statuses = dict(EngagementEvent.objects.values_list("reference", "status"))
     assert statuses == {"1": "credited", "2": "rejected"}
     assert Account.objects.get(member=member).balance == 40

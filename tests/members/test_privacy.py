@@ -6,8 +6,8 @@ from django.db.models import Sum
 from ledger.models import Entry
 from ledger.selectors import balance_summary
 from ledger.services import points_earn, points_redeem
-from loyalty_site.errors import DomainError
-from loyalty_site.privacy import member_erase, member_export
+from loyalty_site.privacy import RedemptionReserved, member_erase, member_export
+from members.errors import CardBlocked, MemberErased, ReasonRequired
 from members.models import AuditEntry, Card, Member
 from members.selectors import card_active_member, consents_current
 from members.services import card_replace, member_enrol, member_tier_set
@@ -83,8 +83,9 @@ def test_erase_removes_personal_data_and_keeps_the_ledger(member):
     assert member.profile == {}
     assert not any(state["granted"] for state in consents_current(member=member).values())
     assert set(Card.objects.filter(member=member).values_list("status", flat=True)) == {"blocked"}
-    with pytest.raises(DomainError):
+    with pytest.raises(CardBlocked) as caught:
         card_active_member(card_number)
+    assert caught.value.code == "card_blocked"
     # The ledger stays, untouched and still balanced.
     assert (
         list(
@@ -110,20 +111,26 @@ def test_erase_removes_personal_data_and_keeps_the_ledger(member):
 
 def test_erase_needs_a_reason_and_happens_once(member):
     staff = UserFactory()
-    with pytest.raises(DomainError) as caught:
+    with pytest.raises(ReasonRequired) as caught:
         member_erase(member=member, actor=staff, reason=" ")
-    assert caught.value.code == "reason_required"
+    assert (caught.value.code, caught.value.fields) == (
+        "reason_required",
+        {"reason": "Give a reason."},
+    )
+    member.refresh_from_db()
+    assert member.status == Member.Status.ACTIVE
     member_erase(member=member, actor=staff, reason="request")
-    with pytest.raises(DomainError) as caught:
+    with pytest.raises(MemberErased) as caught:
         member_erase(member=member, actor=staff, reason="request")
     assert caught.value.code == "member_erased"
+    assert AuditEntry.objects.filter(action="member_erase").count() == 1
 
 
 def test_erase_is_refused_while_a_redemption_is_reserved(member):
     from rewards.services import redemption_cancel, redemption_reserve
 
     redemption = redemption_reserve(member=member, points=100, channel="pos")
-    with pytest.raises(DomainError) as caught:
+    with pytest.raises(RedemptionReserved) as caught:
         member_erase(member=member, actor=UserFactory(), reason="request")
     assert caught.value.code == "redemption_reserved"
     member.refresh_from_db()

@@ -3,6 +3,7 @@ import threading
 import pytest
 from django.db import connection
 
+from loyalty_site.errors import DomainError
 from members import cardnumbers
 from members.errors import (
     CardBlocked,
@@ -64,8 +65,10 @@ def test_database_refuses_a_second_email_differing_only_in_case():
 
 
 def test_invalid_email_is_refused():
-    with pytest.raises(InvalidEmail):
+    with pytest.raises(InvalidEmail) as caught:
         member_enrol(email="not-an-address")
+    assert caught.value.code == "invalid_email"
+    assert not Member.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -79,13 +82,17 @@ def test_phone_formats_are_stored_in_e164(typed):
 
 def test_phone_is_unique_across_formats():
     member_enrol(email="one@example.nl", phone="06-12345678")
-    with pytest.raises(PhoneTaken):
+    with pytest.raises(PhoneTaken) as caught:
         member_enrol(email="two@example.nl", phone="+31 6 1234 5678")
+    assert caught.value.code == "phone_taken"
+    assert list(Member.objects.values_list("email", flat=True)) == ["one@example.nl"]
 
 
 def test_invalid_phone_is_refused():
-    with pytest.raises(InvalidPhone):
+    with pytest.raises(InvalidPhone) as caught:
         member_enrol(email="p@example.nl", phone="12")
+    assert caught.value.code == "invalid_phone"
+    assert not Member.objects.exists()
 
 
 def test_members_without_phone_or_email_do_not_clash():
@@ -97,8 +104,11 @@ def test_members_without_phone_or_email_do_not_clash():
 def test_update_normalises_and_keeps_uniqueness():
     member_enrol(email="taken@example.nl")
     member = member_enrol(email="mine@example.nl")
-    with pytest.raises(EmailTaken):
+    with pytest.raises(EmailTaken) as caught:
         member_update(member=member, email="TAKEN@example.nl")
+    assert caught.value.code == "email_taken"
+    member.refresh_from_db()
+    assert member.email == "mine@example.nl"
     member = member_update(member=member, email=" New@Example.nl ", phone="0612345678")
     assert member.email == "new@example.nl"
     assert str(member.phone) == "+31612345678"
@@ -199,14 +209,18 @@ def test_a_blocked_card_fails_and_a_replaced_card_cannot_be_replaced_again():
     member = member_enrol(email="c@example.nl")
     card = member.cards.get()
     card_block(card=card, reason="lost")
-    with pytest.raises(CardBlocked):
+    with pytest.raises(CardBlocked) as caught:
         card_active_member(card.number)
-    with pytest.raises(CardNotActive):
+    assert caught.value.code == "card_blocked"
+    with pytest.raises(CardNotActive) as caught:
         card_block(card=card)
+    assert caught.value.code == "card_not_active"
     new = card_replace(card=card)  # a lost card is replaced after blocking
-    with pytest.raises(CardNotActive):
+    with pytest.raises(CardNotActive) as caught:
         card_replace(card=card)
+    assert caught.value.code == "card_replaced"
     assert card_active_member(new.number) == member
+    assert member.cards.count() == 2
 
 
 def test_unknown_card_is_not_found_and_spaces_are_ignored():
@@ -274,12 +288,16 @@ def test_a_regrant_after_withdrawal_counts():
 
 
 def test_unknown_purpose_is_refused():
-    from loyalty_site.errors import DomainError
-
     member = member_enrol(email="c@example.nl")
+    # The service raises the base class itself, with the code; no subclass exists for it.
     with pytest.raises(DomainError) as caught:
         consent_grant(member=member, purpose="carrier_pigeon")
-    assert caught.value.code == "invalid_purpose"
+    assert type(caught.value) is DomainError
+    assert (caught.value.code, caught.value.fields) == (
+        "invalid_purpose",
+        {"purpose": "unknown: carrier_pigeon"},
+    )
+    assert not Consent.objects.filter(member=member).exists()
 
 
 # --- tier set ---

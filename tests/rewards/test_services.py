@@ -76,10 +76,12 @@ def test_an_account_in_debt_cannot_redeem(member_with):
     ledger_services.points_redeem(member=member, points=60)
     ledger_services.points_reverse(entry=earned, reason="returned")  # 40 - 100 = -60
     assert balance_summary(member=member)["balance"] == -60
-    with pytest.raises(ledger_errors.AccountInDebt):
+    with pytest.raises(ledger_errors.AccountInDebt) as caught:
         services.redemption_redeem(member=member, reward=RewardFactory(points=1))
-    with pytest.raises(ledger_errors.AccountInDebt):
+    assert caught.value.code == "account_in_debt"
+    with pytest.raises(ledger_errors.AccountInDebt) as caught:
         services.points_pay(member=member, points=1)
+    assert caught.value.code == "account_in_debt"
     assert not Redemption.objects.exists()
 
 
@@ -108,8 +110,9 @@ def test_tier_price_applies_to_members_of_that_tier(member_with):
 def test_a_reward_out_of_sight_cannot_be_redeemed(member_with, change):
     member = member_with(500)
     reward = RewardFactory(points=100, **change)
-    with pytest.raises(RewardUnavailable):
+    with pytest.raises(RewardUnavailable) as caught:
         services.redemption_redeem(member=member, reward=reward, channel_kind=ChannelKind.POS)
+    assert caught.value.code == "reward_unavailable"
     assert available(member) == 500
 
 
@@ -117,10 +120,12 @@ def test_tier_visibility_is_enforced_at_redemption(member_with):
     silver, gold = TierFactory(name="Silver"), TierFactory(name="Gold")
     reward = RewardFactory(points=100)
     reward.visible_tiers.set([gold])
-    with pytest.raises(RewardUnavailable):
+    with pytest.raises(RewardUnavailable) as caught:
         services.redemption_redeem(member=member_with(500, tier=silver), reward=reward)
-    with pytest.raises(RewardUnavailable):
+    assert caught.value.code == "reward_unavailable"
+    with pytest.raises(RewardUnavailable) as caught:
         services.redemption_redeem(member=member_with(500), reward=reward)
+    assert caught.value.code == "reward_unavailable"
     assert services.redemption_redeem(member=member_with(500, tier=gold), reward=reward)
 
 
@@ -144,8 +149,9 @@ def test_out_of_stock_is_refused(member_with):
     reward = RewardFactory(points=10, stock=1)
     services.redemption_redeem(member=member_with(100), reward=reward)
     member = member_with(100)
-    with pytest.raises(OutOfStock):
+    with pytest.raises(OutOfStock) as caught:
         services.redemption_redeem(member=member, reward=reward)
+    assert caught.value.code == "out_of_stock"
     assert available(member) == 100
 
 
@@ -212,10 +218,11 @@ def test_cancellation_after_confirmation_is_refused(member_with):
 def test_a_late_confirmation_is_refused(member_with):
     member = member_with(500)
     reservation = services.redemption_reserve(member=member, reward=RewardFactory(points=100))
-    with pytest.raises(ReservationExpired):
+    with pytest.raises(ReservationExpired) as caught:
         services.redemption_confirm(
             redemption=reservation, now=reservation.reserved_until + timedelta(seconds=1)
         )
+    assert caught.value.code == "reservation_expired"
     assert balance_summary(member=member)["balance"] == 500
 
 
@@ -246,8 +253,9 @@ def test_reservation_expiry_returns_points_and_stock_exactly_once(member_with, s
     reward.refresh_from_db()
     assert reward.stock == 1
     assert reward.codes.get().status == VoucherCode.Status.UNUSED
-    with pytest.raises(ReservationExpired):
+    with pytest.raises(ReservationExpired) as caught:
         services.redemption_confirm(redemption=reservation)
+    assert caught.value.code == "reservation_expired"
 
 
 def test_expiry_after_the_ledger_released_the_hold_still_returns_stock(member_with):
@@ -368,11 +376,13 @@ def test_pay_with_points_rounds_the_discount_down_to_the_cent(
 def test_pay_with_points_refuses_a_discount_worth_nothing(member_with, settings):
     settings.LOYALTY_POINT_VALUE = Decimal("0.004")
     member = member_with(100)
-    with pytest.raises(DiscountTooSmall):
+    with pytest.raises(DiscountTooSmall) as caught:
         services.points_pay(member=member, points=2)
+    assert caught.value.code == "discount_too_small"
     assert available(member) == 100
-    with pytest.raises(ledger_errors.InsufficientPoints):
+    with pytest.raises(ledger_errors.InsufficientPoints) as caught:
         services.points_pay(member=member, points=101)
+    assert caught.value.code == "insufficient_points"
 
 
 def test_physical_rewards_go_through_fulfilment(member_with):
@@ -382,8 +392,9 @@ def test_physical_rewards_go_through_fulfilment(member_with):
     assert redemption.fulfilment_status == Redemption.FulfilmentStatus.TO_SHIP
     assert redemption.shipping_address == "Damrak 1\n1012 LG Amsterdam"
 
-    with pytest.raises(FulfilmentTransition):
+    with pytest.raises(FulfilmentTransition) as caught:
         services.fulfilment_set(redemption=redemption, status="delivered")
+    assert caught.value.code == "fulfilment_transition"
     services.fulfilment_set(redemption=redemption, status="shipped", tracking_code="3SABC123")
     services.fulfilment_set(redemption=redemption, status="delivered")
     services.fulfilment_set(redemption=redemption, status="returned")
@@ -407,3 +418,13 @@ def test_database_refuses_negative_stock():
     reward = RewardFactory(stock=0)
     with pytest.raises(IntegrityError), transaction.atomic():
         Reward.objects.filter(pk=reward.pk).update(stock=-1)
+
+
+def test_discarding_codes_removes_only_unused_ones():
+    reward = VoucherRewardFactory()
+    codes = services.voucher_codes_generate(reward=reward, count=3)
+    VoucherCode.objects.filter(pk=codes[0].pk).update(status=VoucherCode.Status.EXPIRED)
+    assert services.voucher_codes_discard(codes=VoucherCode.objects.filter(reward=reward)) == 2
+    assert list(VoucherCode.objects.filter(reward=reward).values_list("pk", flat=True)) == [
+        codes[0].pk
+    ]

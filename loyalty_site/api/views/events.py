@@ -12,7 +12,6 @@ from loyalty_site.api.idempotency import idempotent, write_atomic
 from loyalty_site.api.permissions import channel_of
 from loyalty_site.api.schema import EVENT_EXAMPLES, IDEMPOTENCY_PARAMETER, error_responses
 from loyalty_site.api.views.base import ChannelViewSet, member_get
-from loyalty_site.webhooks import event_emit
 from members.models import Member
 
 
@@ -44,18 +43,6 @@ class EventViewSet(ChannelViewSet):
             credited = event.status == EngagementEvent.Status.CREDITED
             points = event.points if credited else 0
             balance = ledger_selectors.balance_summary(member=member)["balance"]
-            if points:
-                event_emit(
-                    event_type="points.earned",
-                    data={
-                        "member": member.public_id,
-                        "points": points,
-                        "balance": balance,
-                        "event": event.pk,
-                        "kind": data["kind"],
-                    },
-                    channel=channel.name,
-                )
         body = {
             "id": event.pk,
             "kind": data["kind"],

@@ -22,9 +22,7 @@ from loyalty_site.api.schema import (
     error_responses,
 )
 from loyalty_site.api.views.base import ChannelViewSet, member_get
-from loyalty_site.webhooks import event_emit
 from members import selectors as member_selectors
-from members import services as member_services
 from members.models import Card, Member
 from rewards import selectors as reward_selectors
 
@@ -61,7 +59,8 @@ class MemberViewSet(ChannelViewSet):
         data = serializer.validated_data
         channel = channel_of(request)
         with write_atomic(request):
-            member = member_services.member_enrol(
+            member = campaign_services.member_enrol_referred(
+                referral_code=data.get("referral_code", ""),
                 email=data["email"],
                 first_name=data.get("first_name", ""),
                 last_name=data.get("last_name", ""),
@@ -71,15 +70,8 @@ class MemberViewSet(ChannelViewSet):
                 consents=[purpose for purpose, on in data.get("consents", {}).items() if on],
                 channel=channel.name,
             )
-            if data.get("referral_code"):
-                campaign_services.referral_register(referred=member, code=data["referral_code"])
             member = member_answer_queryset().get(pk=member.pk)
             body = member_answer(member)
-            event_emit(
-                event_type="member.enrolled",
-                data={"member": member.public_id, "card_number": body["card_number"]},
-                channel=channel.name,
-            )
         return Response(s.MemberEnrolledSerializer(body).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request, id=None):

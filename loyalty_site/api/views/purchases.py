@@ -23,7 +23,6 @@ from loyalty_site.api.views.base import (
     object_get,
     purchases_visible,
 )
-from loyalty_site.webhooks import event_emit
 
 
 class PurchaseViewSet(ChannelViewSet):
@@ -74,30 +73,6 @@ class PurchaseViewSet(ChannelViewSet):
                 "rules": result.rules,
                 "balance": result.balance,
             }
-            if result.points_earned:
-                event_emit(
-                    event_type="points.earned",
-                    data={
-                        "member": purchase.member.public_id,
-                        "points": result.points_earned,
-                        "balance": result.balance,
-                        "purchase": purchase.pk,
-                        "external_id": purchase.external_id,
-                    },
-                    channel=channel.name,
-                )
-            if result.tier_change is not None:
-                change = result.tier_change
-                event_emit(
-                    event_type="tier.changed",
-                    data={
-                        "member": purchase.member.public_id,
-                        "from": change.from_tier.name if change.from_tier_id else None,
-                        "to": change.to_tier.name if change.to_tier_id else None,
-                        "reason": change.reason,
-                    },
-                    channel=channel.name,
-                )
         return Response(s.PurchaseResultSerializer(body).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

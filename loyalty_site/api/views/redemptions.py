@@ -17,8 +17,6 @@ from loyalty_site.api.views.base import (
     redemptions_visible,
 )
 from loyalty_site.errors import NotFound
-from loyalty_site.models import Channel
-from loyalty_site.webhooks import event_emit
 from members.models import Member
 from rewards import services as reward_services
 from rewards.models import Redemption, Reward
@@ -66,8 +64,6 @@ class RedemptionViewSet(ChannelViewSet):
                 reference=data.get("reference", ""),
             )
             body = redemption_answer(redemption)
-            if redemption.status == Redemption.Status.CONFIRMED:
-                _emit_confirmed(body, channel)
         return Response(s.RedemptionSerializer(body).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -81,12 +77,9 @@ class RedemptionViewSet(ChannelViewSet):
     def confirm(self, request, pk=None):
         channel = channel_of(request)
         redemption = object_get(redemptions_visible(channel), pk, code="redemption_not_found")
-        was = redemption.status
         with write_atomic(request):
             redemption = reward_services.redemption_confirm(redemption=redemption)
             body = redemption_answer(redemption)
-            if was != redemption.status == Redemption.Status.CONFIRMED:
-                _emit_confirmed(body, channel)
         return Response(s.RedemptionSerializer(body).data)
 
     @extend_schema(
@@ -102,11 +95,3 @@ class RedemptionViewSet(ChannelViewSet):
         redemption = object_get(redemptions_visible(channel), pk, code="redemption_not_found")
         redemption = reward_services.redemption_cancel(redemption=redemption)
         return Response(s.RedemptionSerializer(redemption_answer(redemption)).data)
-
-
-def _emit_confirmed(body: dict, channel: Channel) -> None:
-    event_emit(
-        event_type="redemption.confirmed",
-        data={key: body[key] for key in ("id", "member", "reward", "points", "balance")},
-        channel=channel.name,
-    )

@@ -1,0 +1,80 @@
+"""The project's base task: every registered task retries database errors, and only those."""
+
+import pytest
+from django.db import InterfaceError, OperationalError
+
+from loyalty_site.celery import LoyaltyTask, app
+from loyalty_site.errors import Conflict
+from rewards import services as rewards_services
+
+FIRST_PARTY = ("members", "ledger", "rewards", "campaigns", "loyalty_site")
+TASK = "rewards.voucher_codes_expire"
+
+
+def _ours() -> dict:
+    app.loader.import_default_modules()
+    return {name: task for name, task in app.tasks.items() if name.split(".")[0] in FIRST_PARTY}
+
+
+def test_every_task_of_ours_takes_the_retry_policy_of_the_base_task():
+    tasks = _ours()
+    assert TASK in tasks and "campaigns.tiers_recalculate" in tasks
+    # A task that set its own autoretry_for (the built-in ConnectionError, which Django never
+    # raises) would show here: the decorator's options override the class attributes.
+    differing = {
+        name: (task.autoretry_for, task.max_retries)
+        for name, task in tasks.items()
+        if not isinstance(task, LoyaltyTask)
+        or tuple(task.autoretry_for) != (OperationalError, InterfaceError)
+        or task.max_retries != LoyaltyTask.max_retries
+    }
+    assert differing == {}
+
+
+@pytest.fixture
+def _not_propagating():
+    # An eager run replays a retry in-process only when it does not propagate errors (Task.apply
+    # re-applies the retry's signature); the suite's conftest turns propagation on.
+    before = app.conf.task_eager_propagates
+    app.conf.task_eager_propagates = False
+    yield
+    app.conf.task_eager_propagates = before
+
+
+def _flaky(monkeypatch, errors: list[Exception]) -> list[int]:
+    calls = []
+
+    def voucher_codes_expire():
+        calls.append(1)
+        if errors:
+            raise errors.pop(0)
+        return 7
+
+    monkeypatch.setattr(rewards_services, "voucher_codes_expire", voucher_codes_expire)
+    return calls
+
+
+@pytest.mark.parametrize("error", [OperationalError, InterfaceError])
+@pytest.mark.usefixtures("_not_propagating")
+def test_a_task_retries_a_database_error_and_then_succeeds(monkeypatch, error):
+    calls = _flaky(monkeypatch, [error("server closed the connection"), error("again")])
+    result = app.tasks[TASK].apply()
+    assert result.get() == 7
+    assert len(calls) == 3
+
+
+@pytest.mark.usefixtures("_not_propagating")
+def test_a_task_gives_up_after_max_retries(monkeypatch):
+    calls = _flaky(monkeypatch, [OperationalError("down")] * 10)
+    result = app.tasks[TASK].apply()
+    assert result.failed() and isinstance(result.result, OperationalError)
+    assert len(calls) == 1 + LoyaltyTask.max_retries
+
+
+@pytest.mark.parametrize("error", [Conflict("refused"), ConnectionError("not Django's")])
+@pytest.mark.usefixtures("_not_propagating")
+def test_a_refusal_or_another_error_is_not_retried(monkeypatch, error):
+    calls = _flaky(monkeypatch, [error])
+    result = app.tasks[TASK].apply()
+    assert result.failed() and result.result is error
+    assert len(calls) == 1
