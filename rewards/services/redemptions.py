@@ -11,105 +11,35 @@ makes the per-member limit safe against two requests of the same member at once.
 """
 
 import contextlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ledger import services as ledger_services
 from ledger.errors import HoldNotOpen, InvalidPoints
 from ledger.models import Hold
-from loyalty_site.errors import DomainError
 from members.events import event_emit
 from members.models import Member
-from rewards import codes
 from rewards.errors import (
-    DiscountTooSmall,
-    FulfilmentTransition,
-    LimitReached,
-    OutOfStock,
     RedemptionConfirmed,
     RedemptionNotReserved,
     ReservationExpired,
-    RewardUnavailable,
-    VoucherNotFound,
-    VoucherNotUsable,
-    VoucherPoolEmpty,
 )
-from rewards.models import Redemption, Reward, RewardTierPrice, VoucherCode
+from rewards.models import Redemption, Reward, VoucherCode
+from rewards.services.catalogue import (
+    _limit_check,
+    _reward_check,
+    _stock_return,
+    _stock_take,
+    reward_cost,
+)
+from rewards.services.vouchers import _code_claim
 
 CENT = Decimal("0.01")
-# Redemptions that count towards a reward's per-member limit: a cancelled or expired
-# reservation gave the member nothing.
-COUNTING_STATUSES = (Redemption.Status.RESERVED, Redemption.Status.CONFIRMED)
-
-
-def reward_cost(*, reward: Reward, member: Member) -> int:
-    """What this member pays for the reward: their tier's price if it has one."""
-    tier_id = member.tier_id
-    if tier_id is not None:
-        price = (
-            RewardTierPrice.objects.filter(reward=reward, tier_id=tier_id)
-            .values_list("points", flat=True)
-            .first()
-        )
-        if price is not None:
-            return price
-    return reward.points
-
-
-def _reward_check(*, reward: Reward, member: Member, channel_kind: str, now: datetime) -> None:
-    if not reward.active or not reward.is_valid_at(now):
-        raise RewardUnavailable()
-    if channel_kind and reward.channels and channel_kind not in reward.channels:
-        raise RewardUnavailable()
-    tiers = set(reward.visible_tiers.values_list("pk", flat=True))
-    if tiers and member.tier_id not in tiers:
-        raise RewardUnavailable()
-
-
-def _limit_check(*, reward: Reward, member: Member) -> None:
-    if reward.limit_per_member is None:
-        return
-    taken = Redemption.objects.filter(
-        member=member, reward=reward, status__in=COUNTING_STATUSES
-    ).count()
-    if taken >= reward.limit_per_member:
-        raise LimitReached()
-
-
-def _stock_take(*, reward: Reward) -> None:
-    if reward.stock is None:
-        return
-    # Conditional decrement: PostgreSQL re-checks `stock > 0` after waiting for a concurrent
-    # redeemer's row lock, so the last item goes to exactly one of them.
-    taken = Reward.objects.filter(pk=reward.pk, stock__gt=0).update(stock=F("stock") - 1)
-    if not taken:
-        raise OutOfStock()
-
-
-def _stock_return(*, reward_id: int) -> None:
-    Reward.objects.filter(pk=reward_id, stock__isnull=False).update(stock=F("stock") + 1)
-
-
-def _code_claim(*, reward: Reward, now: datetime) -> VoucherCode:
-    # skip_locked: a code another transaction is handing out right now is simply passed over,
-    # so concurrent redeemers never queue behind each other on the pool.
-    code = (
-        VoucherCode.objects.select_for_update(skip_locked=True)
-        .filter(reward=reward, status=VoucherCode.Status.UNUSED)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
-        .order_by(F("expires_at").asc(nulls_last=True), "pk")
-        .first()
-    )
-    if code is None:
-        raise VoucherPoolEmpty()
-    return code
 
 
 def _shipping_address(*, member: Member, given: str) -> str:
@@ -376,175 +306,3 @@ def reservations_expire(*, now: datetime | None = None, batch_size: int = 500) -
                     continue
                 _release(redemption=Redemption.objects.get(pk=pk), now=now)
                 released += 1
-
-
-@dataclass(frozen=True)
-class Discount:
-    amount: Decimal
-    currency: str
-    points: int
-    redemption: Redemption
-
-
-def points_value(*, points: int) -> Decimal:
-    """Money value of points: points × LOYALTY_POINT_VALUE, rounded DOWN to whole cents, so a
-    discount never exceeds what the burned points are worth."""
-    return (Decimal(points) * settings.LOYALTY_POINT_VALUE).quantize(CENT, rounding=ROUND_DOWN)
-
-
-@transaction.atomic
-def points_pay(
-    *,
-    member: Member,
-    points: int,
-    channel: str = "",
-    reference: str = "",
-    now: datetime | None = None,
-) -> Discount:
-    """Pay with points at a till: burn `points` and return the discount they are worth."""
-    if not isinstance(points, int) or isinstance(points, bool) or points <= 0:
-        raise InvalidPoints(fields={"points": _("Must be a positive whole number.")})
-    amount = points_value(points=points)
-    if amount <= 0:
-        raise DiscountTooSmall(fields={"points": _("Worth less than one cent.")})
-    redemption = _redemption_open(
-        member=member,
-        reward=None,
-        points=points,
-        channel=channel,
-        channel_kind="",
-        reference=reference,
-        shipping_address="",
-        now=now or timezone.now(),
-        reserve=False,
-        discount_amount=amount,
-        currency=settings.LOYALTY_CURRENCY,
-    )
-    return Discount(
-        amount=amount, currency=settings.LOYALTY_CURRENCY, points=points, redemption=redemption
-    )
-
-
-FULFILMENT_NEXT = {
-    Redemption.FulfilmentStatus.TO_SHIP: {Redemption.FulfilmentStatus.SHIPPED},
-    Redemption.FulfilmentStatus.SHIPPED: {
-        Redemption.FulfilmentStatus.DELIVERED,
-        Redemption.FulfilmentStatus.RETURNED,
-    },
-    Redemption.FulfilmentStatus.DELIVERED: {Redemption.FulfilmentStatus.RETURNED},
-    Redemption.FulfilmentStatus.RETURNED: set(),
-}
-
-
-@transaction.atomic
-def voucher_codes_discard(*, codes) -> int:
-    """Delete codes that were never handed out; an issued or used code belongs to a redemption
-    and stays. Returns how many went."""
-    deleted, _by_model = (
-        VoucherCode.objects.filter(pk__in=[code.pk for code in codes])
-        .filter(status=VoucherCode.Status.UNUSED)
-        .delete()
-    )
-    return deleted
-
-
-@transaction.atomic
-def redemptions_scrub(*, member: Member) -> int:
-    """Blank the shipping addresses copied onto a member's redemptions (erasure, invariant 8)."""
-    return (
-        Redemption.objects.filter(member=member)
-        .exclude(shipping_address="")
-        .update(shipping_address="")
-    )
-
-
-@transaction.atomic
-def fulfilment_set(
-    *,
-    redemption: Redemption,
-    status: str,
-    tracking_code: str | None = None,
-    now: datetime | None = None,
-) -> Redemption:
-    """Move a shipment on: to ship → shipped → delivered, shipped or delivered → returned."""
-    redemption = _locked(redemption)
-    if redemption.fulfilment_status == status:
-        return redemption
-    if status not in FULFILMENT_NEXT.get(redemption.fulfilment_status, set()):
-        raise FulfilmentTransition(
-            _("Cannot go from “%(old)s” to “%(new)s”.")
-            % {
-                "old": redemption.get_fulfilment_status_display(),
-                "new": Redemption.FulfilmentStatus(status).label
-                if status in Redemption.FulfilmentStatus.values
-                else status,
-            }
-        )
-    redemption.fulfilment_status = status
-    redemption.fulfilment_updated_at = now or timezone.now()
-    fields = ["fulfilment_status", "fulfilment_updated_at"]
-    if tracking_code is not None:
-        redemption.tracking_code = tracking_code.strip()
-        fields.append("tracking_code")
-    redemption.save(update_fields=fields)
-    return redemption
-
-
-@transaction.atomic
-def voucher_use(*, code: str, channel: str = "", now: datetime | None = None) -> VoucherCode:
-    """A channel reports a voucher used at a till or checkout. A code is used at most once."""
-    now = now or timezone.now()
-    voucher = (
-        VoucherCode.objects.select_for_update(of=("self",))
-        .select_related("redemption")
-        .filter(code=codes.normalise(code))
-        .first()
-    )
-    if voucher is None:
-        raise VoucherNotFound()
-    if voucher.status == VoucherCode.Status.USED:
-        raise VoucherNotUsable(_("This voucher code has been used already."), code="voucher_used")
-    if voucher.status == VoucherCode.Status.EXPIRED or (
-        voucher.expires_at is not None and voucher.expires_at <= now
-    ):
-        raise VoucherNotUsable(_("This voucher code has expired."), code="voucher_expired")
-    if (
-        voucher.status != VoucherCode.Status.ISSUED
-        or voucher.redemption.status != Redemption.Status.CONFIRMED
-    ):
-        raise VoucherNotUsable(
-            _("This voucher code has not been issued to a member."), code="voucher_not_issued"
-        )
-    voucher.status = VoucherCode.Status.USED
-    voucher.used_at = now
-    voucher.used_channel = channel
-    voucher.save(update_fields=["status", "used_at", "used_channel"])
-    return voucher
-
-
-@transaction.atomic
-def voucher_codes_generate(
-    *, reward: Reward, count: int, expires_at: datetime | None = None
-) -> list[VoucherCode]:
-    """Add `count` fresh random codes to a reward's pool."""
-    if count <= 0 or count > 100_000:
-        raise DomainError(_("Generate between 1 and 100000 codes."), code="invalid_count")
-    created: list[VoucherCode] = []
-    while len(created) < count:
-        wanted = {codes.generate() for _i in range(count - len(created))}
-        taken = set(VoucherCode.objects.filter(code__in=wanted).values_list("code", flat=True))
-        batch = [
-            VoucherCode(code=code, reward=reward, expires_at=expires_at) for code in wanted - taken
-        ]
-        created += VoucherCode.objects.bulk_create(batch, batch_size=1000)
-    return created
-
-
-@transaction.atomic
-def voucher_codes_expire(*, now: datetime | None = None) -> int:
-    """Mark codes past their expiry date expired (unused and issued ones alike)."""
-    now = now or timezone.now()
-    return VoucherCode.objects.filter(
-        status__in=[VoucherCode.Status.UNUSED, VoucherCode.Status.ISSUED],
-        expires_at__lte=now,
-    ).update(status=VoucherCode.Status.EXPIRED)
