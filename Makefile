@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/loyalty
 
-.PHONY: run test install install-test lint format bench migrations messages smoke clean
+.PHONY: run test test-sqlite install install-test lint format bench migrations messages smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ run: install
 test: install-test
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python manage.py ensure_database
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+## make test-sqlite: the ledger, campaigns and API tests on SQLite, the embedded mode's database,
+## so that every write's one implementation is run on both databases (tests that commit across
+## connections are PostgreSQL's; tests/conftest.py skips them here).
+test-sqlite: install-test
+	rm -f var/test-sqlite.sqlite3
+	DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 $(BIN)/pytest -n 2 tests/ledger tests/campaigns tests/api $(PYTEST_ARGS)
 
 ## make smoke: the embedded SQLite mode migrates from scratch and serves the sign-in page.
 smoke: install

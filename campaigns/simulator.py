@@ -96,7 +96,9 @@ def _stream_rows(start: datetime, end: datetime, with_lines: bool):
     p = Purchase._meta.db_table
     line_table = PurchaseLine._meta.db_table
     where = "p.occurred_at >= %s AND p.occurred_at < %s AND p.status <> %s"
-    params = [start, end, Purchase.Status.REJECTED]
+    # Adapted as the ORM stores them: SQLite compares datetimes as text.
+    adapt = connection.ops.adapt_datetimefield_value
+    params = [adapt(start), adapt(end), Purchase.Status.REJECTED]
     # PostgreSQL hands out epoch seconds, which become datetimes far cheaper than parsed text.
     at = (
         "EXTRACT(EPOCH FROM p.occurred_at)::float8"
