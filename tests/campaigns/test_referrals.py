@@ -1,0 +1,94 @@
+"""Referrals: codes and the reward of both parties (campaigns/services/referrals.py)."""
+
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+
+from campaigns.models import (
+    EngagementEvent,
+    Referral,
+)
+from campaigns.services import (
+    purchase_record,
+    referral_code_for,
+    referral_register,
+)
+from ledger.models import Account
+from loyalty_site.errors import DomainError
+from tests.campaigns.factories import (
+    EngagementKindFactory,
+)
+from tests.factories import MemberFactory
+
+T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+
+
+def balance(member):
+    account = Account.objects.filter(member=member).first()
+    return account.balance if account else 0
+
+
+def buy(member, external_id, amount="10.00", at=T0, lines=()):
+    return purchase_record(
+        member=member, channel="pos", external_id=external_id, amount=Decimal(amount),
+        currency="EUR", occurred_at=at, lines=lines,
+    )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_referral_rewards_both_parties_once_on_the_first_purchase(settings):
+    settings.LOYALTY_REFERRAL_POINTS = 250
+    referrer, newcomer = MemberFactory(), MemberFactory()
+    code = referral_code_for(member=referrer)
+    assert referral_code_for(member=referrer) == code
+    referral_register(referred=newcomer, code=code.code.lower())
+    buy(newcomer, "N1")
+    buy(newcomer, "N2")
+    assert balance(referrer) == 250
+    assert balance(newcomer) == 250
+    assert Referral.objects.get().rewarded_at is not None
+
+
+@pytest.mark.django_db
+def test_referral_codes_cannot_be_misused():
+    member = MemberFactory()
+    code = referral_code_for(member=member)
+    with pytest.raises(DomainError):
+        referral_register(referred=member, code=code.code)
+    with pytest.raises(DomainError):
+        referral_register(referred=MemberFactory(), code="UNKNOWN")
+    newcomer = MemberFactory()
+    referral_register(referred=newcomer, code=code.code)
+    with pytest.raises(DomainError):
+        referral_register(referred=newcomer, code=referral_code_for(member=MemberFactory()).code)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_purchases_reward_the_referral_once():
+    EngagementKindFactory(code="referral", points=100)
+    referrer, newcomer = MemberFactory(), MemberFactory()
+    referral_register(referred=newcomer, code=referral_code_for(member=referrer).code)
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def worker(i):
+        try:
+            barrier.wait()
+            buy(newcomer, f"P{i}")
+        except Exception as exc:  # pragma: no cover
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert balance(referrer) == 100
+    assert balance(newcomer) == 100
+    assert EngagementEvent.objects.filter(kind__code="referral").count() == 2
