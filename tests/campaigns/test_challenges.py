@@ -1,8 +1,7 @@
 """Challenges and badges (campaigns/services/challenges.py)."""
 
 import threading
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -16,30 +15,15 @@ from campaigns.selectors import badges_for, challenges_for
 from campaigns.services import (
     event_approve,
     event_record,
-    purchase_record,
 )
-from ledger.models import Account
 from tests.campaigns.factories import (
     BadgeFactory,
     ChallengeFactory,
     EarningRuleFactory,
     EngagementKindFactory,
 )
+from tests.campaigns.purchasing import T0, balance, buy
 from tests.factories import MemberFactory, UserFactory
-
-T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-
-
-def balance(member):
-    account = Account.objects.filter(member=member).first()
-    return account.balance if account else 0
-
-
-def buy(member, external_id, amount="10.00", at=T0, lines=()):
-    return purchase_record(
-        member=member, channel="pos", external_id=external_id, amount=Decimal(amount),
-        currency="EUR", occurred_at=at, lines=lines,
-    )  # fmt: skip
 
 
 @pytest.mark.django_db

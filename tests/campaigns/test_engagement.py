@@ -1,7 +1,6 @@
 """Engagement events: points, moderation, limits, birthdays (campaigns/services/engagement.py)."""
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import pytest
 import time_machine
@@ -13,28 +12,14 @@ from campaigns.services import (
     event_approve,
     event_record,
     event_reject,
-    purchase_record,
 )
-from ledger.models import Account, Entry
+from ledger.models import Entry
 from loyalty_site.errors import DomainError
 from tests.campaigns.factories import (
     EngagementKindFactory,
 )
+from tests.campaigns.purchasing import T0, balance
 from tests.factories import MemberFactory, UserFactory
-
-T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-
-
-def balance(member):
-    account = Account.objects.filter(member=member).first()
-    return account.balance if account else 0
-
-
-def buy(member, external_id, amount="10.00", at=T0, lines=()):
-    return purchase_record(
-        member=member, channel="pos", external_id=external_id, amount=Decimal(amount),
-        currency="EUR", occurred_at=at, lines=lines,
-    )  # fmt: skip
 
 
 @pytest.mark.django_db

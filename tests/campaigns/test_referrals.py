@@ -1,8 +1,6 @@
 """Referrals: codes and the reward of both parties (campaigns/services/referrals.py)."""
 
 import threading
-from datetime import UTC, datetime
-from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -12,30 +10,15 @@ from campaigns.models import (
     Referral,
 )
 from campaigns.services import (
-    purchase_record,
     referral_code_for,
     referral_register,
 )
-from ledger.models import Account
 from loyalty_site.errors import DomainError
 from tests.campaigns.factories import (
     EngagementKindFactory,
 )
+from tests.campaigns.purchasing import balance, buy
 from tests.factories import MemberFactory
-
-T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
-
-
-def balance(member):
-    account = Account.objects.filter(member=member).first()
-    return account.balance if account else 0
-
-
-def buy(member, external_id, amount="10.00", at=T0, lines=()):
-    return purchase_record(
-        member=member, channel="pos", external_id=external_id, amount=Decimal(amount),
-        currency="EUR", occurred_at=at, lines=lines,
-    )  # fmt: skip
 
 
 @pytest.mark.django_db
