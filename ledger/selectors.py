@@ -116,3 +116,13 @@ def ledger_mismatches(*, chunk_size: int = 2000) -> Iterator[tuple[Account, list
             if problems:
                 yield account, problems
         last = ids[-1]
+
+
+def accounts_expiring(*, now: datetime) -> list[int]:
+    """The accounts with points to expire at ``now``, in id order (what the nightly job splits)."""
+    return list(
+        Lot.objects.filter(remaining__gt=0, expires_at__lte=now)
+        .values_list("account_id", flat=True)
+        .distinct()
+        .order_by("account_id")
+    )

@@ -7,8 +7,11 @@ not retried.
 """
 
 import logging
+from datetime import datetime
 
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
 from ledger import selectors, services
 
@@ -17,7 +20,21 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="ledger.points_expire", ignore_result=True)
 def points_expire() -> int:
-    return services.points_expire()
+    """Nightly: hand the due accounts out in chunks, each its own short task, so that a worker
+    lost mid-run costs one chunk, redelivered after CELERY_VISIBILITY_TIMEOUT, not the night.
+    Every chunk expires as of the same moment. Returns how many chunks were sent."""
+    now = timezone.now()
+    due = selectors.accounts_expiring(now=now)
+    size = settings.LOYALTY_JOB_CHUNK_SIZE
+    chunks = [due[i : i + size] for i in range(0, len(due), size)]
+    for chunk in chunks:
+        points_expire_chunk.delay(chunk, now.isoformat())
+    return len(chunks)
+
+
+@shared_task(name="ledger.points_expire_chunk", ignore_result=True)
+def points_expire_chunk(account_ids: list[int], now: str) -> int:
+    return services.points_expire(now=datetime.fromisoformat(now), account_ids=account_ids)
 
 
 @shared_task(name="ledger.points_mature", ignore_result=True)

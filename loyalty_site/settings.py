@@ -244,10 +244,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    # A task that is not acknowledged within the visibility timeout is delivered again, so the
-    # timeout must exceed the longest countdown/ETA we use (hold and reservation timeouts).
+    # A task that is not acknowledged within the visibility timeout is delivered again: that is
+    # how a task lost with its worker runs again, so it is short (long jobs work in chunks). It
+    # must exceed the longest task (CELERY_TASK_TIME_LIMIT) and the longest countdown we use
+    # (a webhook retry, at most LOYALTY_WEBHOOK_RETRY_MAX_SECONDS).
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 6 * 3600, minimum=60)
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 1800, minimum=60)
     }
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
@@ -257,7 +259,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600, minimum=10)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1500, minimum=10)
+# Accounts (or members) per chunk of a nightly job: each chunk is its own task.
+LOYALTY_JOB_CHUNK_SIZE = env_int("LOYALTY_JOB_CHUNK_SIZE", 1000, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -357,6 +361,15 @@ LOYALTY_IDEMPOTENCY_WAIT_SECONDS = env_int("LOYALTY_IDEMPOTENCY_WAIT_SECONDS", 5
 LOYALTY_IDEMPOTENCY_STALE_SECONDS = env_int("LOYALTY_IDEMPOTENCY_STALE_SECONDS", 120, minimum=10)
 LOYALTY_WEBHOOK_MAX_ATTEMPTS = env_int("LOYALTY_WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
 LOYALTY_WEBHOOK_RETRY_BASE_SECONDS = env_int("LOYALTY_WEBHOOK_RETRY_BASE_SECONDS", 30, minimum=1)
+LOYALTY_WEBHOOK_RETRY_MAX_SECONDS = env_int("LOYALTY_WEBHOOK_RETRY_MAX_SECONDS", 1200, minimum=1)
+_visibility = CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout")
+if _visibility is not None and _visibility <= max(
+    CELERY_TASK_TIME_LIMIT, LOYALTY_WEBHOOK_RETRY_MAX_SECONDS
+):
+    raise ImproperlyConfigured(
+        "CELERY_VISIBILITY_TIMEOUT must exceed CELERY_TASK_TIME_LIMIT and "
+        "LOYALTY_WEBHOOK_RETRY_MAX_SECONDS: a running or waiting task would be delivered twice"
+    )
 LOYALTY_WEBHOOK_TIMEOUT_SECONDS = env_int("LOYALTY_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
 LOYALTY_WEBHOOK_CACHE_SECONDS = env_int("LOYALTY_WEBHOOK_CACHE_SECONDS", 10, minimum=0)
 LOYALTY_WEBHOOK_KEEP_DAYS = env_int("LOYALTY_WEBHOOK_KEEP_DAYS", 30, minimum=1)

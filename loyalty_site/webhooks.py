@@ -177,8 +177,13 @@ def _schedule(ids: list[int]) -> None:
 
 
 def retry_delay(attempts: int) -> int:
-    """Seconds before the next attempt: base · 2^(attempts-1), at most one hour."""
-    return min(settings.LOYALTY_WEBHOOK_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), 3600)
+    """Seconds before the next attempt: base · 2^(attempts-1), at most
+    LOYALTY_WEBHOOK_RETRY_MAX_SECONDS (below the broker's visibility timeout, which would
+    otherwise deliver the waiting retry twice)."""
+    return min(
+        settings.LOYALTY_WEBHOOK_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0),
+        settings.LOYALTY_WEBHOOK_RETRY_MAX_SECONDS,
+    )
 
 
 def delivery_send(*, delivery_id: int) -> int | None:

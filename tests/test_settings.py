@@ -110,3 +110,15 @@ def test_production_configuration_passes_check_deploy(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_a_visibility_timeout_shorter_than_a_task_is_refused(tmp_path):
+    # The broker would deliver a running task a second time.
+    result = _settings_with(
+        tmp_path,
+        CELERY_BROKER_URL="redis://127.0.0.1:6379/0",
+        CELERY_VISIBILITY_TIMEOUT="600",
+        CELERY_TASK_TIME_LIMIT="900",
+    )
+    assert result.returncode != 0
+    assert "CELERY_VISIBILITY_TIMEOUT must exceed CELERY_TASK_TIME_LIMIT" in result.stderr

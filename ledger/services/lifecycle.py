@@ -16,8 +16,16 @@ from loyalty_site.errors import Conflict
 from members.models import Member
 
 
-def points_expire(*, now: datetime | None = None, member: Member | None = None) -> int:
+def points_expire(
+    *,
+    now: datetime | None = None,
+    member: Member | None = None,
+    account_ids: list[int] | None = None,
+) -> int:
     """Expire what is left of lots past their expiry date; returns the points expired.
+
+    ``account_ids`` limits the run to those accounts: the nightly job hands out chunks of them
+    (``ledger.selectors.accounts_expiring`` lists the due ones), each its own short task.
 
     One account at a time, each in its own short transaction under the account lock, so two
     runs at once expire each lot once: the second finds ``remaining == 0``. Points reserved by an
@@ -28,6 +36,8 @@ def points_expire(*, now: datetime | None = None, member: Member | None = None) 
     due = Lot.objects.filter(remaining__gt=0, expires_at__lte=now)
     if member is not None:
         due = due.filter(account__member=member)
+    if account_ids is not None:
+        due = due.filter(account_id__in=account_ids)
     account_ids = due.values_list("account_id", flat=True).distinct().order_by("account_id")
     expired = 0
     for account_id in list(account_ids):
