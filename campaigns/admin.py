@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from campaigns import services
+from campaigns import conditions, services
 from campaigns.models import (
     AbuseRule,
     Badge,
@@ -42,6 +42,45 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class NamesField(forms.CharField):
+    """SKUs, categories, stores or channels: one per line or separated by commas."""
+
+    widget = forms.Textarea(attrs={"rows": 2})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", _("One per line or separated by commas; empty means any."))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list | tuple) else value
+
+    def to_python(self, value) -> list[str]:
+        text = super().to_python(value)
+        names = [name.strip() for name in text.replace(",", "\n").splitlines()]
+        return list(dict.fromkeys(name for name in names if name))
+
+
+class EarningRuleForm(forms.ModelForm):
+    skus = NamesField(label=_("SKUs"))
+    categories = NamesField(label=_("categories"))
+    stores = NamesField(label=_("stores"))
+    channels = NamesField(label=_("channels"))
+    days_of_week = forms.TypedMultipleChoiceField(
+        label=_("days of week"),
+        choices=conditions.WEEKDAYS,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked means any day."),
+    )
+
+    class Meta:
+        model = EarningRule
+        # The admin's fieldsets choose what is shown; these are the conditions it cleans.
+        fields = ["skus", "categories", "stores", "channels", "days_of_week"]
+
+
 class SimulationForm(forms.Form):
     start = forms.DateField(label=_("From"))
     end = forms.DateField(label=_("Until (inclusive)"))
@@ -55,6 +94,7 @@ class SimulationForm(forms.Form):
 
 @admin.register(EarningRule)
 class EarningRuleAdmin(admin.ModelAdmin):
+    form = EarningRuleForm
     list_display = [
         "name",
         "kind",
