@@ -207,7 +207,11 @@ class EarningAward(models.Model):
             models.Index(fields=["member", "occurred_at"], name="award_member_time"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["rule", "purchase"], name="award_rule_purchase")
+            models.UniqueConstraint(
+                fields=["rule", "purchase"],
+                name="award_rule_purchase",
+                violation_error_message=_("This rule has already given points for this purchase."),
+            )
         ]
 
     def __str__(self) -> str:
@@ -234,6 +238,9 @@ class PurchasePoints(models.Model):
             models.CheckConstraint(
                 condition=Q(points_reversed__lte=F("points")),
                 name="purchasepoints_not_over_reversed",
+                violation_error_message=_(
+                    "Returns cannot take back more points than the purchase earned."
+                ),
             )
         ]
 
@@ -383,6 +390,7 @@ class EngagementEvent(models.Model):
                 fields=["member", "kind", "reference"],
                 condition=~Q(reference=""),
                 name="event_member_kind_reference",
+                violation_error_message=_("This event was already recorded."),
             )
         ]
 
@@ -428,7 +436,11 @@ class Referral(models.Model):
         verbose_name = _("referral")
         verbose_name_plural = _("referrals")
         constraints = [
-            models.CheckConstraint(condition=~Q(referrer=F("referred")), name="referral_not_self")
+            models.CheckConstraint(
+                condition=~Q(referrer=F("referred")),
+                name="referral_not_self",
+                violation_error_message=_("A member cannot refer themselves."),
+            )
         ]
 
     def __str__(self) -> str:
@@ -465,7 +477,13 @@ class MemberBadge(models.Model):
     class Meta:
         verbose_name = _("member badge")
         verbose_name_plural = _("member badges")
-        constraints = [models.UniqueConstraint(fields=["member", "badge"], name="memberbadge_once")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "badge"],
+                name="memberbadge_once",
+                violation_error_message=_("This member already has this badge."),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.member}: {self.badge}"
@@ -537,7 +555,11 @@ class ChallengeProgress(models.Model):
         verbose_name = _("challenge progress")
         verbose_name_plural = _("challenge progress")
         constraints = [
-            models.UniqueConstraint(fields=["challenge", "member"], name="progress_once")
+            models.UniqueConstraint(
+                fields=["challenge", "member"],
+                name="progress_once",
+                violation_error_message=_("This member already has progress on this challenge."),
+            )
         ]
 
     def __str__(self) -> str:
