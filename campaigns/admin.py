@@ -25,8 +25,9 @@ from campaigns.models import (
     Referral,
     ReferralCode,
 )
-from campaigns.simulator import simulate
+from campaigns.simulator import period_refusal, simulate
 from members.admin_actions import rows_run
+from members.admin_numbers import NumbersInRange
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -91,9 +92,19 @@ class SimulationForm(forms.Form):
         help_text=_("The rules to replay, active or not, exactly as they are set now."),
     )
 
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("start") and cleaned.get("end"):
+            refusal = period_refusal(
+                first=cleaned["start"], last=cleaned["end"], today=timezone.localdate()
+            )
+            if refusal:
+                raise forms.ValidationError(refusal)
+        return cleaned
+
 
 @admin.register(EarningRule)
-class EarningRuleAdmin(admin.ModelAdmin):
+class EarningRuleAdmin(NumbersInRange, admin.ModelAdmin):
     form = EarningRuleForm
     list_display = [
         "name",
@@ -253,13 +264,13 @@ class PurchaseReviewAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AbuseRule)
-class AbuseRuleAdmin(admin.ModelAdmin):
+class AbuseRuleAdmin(NumbersInRange, admin.ModelAdmin):
     list_display = ["kind", "threshold", "min_history", "active"]
     list_filter = ["active", "kind"]
 
 
 @admin.register(EngagementKind)
-class EngagementKindAdmin(admin.ModelAdmin):
+class EngagementKindAdmin(NumbersInRange, admin.ModelAdmin):
     list_display = ["code", "name", "points", "limit_count", "limit_period", "requires_approval"]
     list_filter = ["active", "requires_approval"]
     search_fields = ["code", "name"]
@@ -335,7 +346,7 @@ class MemberBadgeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Challenge)
-class ChallengeAdmin(admin.ModelAdmin):
+class ChallengeAdmin(NumbersInRange, admin.ModelAdmin):
     list_display = ["name", "goal", "target", "window_days", "reward_points", "badge", "active"]
     list_filter = ["active", "goal"]
     list_select_related = ["badge"]

@@ -179,3 +179,37 @@ def test_rule_conditions_are_validated_on_full_clean_and_held_by_the_database():
         EarningRule.objects.create(name="Bad", categories={"a": 1})
     with transaction.atomic(), pytest.raises(IntegrityError, match="kind_valid"):
         EarningRule.objects.create(name="Bad", kind="points")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("start", "end", "error"),
+    [
+        (1, -2, "The end must be after the start."),
+        (10000, 0, "Simulate from 2000-01-01 at the earliest."),
+        (0, 2, "The period cannot end more than a day from now."),
+    ],
+)
+def test_the_simulator_form_refuses_a_bad_period(marketing, start, end, error):
+    rule = EarningRuleFactory(name="Base", rate=2)
+    today = timezone.localdate()
+    response = marketing.post(
+        reverse("admin:campaigns_earningrule_simulate"),
+        {"start": (today - timedelta(days=start)).isoformat(),
+         "end": (today + timedelta(days=end)).isoformat(), "rules": [rule.pk]},
+    )  # fmt: skip
+    assert response.context["form"].non_field_errors() == [error]
+    assert response.context["report"] is None
+
+
+@pytest.mark.django_db
+def test_numbers_beyond_their_column_are_form_errors(marketing):
+    response = marketing.post(
+        reverse("admin:campaigns_earningrule_add"),
+        rule_post(bonus_points="2147483648", min_spend="10000000000", budget_points="-1"),
+    )
+    errors = response.context["adminform"].form.errors
+    assert errors["bonus_points"] == ["Ensure this value is less than or equal to 2147483647."]
+    assert "Ensure this value is less than or equal to 9999999999.99." in errors["min_spend"]
+    assert errors["budget_points"] == ["Ensure this value is greater than or equal to 0."]
+    assert not EarningRule.objects.exists()
