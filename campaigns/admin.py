@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from campaigns import services
+from campaigns import conditions, services
 from campaigns.models import (
     AbuseRule,
     Badge,
@@ -25,8 +25,9 @@ from campaigns.models import (
     Referral,
     ReferralCode,
 )
-from campaigns.simulator import simulate
+from campaigns.simulator import period_refusal, simulate
 from members.admin_actions import rows_run
+from members.admin_numbers import NumbersInRange
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -42,6 +43,45 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class NamesField(forms.CharField):
+    """SKUs, categories, stores or channels: one per line or separated by commas."""
+
+    widget = forms.Textarea(attrs={"rows": 2})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", _("One per line or separated by commas; empty means any."))
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list | tuple) else value
+
+    def to_python(self, value) -> list[str]:
+        text = super().to_python(value)
+        names = [name.strip() for name in text.replace(",", "\n").splitlines()]
+        return list(dict.fromkeys(name for name in names if name))
+
+
+class EarningRuleForm(forms.ModelForm):
+    skus = NamesField(label=_("SKUs"))
+    categories = NamesField(label=_("categories"))
+    stores = NamesField(label=_("stores"))
+    channels = NamesField(label=_("channels"))
+    days_of_week = forms.TypedMultipleChoiceField(
+        label=_("days of week"),
+        choices=conditions.WEEKDAYS,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("None ticked means any day."),
+    )
+
+    class Meta:
+        model = EarningRule
+        # The admin's fieldsets choose what is shown; these are the conditions it cleans.
+        fields = ["skus", "categories", "stores", "channels", "days_of_week"]
+
+
 class SimulationForm(forms.Form):
     start = forms.DateField(label=_("From"))
     end = forms.DateField(label=_("Until (inclusive)"))
@@ -52,9 +92,20 @@ class SimulationForm(forms.Form):
         help_text=_("The rules to replay, active or not, exactly as they are set now."),
     )
 
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("start") and cleaned.get("end"):
+            refusal = period_refusal(
+                first=cleaned["start"], last=cleaned["end"], today=timezone.localdate()
+            )
+            if refusal:
+                raise forms.ValidationError(refusal)
+        return cleaned
+
 
 @admin.register(EarningRule)
-class EarningRuleAdmin(admin.ModelAdmin):
+class EarningRuleAdmin(NumbersInRange, admin.ModelAdmin):
+    form = EarningRuleForm
     list_display = [
         "name",
         "kind",
@@ -213,13 +264,13 @@ class PurchaseReviewAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AbuseRule)
-class AbuseRuleAdmin(admin.ModelAdmin):
+class AbuseRuleAdmin(NumbersInRange, admin.ModelAdmin):
     list_display = ["kind", "threshold", "min_history", "active"]
     list_filter = ["active", "kind"]
 
 
 @admin.register(EngagementKind)
-class EngagementKindAdmin(admin.ModelAdmin):
+class EngagementKindAdmin(NumbersInRange, admin.ModelAdmin):
     list_display = ["code", "name", "points", "limit_count", "limit_period", "requires_approval"]
     list_filter = ["active", "requires_approval"]
     search_fields = ["code", "name"]
@@ -295,7 +346,7 @@ class MemberBadgeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Challenge)
-class ChallengeAdmin(admin.ModelAdmin):
+class ChallengeAdmin(NumbersInRange, admin.ModelAdmin):
     list_display = ["name", "goal", "target", "window_days", "reward_points", "badge", "active"]
     list_filter = ["active", "goal"]
     list_select_related = ["badge"]

@@ -1,9 +1,10 @@
 """The earning-rule engine: which rules apply to a purchase and how many points each gives.
 
-Pure on purpose: no database, no settings, no clock. Real purchases (`services.purchase_record`)
-and the simulator feed it the same plain facts, so what the simulator predicts is what the till
-would have earned. Everything a rule needs from the outside world (what the member already earned
-from it this period, what is left of its budget, the member's tier) arrives in the inputs.
+Pure on purpose: no database, no settings, no clock, only a logger. Real purchases
+(`services.purchase_record`) and the simulator feed it the same plain facts, so what the
+simulator predicts is what the till would have earned. Everything a rule needs from the outside
+world (what the member already earned from it this period, what is left of its budget, the
+member's tier) arrives in the inputs.
 
 Semantics, in the order they are applied:
 1. A rule applies when every condition it sets holds (an empty condition holds always).
@@ -16,10 +17,15 @@ Semantics, in the order they are applied:
 5. Each rule's points are capped per purchase, then by what is left of its per-member period cap,
    then by what is left of its total budget.
 6. The member's tier multiplier, if above 1, adds a last line on top of the rules' total.
+
+A rule's data never fails a purchase: a spec with a malformed field (`spec_problem`), or one that
+raises against a particular purchase (a naive start compared with an aware time), is skipped
+with a warning naming the rule, and the other rules still apply.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -39,6 +45,8 @@ _ROUNDING = {ROUND_DOWN: ROUND_FLOOR, ROUND_HALF: ROUND_HALF_UP, ROUND_UP: ROUND
 
 
 _ONE = Decimal(1)
+
+logger = logging.getLogger(__name__)
 
 
 def round_points(value: Decimal, mode: str) -> int:
@@ -100,6 +108,8 @@ class RuleSpec:
     budget_remaining: int | None = None
     priority: int = 0
     stacks: bool = True
+    # Why the stored rule cannot be applied (its builder logged it); such a rule never matches.
+    unusable: str = ""
 
     @property
     def filters_lines(self) -> bool:
@@ -165,6 +175,63 @@ def eligible_amount(rule: RuleSpec, purchase: PurchaseFacts) -> Decimal | None:
     return total if matched else None
 
 
+_SETS = ("skus", "categories", "stores", "channels", "tiers")
+_INTS_OR_NONE = ("cap_per_purchase", "cap_per_member", "budget_remaining")
+_FLAGS = ("first_purchase_only", "birthday", "anniversary", "stacks")
+
+
+def _is_int(value) -> bool:
+    return type(value) is int  # not bool
+
+
+def _is_decimal(value) -> bool:
+    return isinstance(value, Decimal) and value.is_finite()
+
+
+def spec_problem(rule: RuleSpec) -> str:
+    """Why the engine cannot apply this spec ("" when it can): a field of the wrong type."""
+    if rule.unusable:
+        return str(rule.unusable)
+    if not _is_int(rule.id) or not _is_int(rule.priority) or not isinstance(rule.name, str):
+        return "id, name or priority"
+    if not isinstance(rule.kind, str) or rule.kind not in KIND_ORDER:
+        return "kind"
+    if not isinstance(rule.rounding, str) or rule.rounding not in _ROUNDING:
+        return "rounding"
+    if not _is_decimal(rule.rate) or not _is_decimal(rule.multiplier):
+        return "rate or multiplier"
+    if not _is_int(rule.bonus_points):
+        return "bonus_points"
+    for name in _SETS:
+        value = getattr(rule, name)
+        if not isinstance(value, frozenset) or not all(isinstance(v, str) for v in value):
+            return name
+    days = rule.days_of_week
+    if not isinstance(days, frozenset) or not all(_is_int(v) and 0 <= v <= 6 for v in days):
+        return "days_of_week"
+    for name in ("time_from", "time_until"):
+        value = getattr(rule, name)
+        # Compared with the purchase's wall-clock time, which is naive.
+        if value is not None and (not isinstance(value, time) or value.tzinfo is not None):
+            return name
+    for name in ("starts_at", "ends_at"):
+        if getattr(rule, name) is not None and not isinstance(getattr(rule, name), datetime):
+            return name
+    if rule.min_spend is not None and not _is_decimal(rule.min_spend):
+        return "min_spend"
+    for name in _INTS_OR_NONE:
+        if getattr(rule, name) is not None and not _is_int(getattr(rule, name)):
+            return name
+    for name in _FLAGS:
+        if not isinstance(getattr(rule, name), bool):
+            return name
+    return ""
+
+
+def _skip(rule: RuleSpec, problem: str) -> None:
+    logger.warning("Earning rule %s (%r) skipped: %s", rule.id, rule.name, problem)
+
+
 Check = Callable[[PurchaseFacts, "MemberFacts"], bool]
 
 
@@ -226,6 +293,14 @@ class PreparedRules:
     __slots__ = ("entries", "budget")
 
     def __init__(self, rules: Sequence[RuleSpec]):
+        usable = []
+        for rule in rules:
+            problem = spec_problem(rule)
+            if not problem:
+                usable.append(rule)
+            elif not rule.unusable:  # an unusable rule was logged by whoever built it
+                _skip(rule, problem)
+        rules = usable
         ordered = sorted(rules, key=lambda r: (KIND_ORDER[r.kind], -r.priority, r.id))
         # Everything the hot loop reads, unpacked once: attribute reads dominate otherwise.
         self.entries = tuple(
@@ -270,17 +345,21 @@ def evaluate(
     winner = None
     for entry in prepared.entries:
         rule, checks, filters_lines, exclusive = entry[0], entry[1], entry[2], entry[3]
-        if filters_lines:
-            amount = eligible_amount(rule, purchase)
-            if amount is None:
-                continue
-        else:
-            amount = purchase.amount
-        failed = False
-        for check in checks:
-            if not check(purchase, member):
-                failed = True
-                break
+        try:
+            if filters_lines:
+                amount = eligible_amount(rule, purchase)
+                if amount is None:
+                    continue
+            else:
+                amount = purchase.amount
+            failed = False
+            for check in checks:
+                if not check(purchase, member):
+                    failed = True
+                    break
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            _skip(rule, repr(exc))
+            continue
         if failed:
             continue
         matching.append((entry, amount))
@@ -294,24 +373,27 @@ def evaluate(
         rule, exclusive, kind, rounding, capped = entry[0], entry[3], entry[4], entry[5], entry[6]
         if exclusive is not None and exclusive != winner:
             continue
+        try:
+            if kind == RATE:
+                raw = int((amount * rule.rate).quantize(_ONE, rounding=rounding))
+            elif kind == MULTIPLIER:
+                raw = int(
+                    (amount * base_rate * (rule.multiplier - 1)).quantize(_ONE, rounding=rounding)
+                )
+            else:
+                raw = rule.bonus_points
+            note = ""
+            if raw > 0 and (capped or rule.id in budget):
+                raw, note = _cap(rule, raw, member, budget)
+        except (TypeError, ValueError, ArithmeticError) as exc:  # a rate too large to round
+            _skip(rule, repr(exc))
+            continue
         if kind == RATE:
-            raw = int((amount * rule.rate).quantize(_ONE, rounding=rounding))
             # Multipliers multiply the rate actually granted, whether or not its points were
             # capped, so a capped base rate does not silently cap the campaign on top of it.
             base_rate += rule.rate
-        elif kind == MULTIPLIER:
-            raw = int(
-                (amount * base_rate * (rule.multiplier - 1)).quantize(_ONE, rounding=rounding)
-            )
-        else:
-            raw = rule.bonus_points
         if raw <= 0:
             continue
-        note = ""
-        if capped or rule.id in budget:
-            raw, note = _cap(rule, raw, member, budget)
-            if raw <= 0:
-                continue
         reason = ""
         if explain:
             if kind == RATE:

@@ -6,12 +6,14 @@ or by a conditional UPDATE, and a CHECK constraint refuses any overspend that sl
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.lookups import Exact
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from campaigns import engine
+from campaigns import conditions, engine
 from ledger.models import Purchase
 from members.models import Member, Tier
 
@@ -22,6 +24,25 @@ class Period(models.TextChoices):
     MONTH = "month", _("Month")
     YEAR = "year", _("Year")
     EVER = "ever", _("Ever")
+
+
+class JSONTypeOf(models.Func):
+    """The JSON type of a value ("array", "object", ...), for CHECK constraints on both backends."""
+
+    function = "jsonb_typeof"
+    output_field = models.CharField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, function="json_type", **extra_context)
+
+
+def _is_list(field: str) -> models.CheckConstraint:
+    # The database can tell a list from an object; what the items are is left to the validators.
+    return models.CheckConstraint(
+        condition=Exact(JSONTypeOf(field), "array"),
+        name=f"earningrule_{field}_is_list",
+        violation_error_message=_("A condition must be a list."),
+    )
 
 
 class EarningRule(models.Model):
@@ -48,15 +69,27 @@ class EarningRule(models.Model):
         _("rounding"), max_length=8, choices=Rounding.choices, default=Rounding.DOWN
     )
     # Conditions: an empty list means "any".
-    skus = models.JSONField(_("SKUs"), default=list, blank=True)
-    categories = models.JSONField(_("categories"), default=list, blank=True)
-    stores = models.JSONField(_("stores"), default=list, blank=True)
-    channels = models.JSONField(_("channels"), default=list, blank=True)
+    skus = models.JSONField(
+        _("SKUs"), default=list, blank=True, validators=[conditions.validate_names]
+    )
+    categories = models.JSONField(
+        _("categories"), default=list, blank=True, validators=[conditions.validate_names]
+    )
+    stores = models.JSONField(
+        _("stores"), default=list, blank=True, validators=[conditions.validate_names]
+    )
+    channels = models.JSONField(
+        _("channels"), default=list, blank=True, validators=[conditions.validate_names]
+    )
     tiers = models.ManyToManyField(
         Tier, blank=True, related_name="+", verbose_name=_("tiers"), help_text=_("Empty: any.")
     )
     days_of_week = models.JSONField(
-        _("days of week"), default=list, blank=True, help_text=_("0 = Monday … 6 = Sunday")
+        _("days of week"),
+        default=list,
+        blank=True,
+        help_text=_("0 = Monday … 6 = Sunday"),
+        validators=[conditions.validate_weekdays],
     )
     time_from = models.TimeField(_("from time of day"), null=True, blank=True)
     time_until = models.TimeField(_("until time of day"), null=True, blank=True)
@@ -97,15 +130,47 @@ class EarningRule(models.Model):
             models.CheckConstraint(
                 condition=Q(budget_points__isnull=True) | Q(budget_spent__lte=F("budget_points")),
                 name="earningrule_budget_not_overspent",
+                violation_error_message=_("The budget cannot be less than the points spent."),
             ),
-            models.CheckConstraint(condition=Q(rate__gte=0), name="earningrule_rate_gte_0"),
             models.CheckConstraint(
-                condition=Q(multiplier__gte=1), name="earningrule_multiplier_gte_1"
+                condition=Q(rate__gte=0),
+                name="earningrule_rate_gte_0",
+                violation_error_message=_("The rate cannot be negative."),
             ),
+            models.CheckConstraint(
+                condition=Q(multiplier__gte=1),
+                name="earningrule_multiplier_gte_1",
+                violation_error_message=_("The multiplier must be at least 1."),
+            ),
+            # The engine reads these with a lookup table: an unknown value would skip the rule.
+            models.CheckConstraint(
+                condition=Q(kind__in=[engine.RATE, engine.MULTIPLIER, engine.BONUS]),
+                name="earningrule_kind_valid",
+                violation_error_message=_("Choose a valid kind."),
+            ),
+            models.CheckConstraint(
+                condition=Q(rounding__in=[engine.ROUND_DOWN, engine.ROUND_HALF, engine.ROUND_UP]),
+                name="earningrule_rounding_valid",
+                violation_error_message=_("Choose a valid rounding."),
+            ),
+            models.CheckConstraint(
+                condition=Q(cap_period__in=Period.values),
+                name="earningrule_cap_period_valid",
+                violation_error_message=_("Choose a valid cap period."),
+            ),
+            _is_list("skus"),
+            _is_list("categories"),
+            _is_list("stores"),
+            _is_list("channels"),
+            _is_list("days_of_week"),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": _("The end must be after the start.")})
 
 
 class EarningAward(models.Model):
@@ -142,7 +207,11 @@ class EarningAward(models.Model):
             models.Index(fields=["member", "occurred_at"], name="award_member_time"),
         ]
         constraints = [
-            models.UniqueConstraint(fields=["rule", "purchase"], name="award_rule_purchase")
+            models.UniqueConstraint(
+                fields=["rule", "purchase"],
+                name="award_rule_purchase",
+                violation_error_message=_("This rule has already given points for this purchase."),
+            )
         ]
 
     def __str__(self) -> str:
@@ -169,6 +238,9 @@ class PurchasePoints(models.Model):
             models.CheckConstraint(
                 condition=Q(points_reversed__lte=F("points")),
                 name="purchasepoints_not_over_reversed",
+                violation_error_message=_(
+                    "Returns cannot take back more points than the purchase earned."
+                ),
             )
         ]
 
@@ -318,6 +390,7 @@ class EngagementEvent(models.Model):
                 fields=["member", "kind", "reference"],
                 condition=~Q(reference=""),
                 name="event_member_kind_reference",
+                violation_error_message=_("This event was already recorded."),
             )
         ]
 
@@ -363,7 +436,11 @@ class Referral(models.Model):
         verbose_name = _("referral")
         verbose_name_plural = _("referrals")
         constraints = [
-            models.CheckConstraint(condition=~Q(referrer=F("referred")), name="referral_not_self")
+            models.CheckConstraint(
+                condition=~Q(referrer=F("referred")),
+                name="referral_not_self",
+                violation_error_message=_("A member cannot refer themselves."),
+            )
         ]
 
     def __str__(self) -> str:
@@ -400,7 +477,13 @@ class MemberBadge(models.Model):
     class Meta:
         verbose_name = _("member badge")
         verbose_name_plural = _("member badges")
-        constraints = [models.UniqueConstraint(fields=["member", "badge"], name="memberbadge_once")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "badge"],
+                name="memberbadge_once",
+                violation_error_message=_("This member already has this badge."),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.member}: {self.badge}"
@@ -472,7 +555,11 @@ class ChallengeProgress(models.Model):
         verbose_name = _("challenge progress")
         verbose_name_plural = _("challenge progress")
         constraints = [
-            models.UniqueConstraint(fields=["challenge", "member"], name="progress_once")
+            models.UniqueConstraint(
+                fields=["challenge", "member"],
+                name="progress_once",
+                violation_error_message=_("This member already has progress on this challenge."),
+            )
         ]
 
     def __str__(self) -> str:

@@ -1,13 +1,14 @@
 """Reads shared by the purchase path, the simulator, the admin and the API."""
 
 import dataclasses
+import logging
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from campaigns import engine
+from campaigns import conditions, engine
 from campaigns.models import (
     Challenge,
     ChallengeProgress,
@@ -18,6 +19,8 @@ from campaigns.models import (
 )
 from members import config_cache
 from members.models import Member
+
+logger = logging.getLogger(__name__)
 
 
 def period_start(period: str, at: datetime) -> datetime | None:
@@ -36,10 +39,25 @@ def period_start(period: str, at: datetime) -> datetime | None:
 
 
 def rule_spec(rule: EarningRule) -> engine.RuleSpec:
+    """The engine's view of a stored rule; a rule whose stored data is malformed never matches.
+
+    Validation keeps such data out (the model's validators and constraints), but a row written
+    around it must cost its own points only, not every purchase: it is logged and skipped.
+    """
+    try:
+        lists = {
+            "skus": conditions.names(rule.skus),
+            "categories": conditions.names(rule.categories),
+            "stores": conditions.names(rule.stores),
+            "channels": conditions.names(rule.channels),
+            "days_of_week": conditions.weekdays(rule.days_of_week),
+        }
+    except ValueError as exc:
+        return _rule_unusable(rule, str(exc))
     budget = None
     if rule.budget_points is not None:
         budget = rule.budget_points - rule.budget_spent
-    return engine.RuleSpec(
+    spec = engine.RuleSpec(
         id=rule.pk,
         name=rule.name,
         kind=rule.kind,
@@ -47,12 +65,8 @@ def rule_spec(rule: EarningRule) -> engine.RuleSpec:
         multiplier=Decimal(rule.multiplier),
         bonus_points=rule.bonus_points,
         rounding=rule.rounding,
-        skus=frozenset(str(v) for v in rule.skus or ()),
-        categories=frozenset(str(v) for v in rule.categories or ()),
-        stores=frozenset(str(v) for v in rule.stores or ()),
-        channels=frozenset(str(v) for v in rule.channels or ()),
         tiers=frozenset(tier.name for tier in rule.tiers.all()),
-        days_of_week=frozenset(int(v) for v in rule.days_of_week or ()),
+        **lists,
         time_from=rule.time_from,
         time_until=rule.time_until,
         starts_at=rule.starts_at,
@@ -67,6 +81,18 @@ def rule_spec(rule: EarningRule) -> engine.RuleSpec:
         priority=rule.priority,
         stacks=rule.stacks,
     )
+    problem = engine.spec_problem(spec)
+    return _rule_unusable(rule, problem) if problem else spec
+
+
+def _rule_unusable(rule: EarningRule, problem: str) -> engine.RuleSpec:
+    logger.warning(
+        "Earning rule %s (%r) skipped, its stored data is malformed: %s",
+        rule.pk,
+        rule.name,
+        problem,
+    )
+    return engine.RuleSpec(id=rule.pk, name=rule.name, unusable=problem)
 
 
 def rule_spec_shared(rule: EarningRule) -> engine.RuleSpec:

@@ -14,17 +14,36 @@ import heapq
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from campaigns import engine, selectors
 from campaigns.models import EarningRule
 from ledger.models import Purchase, PurchaseLine
 from members.models import Member
+
+# Before this there are no purchases to replay, and a typo (0202 for 2020) reads a century.
+EARLIEST = date(2000, 1, 1)
+
+
+def period_refusal(*, first: date, last: date, today: date) -> str:
+    """Why the days first..last (both included) cannot be simulated; "" when they can.
+
+    The admin form and the command ask this first: a reversed period would replay nothing and
+    report 0 points as if that were the answer.
+    """
+    if last < first:
+        return gettext("The end must be after the start.")
+    if first < EARLIEST:
+        return gettext("Simulate from %(date)s at the earliest.") % {"date": EARLIEST.isoformat()}
+    if last > today + timedelta(days=1):
+        return gettext("The period cannot end more than a day from now.")
+    return ""
 
 
 @dataclass
@@ -142,6 +161,8 @@ def simulate(
     point_value: Decimal | None = None,
     top: int = 10,
 ) -> SimulationReport:
+    if end <= start:
+        raise ValueError(f"end ({end}) must be after start ({start})")
     began = time.monotonic()
     if rules is None:
         rules = list(EarningRule.objects.filter(active=True).prefetch_related("tiers"))

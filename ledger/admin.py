@@ -6,6 +6,7 @@ the approval threshold a second person approves or rejects it with the actions b
 """
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import F
 from django.http import HttpResponseRedirect
@@ -25,8 +26,10 @@ from ledger.models import (
     PurchaseLine,
     Return,
 )
+from ledger.services.adjustments import adjustment_too_large
 from loyalty_site.errors import DomainError, form_error
 from members.admin_actions import rows_run
+from members.admin_numbers import NumbersInRange
 from members.selectors import member_search
 
 MEMBER_SEARCH = (
@@ -198,6 +201,8 @@ class AdjustmentRequestForm(forms.ModelForm):
         points = self.cleaned_data["points"]
         if points == 0:
             raise forms.ValidationError(_("The adjustment must be a whole number other than zero."))
+        if abs(points) > settings.LOYALTY_ADJUSTMENT_MAX_POINTS:
+            raise forms.ValidationError(adjustment_too_large())
         return points
 
     def clean(self):
@@ -208,7 +213,7 @@ class AdjustmentRequestForm(forms.ModelForm):
 
 
 @admin.register(AdjustmentRequest)
-class AdjustmentRequestAdmin(admin.ModelAdmin):
+class AdjustmentRequestAdmin(NumbersInRange, admin.ModelAdmin):
     """The approval queue: staff add a request, a second person approves or rejects it."""
 
     form = AdjustmentRequestForm

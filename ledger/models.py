@@ -40,8 +40,16 @@ class Account(models.Model):
         verbose_name = _("points account")
         verbose_name_plural = _("points accounts")
         constraints = [
-            models.CheckConstraint(condition=Q(pending__gte=0), name="account_pending_gte_0"),
-            models.CheckConstraint(condition=Q(held__gte=0), name="account_held_gte_0"),
+            models.CheckConstraint(
+                condition=Q(pending__gte=0),
+                name="account_pending_gte_0",
+                violation_error_message=_("Pending points cannot be negative."),
+            ),
+            models.CheckConstraint(
+                condition=Q(held__gte=0),
+                name="account_held_gte_0",
+                violation_error_message=_("Held points cannot be negative."),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -112,16 +120,22 @@ class Entry(models.Model):
             models.Index(fields=["reference"], name="entry_reference"),
         ]
         constraints = [
-            models.CheckConstraint(condition=~Q(amount=0), name="entry_amount_not_0"),
+            models.CheckConstraint(
+                condition=~Q(amount=0),
+                name="entry_amount_not_0",
+                violation_error_message=_("An entry must move a number of points other than zero."),
+            ),
             # Invariant 7: a staff adjustment always names its staff user and its reason.
             models.CheckConstraint(
                 condition=~Q(kind="adjust") | (Q(actor__isnull=False) & ~Q(reason="")),
                 name="entry_adjust_has_actor_and_reason",
+                violation_error_message=_("A staff adjustment needs a staff user and a reason."),
             ),
             # The balance rule (invariant 2), see the module docstring.
             models.CheckConstraint(
                 condition=Q(amount__gt=0) | Q(kind="reverse") | Q(balance_after__gte=0),
                 name="entry_debit_not_below_zero",
+                violation_error_message=_("This debit would take the balance below zero."),
             ),
         ]
 
@@ -160,10 +174,17 @@ class Lot(models.Model):
             ),
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(points__gt=0), name="lot_points_gt_0"),
+            models.CheckConstraint(
+                condition=Q(points__gt=0),
+                name="lot_points_gt_0",
+                violation_error_message=_("The number of points must be a positive whole number."),
+            ),
             models.CheckConstraint(
                 condition=Q(remaining__gte=0) & Q(remaining__lte=F("points")),
                 name="lot_remaining_between_0_and_points",
+                violation_error_message=_(
+                    "A lot's remaining points must be between 0 and its points."
+                ),
             ),
         ]
 
@@ -206,12 +227,17 @@ class Hold(models.Model):
             models.Index(fields=["expires_at"], name="hold_open_expiry", condition=Q(status="open"))
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(points__gt=0), name="hold_points_gt_0"),
+            models.CheckConstraint(
+                condition=Q(points__gt=0),
+                name="hold_points_gt_0",
+                violation_error_message=_("The number of points must be a positive whole number."),
+            ),
             # Posted <=> has its entry.
             models.CheckConstraint(
                 condition=Q(status="posted", entry__isnull=False)
                 | (~Q(status="posted") & Q(entry__isnull=True)),
                 name="hold_posted_has_entry",
+                violation_error_message=_("A hold has an entry exactly when it is posted."),
             ),
         ]
 
@@ -274,7 +300,11 @@ class PendingEarn(models.Model):
             models.Index(fields=["matures_at"], name="pending_due", condition=Q(status="pending"))
         ]
         constraints = [
-            models.CheckConstraint(condition=Q(points__gt=0), name="pending_points_gt_0"),
+            models.CheckConstraint(
+                condition=Q(points__gt=0),
+                name="pending_points_gt_0",
+                violation_error_message=_("The number of points must be a positive whole number."),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -331,16 +361,26 @@ class AdjustmentRequest(models.Model):
         verbose_name_plural = _("adjustment requests")
         permissions = [("approve_adjustmentrequest", _("Can approve or reject adjustments"))]
         constraints = [
-            models.CheckConstraint(condition=~Q(points=0), name="adjreq_points_not_0"),
-            models.CheckConstraint(condition=~Q(reason=""), name="adjreq_reason_required"),
+            models.CheckConstraint(
+                condition=~Q(points=0),
+                name="adjreq_points_not_0",
+                violation_error_message=_("The adjustment must be a whole number other than zero."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason=""),
+                name="adjreq_reason_required",
+                violation_error_message=_("Give a reason for the adjustment."),
+            ),
             # Four eyes, held by the database too.
             models.CheckConstraint(
                 condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
                 name="adjreq_not_self_decided",
+                violation_error_message=_("Another staff user must decide on this request."),
             ),
             models.CheckConstraint(
                 condition=~Q(status="approved") | Q(entry__isnull=False),
                 name="adjreq_approved_has_entry",
+                violation_error_message=_("An approved adjustment must have its entry."),
             ),
         ]
 
@@ -363,7 +403,11 @@ class IdempotencyRecord(models.Model):
         verbose_name = _("idempotency record")
         verbose_name_plural = _("idempotency records")
         constraints = [
-            models.UniqueConstraint(fields=["channel", "key"], name="idempotency_channel_key")
+            models.UniqueConstraint(
+                fields=["channel", "key"],
+                name="idempotency_channel_key",
+                violation_error_message=_("This idempotency key was already used."),
+            )
         ]
 
     def __str__(self) -> str:
@@ -417,7 +461,9 @@ class Purchase(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["channel", "external_id"], name="purchase_channel_external_id"
+                fields=["channel", "external_id"],
+                name="purchase_channel_external_id",
+                violation_error_message=_("This purchase was recorded already."),
             )
         ]
 
@@ -438,7 +484,11 @@ class PurchaseLine(models.Model):
         verbose_name = _("purchase line")
         verbose_name_plural = _("purchase lines")
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="purchaseline_quantity_gt_0")
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0),
+                name="purchaseline_quantity_gt_0",
+                violation_error_message=_("The quantity must be at least 1."),
+            )
         ]
 
     def __str__(self) -> str:
@@ -461,8 +511,13 @@ class Return(models.Model):
                 fields=["purchase", "external_id"],
                 condition=~Q(external_id=""),
                 name="return_purchase_external_id",
+                violation_error_message=_("This return was recorded already."),
             ),
-            models.CheckConstraint(condition=Q(amount__gte=0), name="return_amount_gte_0"),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0),
+                name="return_amount_gte_0",
+                violation_error_message=_("The amount cannot be negative."),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -486,7 +541,11 @@ class ReturnLine(models.Model):
         verbose_name = _("return line")
         verbose_name_plural = _("return lines")
         constraints = [
-            models.CheckConstraint(condition=Q(quantity__gt=0), name="returnline_quantity_gt_0")
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0),
+                name="returnline_quantity_gt_0",
+                violation_error_message=_("The quantity must be at least 1."),
+            )
         ]
 
     def __str__(self) -> str:

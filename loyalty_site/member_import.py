@@ -17,19 +17,23 @@ to an erased member is left out (counted as skipped): an old file does not bring
 """
 
 import re
+from datetime import date, datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from import_export import fields, resources, widgets
 
 from ledger.models import AdjustmentRequest, Entry
 from ledger.services import points_adjust
+from ledger.services.adjustments import adjustment_too_large
 from loyalty_site.errors import DomainError
 from members import cardnumbers
 from members.errors import InvalidEmail, InvalidPhone
 from members.models import Card, Member
-from members.normalise import email_normalise, phone_normalise
+from members.normalise import birth_date_refusal, email_normalise, phone_normalise
 from members.selectors import identity_erased
 from members.services import card_issue, member_enrol, member_update
 
@@ -109,6 +113,20 @@ class MemberImportResource(resources.ModelResource):
             errors["opening_balance"] = _("A whole number of points, 0 or more.")
             balance = 0
         row["opening_balance"] = balance
+        if balance > settings.LOYALTY_ADJUSTMENT_MAX_POINTS:
+            # Posted as a staff adjustment, which refuses more than this anyway.
+            errors["opening_balance"] = adjustment_too_large()
+        birth = row.get("birth_date")
+        if birth and not isinstance(birth, date):  # a spreadsheet cell may hold a date already
+            try:
+                birth = date.fromisoformat(str(birth).strip())
+            except ValueError:
+                birth, errors["birth_date"] = None, _("Not a date (YYYY-MM-DD).")
+        if isinstance(birth, datetime):
+            birth = birth.date()
+        refusal = birth_date_refusal(birth or None, today=timezone.localdate())
+        if refusal:
+            errors["birth_date"] = refusal
         if errors:
             raise ValidationError(errors)
         row["_erased"] = identity_erased(

@@ -125,6 +125,7 @@ class WebhookDelivery(models.Model):
                 fields=["subscription", "dedupe_key"],
                 condition=~models.Q(dedupe_key=""),
                 name="webhookdelivery_dedupe_key_once",
+                violation_error_message=_("This event was already delivered to this subscription."),
             )
         ]
 

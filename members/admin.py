@@ -1,12 +1,14 @@
 from django import forms
 from django.contrib import admin
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from members.admin_actions import rows_run
+from members.admin_numbers import NumbersInRange
 from members.errors import InvalidEmail, InvalidPhone, MemberErased
 from members.models import AuditEntry, Card, Consent, Member, Tier, TierHistory
-from members.normalise import email_normalise, phone_normalise
+from members.normalise import birth_date_refusal, email_normalise, phone_normalise
 from members.selectors import member_search
 from members.services import (
     UPDATABLE_FIELDS,
@@ -37,6 +39,13 @@ class MemberForm(forms.ModelForm):
             return email_normalise(self.cleaned_data.get("email") or "")
         except InvalidEmail as error:
             raise forms.ValidationError(error.detail) from None
+
+    def clean_birth_date(self):
+        birth_date = self.cleaned_data.get("birth_date")
+        refusal = birth_date_refusal(birth_date, today=timezone.localdate())
+        if refusal:
+            raise forms.ValidationError(refusal)
+        return birth_date
 
     def clean_phone(self):
         try:
@@ -204,7 +213,7 @@ class CardAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin):
+class TierAdmin(NumbersInRange, admin.ModelAdmin):
     list_display = (
         "name",
         "rank",

@@ -39,9 +39,15 @@ class Tier(models.Model):
         ordering = ["rank"]
         constraints = [
             models.CheckConstraint(
-                condition=Q(earn_multiplier__gt=0), name="tier_earn_multiplier_gt_0"
+                condition=Q(earn_multiplier__gt=0),
+                name="tier_earn_multiplier_gt_0",
+                violation_error_message=_("The earn multiplier must be more than 0."),
             ),
-            models.CheckConstraint(condition=Q(window_months__gte=1), name="tier_window_gte_1"),
+            models.CheckConstraint(
+                condition=Q(window_months__gte=1),
+                name="tier_window_gte_1",
+                violation_error_message=_("The window must be at least 1 month."),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -99,15 +105,22 @@ class Member(models.Model):
             models.UniqueConstraint(
                 Lower("email"),
                 name="member_email_ci_unique",
+                violation_error_message=_("A member with this e-mail address is already enrolled."),
                 condition=~Q(email=""),
             ),
             models.UniqueConstraint(
                 fields=["external_id"],
                 name="member_external_id_unique",
+                violation_error_message=_(
+                    "A member with this external customer number exists already."
+                ),
                 condition=~Q(external_id=""),
             ),
             models.UniqueConstraint(
-                fields=["phone"], name="member_phone_unique", condition=~Q(phone="")
+                fields=["phone"],
+                name="member_phone_unique",
+                violation_error_message=_("A member with this phone number is already enrolled."),
+                condition=~Q(phone=""),
             ),
         ]
         # The tier's own foreign-key index serves the lookups by tier.
@@ -148,6 +161,7 @@ class Card(models.Model):
             models.CheckConstraint(
                 condition=Q(replaced_by__isnull=True) | Q(status="replaced"),
                 name="card_replaced_by_only_when_replaced",
+                violation_error_message=_("Only a replaced card names the card that replaces it."),
             ),
         ]
 

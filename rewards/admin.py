@@ -23,6 +23,7 @@ from import_export.admin import ImportMixin
 from import_export.widgets import DateTimeWidget, ForeignKeyWidget
 
 from members.admin_actions import rows_run
+from members.admin_numbers import NumbersInRange
 from rewards import codes, services
 from rewards.models import (
     ChannelKind,
@@ -79,7 +80,7 @@ class GenerateCodesForm(ActionForm):
     )
 
 
-class RewardTierPriceInline(admin.TabularInline):
+class RewardTierPriceInline(NumbersInRange, admin.TabularInline):
     model = RewardTierPrice
     extra = 0
 
@@ -95,7 +96,7 @@ def _count(queryset) -> Coalesce:
 
 
 @admin.register(Reward)
-class RewardAdmin(admin.ModelAdmin):
+class RewardAdmin(NumbersInRange, admin.ModelAdmin):
     form = RewardForm
     action_form = GenerateCodesForm
     list_display = (

@@ -88,16 +88,22 @@ class Reward(models.Model):
         verbose_name_plural = _("rewards")
         ordering = ["sort_order", "points", "id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(points__gt=0), name="reward_points_positive"),
+            models.CheckConstraint(
+                condition=models.Q(points__gt=0),
+                name="reward_points_positive",
+                violation_error_message=_("The number of points must be a positive whole number."),
+            ),
             models.CheckConstraint(
                 condition=models.Q(stock__isnull=True) | models.Q(stock__gte=0),
                 name="reward_stock_not_negative",
+                violation_error_message=_("The stock cannot be negative."),
             ),
             models.CheckConstraint(
                 condition=models.Q(valid_from__isnull=True)
                 | models.Q(valid_until__isnull=True)
                 | models.Q(valid_until__gt=models.F("valid_from")),
                 name="reward_validity_ordered",
+                violation_error_message=_("The end of the validity must be after its start."),
             ),
         ]
 
@@ -148,9 +154,15 @@ class RewardTierPrice(models.Model):
         verbose_name = _("tier price")
         verbose_name_plural = _("tier prices")
         constraints = [
-            models.UniqueConstraint(fields=["reward", "tier"], name="reward_tier_price_unique"),
+            models.UniqueConstraint(
+                fields=["reward", "tier"],
+                name="reward_tier_price_unique",
+                violation_error_message=_("This reward already has a price for this tier."),
+            ),
             models.CheckConstraint(
-                condition=models.Q(points__gt=0), name="reward_tier_price_points_positive"
+                condition=models.Q(points__gt=0),
+                name="reward_tier_price_points_positive",
+                violation_error_message=_("The number of points must be a positive whole number."),
             ),
         ]
 
@@ -239,16 +251,22 @@ class Redemption(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(points__gt=0), name="redemption_points_positive"
+                condition=models.Q(points__gt=0),
+                name="redemption_points_positive",
+                violation_error_message=_("The number of points must be a positive whole number."),
             ),
             models.CheckConstraint(
                 condition=~models.Q(status="reserved")
                 | (models.Q(reserved_until__isnull=False) & models.Q(hold__isnull=False)),
                 name="redemption_reserved_has_hold",
+                violation_error_message=_(
+                    "A reserved redemption needs its hold and a reservation end."
+                ),
             ),
             models.CheckConstraint(
                 condition=~models.Q(status="confirmed") | models.Q(entry__isnull=False),
                 name="redemption_confirmed_has_entry",
+                violation_error_message=_("A confirmed redemption must have its entry."),
             ),
         ]
 
@@ -310,10 +328,14 @@ class VoucherCode(models.Model):
                 condition=~models.Q(status__in=["issued", "used"])
                 | models.Q(redemption__isnull=False),
                 name="vouchercode_issued_has_redemption",
+                violation_error_message=_(
+                    "An issued or used voucher code must belong to a redemption."
+                ),
             ),
             models.CheckConstraint(
                 condition=~models.Q(status="unused") | models.Q(redemption__isnull=True),
                 name="vouchercode_unused_has_no_redemption",
+                violation_error_message=_("An unused voucher code cannot belong to a redemption."),
             ),
         ]
 

@@ -129,3 +129,29 @@ def test_approving_reports_each_refused_row_and_counts_the_rest(client, staff_us
     statuses = dict(AdjustmentRequest.objects.values_list("pk", "status"))
     assert statuses == {theirs.pk: "approved", own.pk: "pending"}
     assert Account.objects.get(member=member).balance == 300
+
+
+def test_an_adjustment_above_the_maximum_is_a_form_error_and_writes_nothing(
+    client, clerk, adjust, settings
+):
+    settings.LOYALTY_ADJUSTMENT_MAX_POINTS = 5000
+    member = MemberFactory()
+    for points in (5001, -5001, 2**63):
+        response = client.post(ADD, {"member": member.email, "points": points, "reason": "x"})
+        assert response.status_code == 200
+        assert response.context["adminform"].form.errors["points"] in (
+            ["An adjustment can move at most 5000 points."],
+            ["Ensure this value is less than or equal to 9223372036854775807."],
+        )
+    assert adjust.call_count == 0
+    assert not AdjustmentRequest.objects.exists() and not Entry.objects.exists()
+
+
+def test_the_service_refuses_an_adjustment_above_the_maximum(clerk, settings):
+    from ledger.errors import InvalidPoints
+
+    settings.LOYALTY_ADJUSTMENT_MAX_POINTS = 5000
+    member = MemberFactory()
+    with pytest.raises(InvalidPoints, match="at most 5000 points"):
+        services.points_adjust(member=member, points=-5001, reason="typo", actor=clerk)
+    assert not AdjustmentRequest.objects.exists() and not Entry.objects.exists()

@@ -24,6 +24,12 @@ def _adjust_post(account: Account, *, points: int, reason: str, actor, at: datet
     )
 
 
+def adjustment_too_large() -> str:
+    return _("An adjustment can move at most %(max)s points.") % {
+        "max": settings.LOYALTY_ADJUSTMENT_MAX_POINTS
+    }
+
+
 def points_adjust(
     *,
     member: Member,
@@ -40,6 +46,8 @@ def points_adjust(
     """
     if isinstance(points, bool) or not isinstance(points, int) or points == 0:
         raise errors.InvalidPoints(_("The adjustment must be a whole number other than zero."))
+    if abs(points) > settings.LOYALTY_ADJUSTMENT_MAX_POINTS:
+        raise errors.InvalidPoints(adjustment_too_large())
     reason = _reason(reason)
     if actor is None:
         raise DomainError(_("A staff adjustment needs a staff user."), code="actor_required")

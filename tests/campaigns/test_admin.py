@@ -8,7 +8,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import AbuseRule, EngagementEvent, PurchaseReview
+from campaigns.models import AbuseRule, EarningRule, EngagementEvent, PurchaseReview
 from campaigns.services import event_record, purchase_record
 from ledger.models import Account
 from tests.campaigns.factories import EarningRuleFactory, EngagementKindFactory
@@ -123,3 +123,93 @@ def test_landing_page_shows_each_role_its_sections(client, staff_user):
     page = client.get("/").content.decode()
     assert "Purchase review queue" in page and "Engagement moderation" in page
     assert "Simulator" not in page
+
+
+def rule_post(**fields):
+    data = {"name": "Weekend", "kind": "bonus", "rate": "0", "multiplier": "1",
+            "bonus_points": "50", "rounding": "down", "cap_period": "month", "priority": "0",
+            "stacks": "on", "active": "on"}  # fmt: skip
+    data.update(fields)
+    return data
+
+
+@pytest.mark.django_db
+def test_marketing_enters_rule_conditions_as_lists(marketing):
+    response = marketing.post(
+        reverse("admin:campaigns_earningrule_add"),
+        rule_post(skus="A1, B2\nC3\n\n", categories="dairy", days_of_week=["5", "6"]),
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    rule = EarningRule.objects.get(name="Weekend")
+    assert (rule.skus, rule.categories, rule.stores, rule.days_of_week) == (
+        ["A1", "B2", "C3"], ["dairy"], [], [5, 6]
+    )  # fmt: skip
+    page = marketing.get(reverse("admin:campaigns_earningrule_change", args=[rule.pk]))
+    assert "A1\nB2\nC3</textarea>" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_a_bad_rule_with_a_translated_error(marketing):
+    url = reverse("admin:campaigns_earningrule_add")
+    response = marketing.post(url, rule_post(days_of_week=["sat"]), HTTP_ACCEPT_LANGUAGE="nl")
+    form = response.context["adminform"].form
+    assert form.errors["days_of_week"] == [
+        "Selecteer een geldige keuze. sat is geen beschikbare keuze."
+    ]
+    response = marketing.post(
+        url, rule_post(starts_at_0="2026-12-01", starts_at_1="00:00", ends_at_0="2026-11-01",
+                       ends_at_1="00:00"),
+    )  # fmt: skip
+    assert response.context["adminform"].form.errors["ends_at"] == [
+        "The end must be after the start."
+    ]
+    assert not EarningRule.objects.exists()
+
+
+@pytest.mark.django_db
+def test_rule_conditions_are_validated_on_full_clean_and_held_by_the_database():
+    from django.core.exceptions import ValidationError
+    from django.db import IntegrityError, transaction
+
+    rule = EarningRule(name="Bad", days_of_week=["sat"], categories={"a": 1}, skus=["", "A1"])
+    with pytest.raises(ValidationError) as refused:
+        rule.full_clean()
+    assert set(refused.value.message_dict) >= {"days_of_week", "categories", "skus"}
+    with transaction.atomic(), pytest.raises(IntegrityError, match="categories_is_list"):
+        EarningRule.objects.create(name="Bad", categories={"a": 1})
+    with transaction.atomic(), pytest.raises(IntegrityError, match="kind_valid"):
+        EarningRule.objects.create(name="Bad", kind="points")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("start", "end", "error"),
+    [
+        (1, -2, "The end must be after the start."),
+        (10000, 0, "Simulate from 2000-01-01 at the earliest."),
+        (0, 2, "The period cannot end more than a day from now."),
+    ],
+)
+def test_the_simulator_form_refuses_a_bad_period(marketing, start, end, error):
+    rule = EarningRuleFactory(name="Base", rate=2)
+    today = timezone.localdate()
+    response = marketing.post(
+        reverse("admin:campaigns_earningrule_simulate"),
+        {"start": (today - timedelta(days=start)).isoformat(),
+         "end": (today + timedelta(days=end)).isoformat(), "rules": [rule.pk]},
+    )  # fmt: skip
+    assert response.context["form"].non_field_errors() == [error]
+    assert response.context["report"] is None
+
+
+@pytest.mark.django_db
+def test_numbers_beyond_their_column_are_form_errors(marketing):
+    response = marketing.post(
+        reverse("admin:campaigns_earningrule_add"),
+        rule_post(bonus_points="2147483648", min_spend="10000000000", budget_points="-1"),
+    )
+    errors = response.context["adminform"].form.errors
+    assert errors["bonus_points"] == ["Ensure this value is less than or equal to 2147483647."]
+    assert "Ensure this value is less than or equal to 9999999999.99." in errors["min_spend"]
+    assert errors["budget_points"] == ["Ensure this value is greater than or equal to 0."]
+    assert not EarningRule.objects.exists()

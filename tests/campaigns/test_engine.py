@@ -1,6 +1,6 @@
 """The pure earning engine: every condition, cap, rounding mode, stacking and priority."""
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 import pytest
@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from campaigns.engine import (
     BONUS,
     MULTIPLIER,
+    RATE,
     ROUND_DOWN,
     ROUND_HALF,
     ROUND_UP,
@@ -278,3 +279,48 @@ def test_caps_never_exceeded_and_points_never_negative(
 def test_result_does_not_depend_on_rule_order(rules):
     result = evaluate(purchase=purchase(), member=MemberFacts(), rules=rules)
     assert [(a.rule, a.points) for a in result.awards] == [("Base", 25), ("C", 4)]
+
+
+# Anything a JSON column, a fixture or a careless caller could hand the engine.
+json_ish = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=6,
+)
+anything = (
+    json_ish
+    | st.decimals(allow_nan=True, allow_infinity=True)
+    | st.times(timezones=st.sampled_from([None, UTC]))
+    | st.datetimes(timezones=st.sampled_from([None, UTC]))
+    | st.frozensets(st.none() | st.integers() | st.text(max_size=3), max_size=3)
+    | st.frozensets(st.integers(-2, 8), max_size=3)
+    | st.sampled_from([RATE, MULTIPLIER, BONUS, ROUND_DOWN, ROUND_UP, Decimal("1e30")])
+)
+SPEC_FIELDS = [f for f in RuleSpec.__dataclass_fields__ if f not in {"id", "name"}]
+
+
+@given(
+    fields=st.dictionaries(st.sampled_from(SPEC_FIELDS), anything, max_size=len(SPEC_FIELDS)),
+    at=st.sampled_from([SATURDAY, SATURDAY.replace(tzinfo=UTC)]),
+)
+def test_malformed_rule_data_never_fails_a_purchase(fields, at):
+    bad = RuleSpec(id=2, name="Bad", **fields)
+    p = purchase(at=at, lines=[line("A1", "dairy", "25.00")], channel="pos", store="ams-01")
+    member = MemberFacts(tier="Gold", birth_date=date(1990, 11, 28), earned_in_period={2: 3})
+    result = evaluate(purchase=p, member=member, rules=[BASE, bad])
+    # The good rule is untouched by the bad one, whatever the bad one holds.
+    assert [a for a in result.awards if a.rule_id == 1] == [(1, "Base", 25, "1 per unit on 25.00")]
+    assert all(type(a.points) is int and a.points > 0 for a in result.awards)
+
+
+def test_a_malformed_rule_is_skipped_with_a_warning_naming_it(caplog):
+    bad = RuleSpec(id=7, name="Weekend", days_of_week=frozenset({"sat"}))
+    assert points([BASE, bad]) == 25
+    assert "Earning rule 7 ('Weekend') skipped: days_of_week" in caplog.text
+
+
+def test_a_rule_failing_against_one_purchase_is_skipped_with_a_warning(caplog):
+    aware = RuleSpec(id=8, name="Aware", kind=BONUS, bonus_points=5,
+                     starts_at=SATURDAY.replace(tzinfo=UTC))  # fmt: skip
+    assert points([BASE, aware]) == 25  # a naive purchase time cannot be compared with it
+    assert "Earning rule 8 ('Aware') skipped" in caplog.text

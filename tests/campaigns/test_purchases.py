@@ -322,3 +322,21 @@ def test_return_inside_the_pending_window_cancels_pending_points(base):
     back = return_record(purchase=result.purchase, amount=Decimal("5.00"))
     assert back.points_reversed == 5
     assert Account.objects.get(member=member).pending == 15
+
+
+@pytest.mark.django_db
+def test_a_malformed_rule_row_does_not_fail_purchases_or_the_simulator(base, caplog):
+    from campaigns.simulator import simulate
+
+    broken = EarningRuleFactory(name="Broken weekend", kind=EarningRule.Kind.BONUS, bonus_points=9)
+    # Written around validation, as a fixture or a shell could: the columns take any JSON list.
+    EarningRule.objects.filter(pk=broken.pk).update(days_of_week=["sat"], categories=["a", 1])
+    result = buy(MemberFactory(), "25.00")
+    assert result.points_earned == 25
+    assert [r["rule"] for r in result.rules] == ["Base rate"]
+    assert f"Earning rule {broken.pk} ('Broken weekend') skipped" in caplog.text
+    report = simulate(
+        start=SATURDAY - timedelta(days=1), end=SATURDAY + timedelta(days=1),
+        rules=list(EarningRule.objects.prefetch_related("tiers")),
+    )  # fmt: skip
+    assert (report.purchases, report.points_by_rule) == (1, {"Base rate": 25})

@@ -152,3 +152,27 @@ def test_simulate_rules_command_prints_the_report():
     )  # fmt: skip
     assert "points: 12" in out.getvalue()
     assert "members reached: 1" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "error"),
+    [
+        ("2026-02-01", "2026-01-01", "--end must be after --start"),
+        ("1999-12-31", "2026-01-01", "Simulate from 2000-01-01 at the earliest."),
+        ("2026-01-01", "2099-01-01", "The period cannot end more than a day from now."),
+    ],
+)
+def test_simulate_rules_command_refuses_a_bad_period_in_one_line(start, end, error):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError) as refused:
+        call_command("simulate_rules", "--start", start, "--end", end, stdout=(out := StringIO()))
+    assert str(refused.value) == error
+    assert out.getvalue() == ""
+
+
+def test_simulate_refuses_a_reversed_period():
+    with pytest.raises(ValueError, match="must be after start"):
+        simulate(start=END, end=START, rules=[])

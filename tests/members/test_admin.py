@@ -181,3 +181,37 @@ def test_an_erased_member_cannot_be_edited_a_form_error_not_a_500(client, servic
     assert "erased" in str(response.context["adminform"].form.non_field_errors())
     anna.refresh_from_db()
     assert anna.first_name == ""
+
+
+@pytest.mark.parametrize("years", [121, -1])
+def test_a_birth_date_outside_a_lifetime_is_a_form_error_and_nothing_changes(
+    client, service, anna, years
+):
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    bad = today.replace(year=today.year - years, day=1)
+    url = f"/admin/members/member/{anna.pk}/change/"
+    form = client.get(url).context["adminform"].form
+    data = {k: v for k, v in form.initial.items() if v is not None}
+    data.update(
+        {
+            "birth_date": bad.isoformat(),
+            "profile": json.dumps(anna.profile),
+            "cards-TOTAL_FORMS": "0",
+            "cards-INITIAL_FORMS": "0",
+            "consents-TOTAL_FORMS": "0",
+            "consents-INITIAL_FORMS": "0",
+            "tier_history-TOTAL_FORMS": "0",
+            "tier_history-INITIAL_FORMS": "0",
+        }
+    )
+    response = client.post(url, data)
+    assert response.status_code == 200
+    earliest = today.replace(year=today.year - 120).isoformat()
+    assert response.context["adminform"].form.errors["birth_date"] == [
+        f"Enter a birth date between {earliest} and today."
+    ]
+    anna.refresh_from_db()
+    assert anna.birth_date is None
+    assert not AuditEntry.objects.filter(action="member_update").exists()

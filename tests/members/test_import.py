@@ -179,3 +179,31 @@ def test_row_errors_follow_the_language(tmp_path):
             "import_members", str(path), stdout=io.StringIO(), stderr=(err := io.StringIO())
         )
     assert "Geen geldig e-mailadres." in err.getvalue()
+
+
+def test_birth_dates_outside_a_lifetime_and_huge_balances_are_row_errors(tmp_path, settings):
+    from django.utils import timezone
+
+    settings.LOYALTY_ADJUSTMENT_MAX_POINTS = 1000
+    tomorrow = timezone.localdate().replace(year=timezone.localdate().year + 1)
+    path = _write(
+        tmp_path,
+        "B1,b1@example.nl,Old,Typo,,0199-05-01,,,0",
+        f"B2,b2@example.nl,Not,Born,,{tomorrow.isoformat()},,,0",
+        "B3,b3@example.nl,Not,Adate,,1990-02-30,,,0",
+        "B4,b4@example.nl,Too,Rich,,1990-02-03,,,1001",
+        "B5,b5@example.nl,Fine,Row,,1990-02-03,,,1000",
+    )
+    with pytest.raises(CommandError, match="nothing was imported"):
+        call_command(
+            "import_members", str(path), stdout=io.StringIO(), stderr=(err := io.StringIO())
+        )
+    lines = err.getvalue().splitlines()
+    for row in (1, 2):
+        assert any(
+            line.startswith(f"row {row}: birth_date") and "between" in line for line in lines
+        ), lines
+    assert any(line.startswith("row 3: birth_date") for line in lines)
+    assert any(line.startswith("row 4: opening_balance") and "1000" in line for line in lines)
+    assert not any(line.startswith("row 5:") for line in lines)
+    assert Member.objects.count() == 0 and Entry.objects.count() == 0

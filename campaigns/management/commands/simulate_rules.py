@@ -3,14 +3,14 @@
 manage.py simulate_rules --start 2025-01-01 --end 2026-01-01 [--rule 3 --rule 7]
 """
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import EarningRule
-from campaigns.simulator import simulate
+from campaigns.simulator import period_refusal, simulate
 
 
 class Command(BaseCommand):
@@ -29,6 +29,11 @@ class Command(BaseCommand):
     def handle(self, *args, start, end, rule, top, **options):
         if end <= start:
             raise CommandError("--end must be after --start")
+        refusal = period_refusal(
+            first=start, last=end - timedelta(days=1), today=timezone.localdate()
+        )
+        if refusal:
+            raise CommandError(refusal)
         tz = timezone.get_current_timezone()
         rules = EarningRule.objects.prefetch_related("tiers")
         rules = list(rules.filter(pk__in=rule) if rule else rules.filter(active=True))
