@@ -195,7 +195,7 @@ def test_failures_are_retried_with_backoff_then_marked_failed(make_channel, rece
     assert delivery.response_status == 500
     assert waits == [30, 60]
     assert len(hook.requests) == 3
-    assert webhooks.retry_delay(20) == 3600
+    assert webhooks.retry_delay(20) == 1200  # LOYALTY_WEBHOOK_RETRY_MAX_SECONDS
 
 
 def test_a_retry_succeeds_after_a_failure(make_channel, receiver):
