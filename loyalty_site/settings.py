@@ -360,6 +360,9 @@ LOYALTY_WEBHOOK_RETRY_BASE_SECONDS = env_int("LOYALTY_WEBHOOK_RETRY_BASE_SECONDS
 LOYALTY_WEBHOOK_TIMEOUT_SECONDS = env_int("LOYALTY_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1)
 LOYALTY_WEBHOOK_CACHE_SECONDS = env_int("LOYALTY_WEBHOOK_CACHE_SECONDS", 10, minimum=0)
 LOYALTY_WEBHOOK_KEEP_DAYS = env_int("LOYALTY_WEBHOOK_KEEP_DAYS", 30, minimum=1)
+# For tests and local development only: accept webhook URLs on loopback and private addresses,
+# and plain http, so that a receiver on 127.0.0.1 works. `check --deploy` warns when it is on.
+LOYALTY_WEBHOOK_ALLOW_PRIVATE = env_bool("LOYALTY_WEBHOOK_ALLOW_PRIVATE", False)
 # `points.expiring_soon` is announced this many days before the points expire.
 LOYALTY_WEBHOOK_EXPIRING_DAYS = env_int("LOYALTY_WEBHOOK_EXPIRING_DAYS", 30, minimum=1)
 # bench/ mounts its hand-written-SQL comparison view only when this is on (never in production).
