@@ -154,6 +154,11 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
     list_select_related = ("channel",)
     search_fields = ("url", "channel__name")
     raw_id_fields = ("channel",)
+    readonly_fields = ("standard_webhooks_secret",)
+
+    @admin.display(description=_("Secret for Standard Webhooks libraries"))
+    def standard_webhooks_secret(self, obj):
+        return webhooks.standard_webhooks_secret(obj.secret) if obj and obj.secret else "-"
 
 
 @admin.register(WebhookDelivery)

@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import AbstractAPIKey
 
 from loyalty_site.rates import rate_validate
+from loyalty_site.webhook_targets import webhook_url_validate
 
 SCOPES = {
     "members:read": _("Read members, cards, ledgers and the rewards a member may see"),
@@ -68,7 +69,8 @@ class WebhookSubscription(models.Model):
     channel = models.ForeignKey(
         Channel, on_delete=models.CASCADE, related_name="subscriptions", verbose_name=_("channel")
     )
-    url = models.URLField(_("URL"), max_length=500)
+    # Public https hosts only, checked here and again before each delivery (webhook_targets).
+    url = models.URLField(_("URL"), max_length=500, validators=[webhook_url_validate])
     # Signs every delivery (HMAC-SHA256); the receiver keeps the same secret.
     secret = models.CharField(_("secret"), max_length=128)
     event_types = models.JSONField(_("event types"), default=list)

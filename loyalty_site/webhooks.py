@@ -4,18 +4,32 @@ The services announce their changes with `members.events.event_emit`, inside the
 that makes them; `deliveries_record` listens (connected in `loyalty_site.apps`) and records one
 delivery per matching subscription in that same transaction, so a rolled-back write sends
 nothing and a committed one always has its delivery rows (an outbox). The Celery task posts each
-delivery outside any transaction, signed with the subscription's secret:
+delivery outside any transaction, signed twice with the subscription's secret:
 
     X-Loyalty-Timestamp: <unix seconds>
     X-Loyalty-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">
 
-and retries a failure with exponential back-off up to LOYALTY_WEBHOOK_MAX_ATTEMPTS attempts.
+and, for receivers that use a Standard Webhooks library (https://www.standardwebhooks.com/):
+
+    webhook-id: <the event's id; the same on every retry and replay>
+    webhook-timestamp: <unix seconds>
+    webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">
+
+Both use the subscription's secret, as its UTF-8 bytes, as the key. A Standard Webhooks library
+takes that key as ``whsec_`` + base64 of those bytes (`standard_webhooks_secret`; the admin
+shows it on the subscription), so the receiver needs no second secret.
+
+Before each attempt the URL is checked again (`webhook_targets.target_check`: a name may now
+resolve inside the network); redirects are not followed. A failure is retried with exponential
+back-off up to LOYALTY_WEBHOOK_MAX_ATTEMPTS attempts. A delivery keeps the answer's status and a
+short note ("HTTP 500", "timeout"), never the answer's body: the receiver's words are not shown
+to staff.
 """
 
+import base64
 import hashlib
 import hmac
 import json
-import time
 import uuid
 from datetime import timedelta
 
@@ -24,9 +38,11 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
+from standardwebhooks import Webhook
 
 from ledger import selectors as ledger_selectors
 from loyalty_site.models import WebhookDelivery, WebhookSubscription
+from loyalty_site.webhook_targets import TargetRefused, target_check
 from members import config_cache
 from members.events import Event, events_emitted
 from members.models import Member
@@ -58,6 +74,22 @@ def subscriptions_cache_clear() -> None:
 def sign(*, secret: str, timestamp: str, body: bytes) -> str:
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
     return "sha256=" + digest.hexdigest()
+
+
+def standard_webhooks_secret(secret: str) -> str:
+    """The subscription's secret in the form Standard Webhooks libraries take (``whsec_``…)."""
+    return "whsec_" + base64.b64encode(secret.encode()).decode()
+
+
+def _failure_note(exc: requests.RequestException) -> str:
+    # Our own words only: an exception's text can quote the receiver or our proxy.
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS error"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection failed"
+    return "request failed"
 
 
 def deliveries_record(*, events: list[Event]) -> list[int]:
@@ -199,35 +231,52 @@ def delivery_send(*, delivery_id: int) -> int | None:
         return None
     delivery = WebhookDelivery.objects.select_related("subscription").get(pk=delivery_id)
     body = json.dumps(delivery.payload, separators=(",", ":")).encode()
-    timestamp = str(int(time.time()))
+    now = timezone.now()
+    timestamp = str(int(now.timestamp()))
+    secret = delivery.subscription.secret
+    message_id = str(delivery.event_id)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "loyalty-webhooks/1",
         "X-Loyalty-Event": delivery.event_type,
-        "X-Loyalty-Delivery": str(delivery.event_id),
+        "X-Loyalty-Delivery": message_id,
         TIMESTAMP_HEADER: timestamp,
-        SIGNATURE_HEADER: sign(secret=delivery.subscription.secret, timestamp=timestamp, body=body),
+        SIGNATURE_HEADER: sign(secret=secret, timestamp=timestamp, body=body),
+        "webhook-id": message_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": Webhook(secret.encode()).sign(
+            msg_id=message_id, timestamp=now, data=body.decode()
+        ),
     }
-    status_code, error = None, ""
+    status_code, error, final = None, "", False
     try:
-        answer = requests.post(
-            delivery.subscription.url,
-            data=body,
-            headers=headers,
-            timeout=settings.LOYALTY_WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
-        )
-        status_code = answer.status_code
-        if not 200 <= status_code < 300:
-            error = answer.text[:500]
-    except requests.RequestException as exc:
-        error = str(exc)[:500]
+        target_check(delivery.subscription.url)
+    except TargetRefused as refused:
+        error, final = refused.note, refused.final
+    else:
+        try:
+            answer = requests.post(
+                delivery.subscription.url,
+                data=body,
+                headers=headers,
+                timeout=settings.LOYALTY_WEBHOOK_TIMEOUT_SECONDS,
+                # A redirect could lead anywhere, inside the network too: it counts as a failure.
+                allow_redirects=False,
+                # Only the status is kept: the body is never read.
+                stream=True,
+            )
+            status_code = answer.status_code
+            answer.close()
+            if not 200 <= status_code < 300:
+                error = f"HTTP {status_code}"
+        except requests.RequestException as exc:
+            error = _failure_note(exc)
     attempts = delivery.attempts + 1
     fields = {"attempts": attempts, "response_status": status_code, "last_error": error}
     if status_code is not None and 200 <= status_code < 300:
         fields.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=timezone.now())
         wait = None
-    elif attempts >= settings.LOYALTY_WEBHOOK_MAX_ATTEMPTS:
+    elif final or attempts >= settings.LOYALTY_WEBHOOK_MAX_ATTEMPTS:
         fields.update(status=WebhookDelivery.Status.FAILED)
         wait = None
     else:

@@ -1,11 +1,14 @@
 import hashlib
 import hmac
 import json
+import socket
 import threading
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
+from standardwebhooks import Webhook
 
 from loyalty_site import webhooks
 from loyalty_site.models import WebhookDelivery, WebhookSubscription
@@ -17,11 +20,19 @@ pytestmark = pytest.mark.django_db
 SECRET = "s3cret-for-tests"
 
 
+@pytest.fixture(autouse=True)
+def _local_receiver(settings):
+    # The receivers below listen on http://127.0.0.1, which production refuses
+    # (tests/test_webhook_targets.py); the test-only setting lets them through.
+    settings.LOYALTY_WEBHOOK_ALLOW_PRIVATE = True
+
+
 class Receiver:
     """A webhook receiver on 127.0.0.1 that answers with the statuses it is given, in turn."""
 
-    def __init__(self, statuses=(200,)):
+    def __init__(self, statuses=(200,), headers=None):
         self.statuses = list(statuses)
+        self.headers = dict(headers or {})
         self.requests = []
         receiver = self
 
@@ -33,6 +44,8 @@ class Receiver:
                     receiver.statuses.pop(0) if len(receiver.statuses) > 1 else receiver.statuses[0]
                 )
                 self.send_response(status)
+                for name, value in receiver.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(b"ok")
 
@@ -53,8 +66,8 @@ class Receiver:
 def receiver():
     made = []
 
-    def make(statuses=(200,)):
-        r = Receiver(statuses)
+    def make(statuses=(200,), headers=None):
+        r = Receiver(statuses, headers)
         made.append(r)
         return r
 
@@ -218,7 +231,7 @@ def test_unreachable_receiver_is_logged(make_channel):
     [delivery_id] = webhooks.event_emit(event_type="points.earned", data={}, channel="pos")
     assert webhooks.delivery_send(delivery_id=delivery_id) == 30
     delivery = WebhookDelivery.objects.get(pk=delivery_id)
-    assert delivery.status == "pending" and delivery.last_error
+    assert delivery.status == "pending" and delivery.last_error == "connection failed"
     assert delivery.response_status is None
 
 
@@ -273,3 +286,97 @@ def test_points_expiring_soon_is_announced_once(make_channel, settings):
     assert delivery.event_type == "points.expiring_soon"
     assert delivery.payload["data"]["member"] == str(entering.public_id)
     assert delivery.payload["data"]["points"] == 40
+
+
+def test_a_delivery_verifies_with_a_standard_webhooks_library(make_channel, receiver):
+    channel, _ = make_channel("pos")
+    hook = receiver()
+    subscribe(channel, hook.url, ["points.earned"])
+    [delivery_id] = webhooks.event_emit(event_type="points.earned", data={"n": 1}, channel="pos")
+    assert webhooks.delivery_send(delivery_id=delivery_id) is None
+    headers, body = hook.requests[0]
+    receiver_key = webhooks.standard_webhooks_secret(SECRET)
+    assert receiver_key.startswith("whsec_")
+    payload = Webhook(receiver_key).verify(body, headers)
+    assert payload["data"] == {"n": 1}
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    assert headers["webhook-id"] == str(delivery.event_id)
+    assert headers["webhook-timestamp"] == headers["X-Loyalty-Timestamp"]
+    with pytest.raises(Exception, match="No matching signature"):
+        Webhook(webhooks.standard_webhooks_secret("another secret")).verify(body, headers)
+
+
+def test_a_redirect_is_not_followed(make_channel, receiver):
+    channel, _ = make_channel("pos")
+    inside = receiver()
+    hook = receiver(statuses=(302,), headers={"Location": inside.url})
+    subscribe(channel, hook.url, ["points.earned"])
+    [delivery_id] = webhooks.event_emit(event_type="points.earned", data={}, channel="pos")
+    assert webhooks.delivery_send(delivery_id=delivery_id) == 30
+    assert len(hook.requests) == 1 and inside.requests == []
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    assert (delivery.status, delivery.response_status) == ("pending", 302)
+    assert delivery.last_error == "HTTP 302"
+
+
+def test_only_the_status_of_an_answer_is_kept(make_channel, receiver):
+    channel, _ = make_channel("pos")
+    hook = receiver(statuses=(500,))
+    subscribe(channel, hook.url, ["points.earned"])
+    [delivery_id] = webhooks.event_emit(event_type="points.earned", data={}, channel="pos")
+    webhooks.delivery_send(delivery_id=delivery_id)
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    # The receiver answered "ok" in the body: none of it is stored.
+    assert (delivery.response_status, delivery.last_error) == (500, "HTTP 500")
+
+
+def test_a_timeout_is_a_short_note(make_channel, monkeypatch):
+    channel, _ = make_channel("pos")
+    subscribe(channel, "http://127.0.0.1:9/slow", ["points.earned"])
+    [delivery_id] = webhooks.event_emit(event_type="points.earned", data={}, channel="pos")
+
+    def post(*args, **kwargs):
+        raise requests.ReadTimeout("HTTPConnectionPool(host='10.0.0.3'): internal detail")
+
+    monkeypatch.setattr(requests, "post", post)
+    assert webhooks.delivery_send(delivery_id=delivery_id) == 30
+    assert WebhookDelivery.objects.get(pk=delivery_id).last_error == "timeout"
+
+
+def _resolving(monkeypatch, address):
+    def getaddrinfo(host, port, *args, **kwargs):
+        assert host == "hooks.example.com"
+        if address is None:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+    def post(*args, **kwargs):
+        raise AssertionError("nothing may be sent")
+
+    monkeypatch.setattr(requests, "post", post)
+
+
+def test_a_host_that_now_resolves_inside_is_not_sent_to(make_channel, monkeypatch, settings):
+    settings.LOYALTY_WEBHOOK_ALLOW_PRIVATE = False
+    channel, _ = make_channel("pos")
+    # Saved while the name was public; it now resolves to the metadata service.
+    subscribe(channel, "https://hooks.example.com/hook", ["points.earned"])
+    _resolving(monkeypatch, "169.254.169.254")
+    [delivery_id] = webhooks.event_emit(event_type="points.earned", data={}, channel="pos")
+    assert webhooks.delivery_send(delivery_id=delivery_id) is None
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    assert (delivery.status, delivery.attempts) == ("failed", 1)
+    assert (delivery.response_status, delivery.last_error) == (None, "refused: private address")
+
+
+def test_a_failed_lookup_is_retried(make_channel, monkeypatch, settings):
+    settings.LOYALTY_WEBHOOK_ALLOW_PRIVATE = False
+    channel, _ = make_channel("pos")
+    subscribe(channel, "https://hooks.example.com/hook", ["points.earned"])
+    _resolving(monkeypatch, None)
+    [delivery_id] = webhooks.event_emit(event_type="points.earned", data={}, channel="pos")
+    assert webhooks.delivery_send(delivery_id=delivery_id) == 30
+    delivery = WebhookDelivery.objects.get(pk=delivery_id)
+    assert (delivery.status, delivery.last_error) == ("pending", "DNS lookup failed")
