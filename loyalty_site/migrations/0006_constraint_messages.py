@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('loyalty_site', '0003_webhookdelivery_dedupe_key'),
+        ('loyalty_site', '0005_webhookdelivery_forget_answer_bodies'),
     ]
 
     operations = [
