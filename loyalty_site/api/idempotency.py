@@ -15,6 +15,14 @@ short transaction of its own, so that a retry gets the same answer; if a concurr
 the same key claimed it in between (it was waiting on the first one's claim), that request's
 answer is the one kept and replayed: the write still happens at most once.
 
+Size: a record keeps at most MAX_STORED_ANSWER_BYTES of answer (its JSON) for the 72 hours. A
+larger answer (in practice a refusal listing a problem per item of a huge body) is stored as a
+short marker, and a replay gets the first answer's status with the error body shape:
+``{"code": <the first answer's code, or "answer_not_kept" for a success>, "detail": "The first
+answer was too large to keep...", "fields": {}}`` and ``Idempotent-Replayed: true``. So a retry
+still learns whether the write happened (the status) and why not (the code), and still writes
+nothing; only the details are not repeated.
+
 Busy: a write the database gave up on so that another could go on (a deadlock, SQLSTATE 40P01,
 or a serialization failure, 40001) rolled back whole, claim included, and is simply run again,
 up to WRITE_RETRIES times after a short random pause (so that the two losers of one deadlock do
@@ -51,6 +59,9 @@ MAX_KEY_LENGTH = 255
 _POLL_SECONDS = 0.05
 
 # deadlock_detected, serialization_failure: the transaction was rolled back and may run again.
+MAX_STORED_ANSWER_BYTES = 16 * 1024
+ANSWER_NOT_KEPT = "answer_not_kept"
+
 RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 WRITE_RETRIES = 3
 # The n-th retry waits a random time up to RETRY_BASE_SECONDS * 2**n (0.05, 0.1, 0.2 s).
@@ -123,13 +134,35 @@ def _claim(*, channel: str, key: str, fingerprint: str):
         raise
 
 
+def _stored_body(response):
+    """The answer as kept for replays: itself, or a short marker when it is too large (see
+    "Size" above); a huge refused body must not sit in the database for 72 hours."""
+    rendered = JSONRenderer().render(response.data) or b"null"
+    if len(rendered) <= MAX_STORED_ANSWER_BYTES:
+        return json.loads(rendered)
+    code = None
+    if response.status_code >= 400 and isinstance(response.data, dict):
+        code = response.data.get("code")  # a success's "code" is something else (a voucher)
+    if not isinstance(code, str) or len(code) > 64:
+        code = ANSWER_NOT_KEPT
+    return {
+        "code": code,
+        "detail": str(
+            _(
+                "The first answer to this Idempotency-Key was too large to keep; its status is "
+                "repeated, its details are not."
+            )
+        ),
+        "fields": {},
+    }
+
+
 def _store(*, channel: str, key: str, response, fingerprint: str = "") -> None:
-    body = json.loads(JSONRenderer().render(response.data) or b"null")
     ledger_services.idempotency_store(
         channel=channel,
         key=key,
         response_status=response.status_code,
-        response_body=body,
+        response_body=_stored_body(response),
         fingerprint=fingerprint,
     )
 
