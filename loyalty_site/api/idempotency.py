@@ -58,10 +58,11 @@ HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 _POLL_SECONDS = 0.05
 
-# deadlock_detected, serialization_failure: the transaction was rolled back and may run again.
+# See "Size" above: the most of an answer a record keeps.
 MAX_STORED_ANSWER_BYTES = 16 * 1024
 ANSWER_NOT_KEPT = "answer_not_kept"
 
+# deadlock_detected, serialization_failure: the transaction was rolled back and may run again.
 RETRY_SQLSTATES = frozenset({"40P01", "40001"})
 WRITE_RETRIES = 3
 # The n-th retry waits a random time up to RETRY_BASE_SECONDS * 2**n (0.05, 0.1, 0.2 s).
