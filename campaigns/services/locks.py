@@ -3,7 +3,15 @@
 Locking order, to keep concurrent requests from deadlocking: the member row first (it serialises
 one member's purchases, events and returns, which makes first-purchase bonuses, per-member caps
 and velocity checks exact), then budgeted earning rules by id, then the ledger's account row
-(taken inside ledger.services).
+(taken inside ledger.services; see the lock order in ledger.services.posting).
+
+The member row is locked ``FOR NO KEY UPDATE``, not ``FOR UPDATE``. A write that only references
+the member (a redemption, an adjustment: rows with a foreign key to the member) holds the account
+lock and, at commit, its deferred foreign-key check takes ``FOR KEY SHARE`` on the member row.
+``FOR UPDATE`` conflicts with that, so a purchase holding the member and waiting for the account
+deadlocked with a redemption holding the account and checking the member (issue 12). ``FOR NO
+KEY UPDATE`` still serialises the use cases above (it conflicts with itself) but lets key-share
+checks through; nothing here changes the member's id or another referenced key.
 """
 
 from __future__ import annotations
@@ -21,9 +29,10 @@ from members.selectors import tiers_cached
 
 @functools.cache
 def _member_lock_sql(column: str) -> str:
-    """SELECT … FOR UPDATE of a member by ``column``, unless erased: every column, for raw()."""
+    """SELECT … FOR NO KEY UPDATE of a member by ``column``, unless erased: every column."""
     columns = ", ".join(connection.ops.quote_name(f.column) for f in Member._meta.concrete_fields)
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    # SQLite has no row locks: its IMMEDIATE transaction holds the database write lock instead.
+    lock = " FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else ""
     return (
         f"SELECT {columns} FROM {connection.ops.quote_name(Member._meta.db_table)} "
         f"WHERE {connection.ops.quote_name(column)} = %s AND status <> %s{lock}"
@@ -33,7 +42,7 @@ def _member_lock_sql(column: str) -> str:
 def member_lock(
     member: Member | None = None, *, member_id=None, card_number: str | None = None
 ) -> Member:
-    """The member row, locked (FOR UPDATE), found by instance, public id or card number.
+    """The member row, locked (FOR NO KEY UPDATE), found by instance, public id or card number.
 
     One query: the lookup is the lock. It is written out once rather than compiled by the ORM
     on every purchase, where compiling it cost more than running it. An erased member is not

@@ -1,11 +1,30 @@
 """Posting on an account, which every ledger service does: one business action, one transaction.
 
 Locking rule: a service that changes an account's balance, held or pending points, its lots or
-its holds first locks the account row (``SELECT ... FOR UPDATE``; on SQLite the IMMEDIATE
+its holds first locks the account row (``SELECT ... FOR NO KEY UPDATE``; on SQLite the IMMEDIATE
 transaction takes the database write lock). So all changes to one account are serialised and a
 check such as "available >= points" stays true until the entry is written. Two accounts (a
 transfer) are locked in ascending id order, so two opposite transfers cannot deadlock. Nothing
 slow (HTTP, e-mail, files) happens inside these functions.
+
+Lock order of every write that touches points, whoever calls it (issue 12):
+
+1. the member row, when the use case locks it (purchases, returns, engagement events:
+   ``campaigns.services.locks.member_lock``); then budgeted earning rules by id;
+2. the redemption row, when one is changed (``rewards.services.redemptions``);
+3. the account row (here), two of them in ascending id order;
+4. rows only this account's lock guards (lots, holds, pending points), then the reward row's
+   stock and voucher codes (``skip_locked``).
+
+No write locks a member row after its account. The member and account rows are both locked
+``FOR NO KEY UPDATE`` rather than ``FOR UPDATE``: every row written with a foreign key to them
+(an entry, a hold, a redemption) has its deferred check take ``FOR KEY SHARE`` on the referenced
+row at commit, and ``FOR UPDATE`` makes that wait. That is how a purchase (member, then account)
+deadlocked with a redemption (account, then at commit the member's key share). ``FOR NO KEY
+UPDATE`` still conflicts with itself, so writers stay serialised; no service changes an id or
+another referenced key of these rows. What still fails with a deadlock or a serialization failure
+(another app's lock, the database's own choices) is retried by the API's write
+(``loyalty_site.api.idempotency``).
 
 Lots: every credit creates one lot; every debit takes points from the oldest lots first. When a
 reverse takes the balance below zero the lots are empty and the negative balance is the debt; the
@@ -58,13 +77,14 @@ def account_for(member: Member) -> Account:
 
 
 def _lock(account_id: int) -> Account:
-    return Account.objects.select_for_update().get(pk=account_id)
+    # NO KEY: see "Lock order" above; key-share checks of rows referencing it must not wait.
+    return Account.objects.select_for_update(no_key=True).get(pk=account_id)
 
 
 def _lock_member_account(member: Member) -> Account:
     # One query in the usual case (the account exists); created on first use otherwise.
     try:
-        return Account.objects.select_for_update().get(member=member)
+        return Account.objects.select_for_update(no_key=True).get(member=member)
     except Account.DoesNotExist:
         return _lock(account_for(member).pk)
 

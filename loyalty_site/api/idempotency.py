@@ -14,16 +14,33 @@ channel can retry with the same key. A refusal (4xx) wrote nothing and is then r
 short transaction of its own, so that a retry gets the same answer; if a concurrent request with
 the same key claimed it in between (it was waiting on the first one's claim), that request's
 answer is the one kept and replayed: the write still happens at most once.
+
+Size: a record keeps at most MAX_STORED_ANSWER_BYTES of answer (its JSON) for the 72 hours. A
+larger answer (in practice a refusal listing a problem per item of a huge body) is stored as a
+short marker, and a replay gets the first answer's status with the error body shape:
+``{"code": <the first answer's code, or "answer_not_kept" for a success>, "detail": "The first
+answer was too large to keep...", "fields": {}}`` and ``Idempotent-Replayed: true``. So a retry
+still learns whether the write happened (the status) and why not (the code), and still writes
+nothing; only the details are not repeated.
+
+Busy: a write the database gave up on so that another could go on (a deadlock, SQLSTATE 40P01,
+or a serialization failure, 40001) rolled back whole, claim included, and is simply run again,
+up to WRITE_RETRIES times after a short random pause (so that the two losers of one deadlock do
+not meet again), with or without a key. The lock order of ``ledger.services.posting`` keeps this
+rare; it is the last line of defence, not the plan. When every attempt failed the channel gets
+503 ``busy`` with ``Retry-After`` and nothing is stored: the same key then works.
 """
 
 import functools
 import hashlib
 import json
+import logging
+import random
 import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
@@ -33,10 +50,62 @@ from rest_framework.response import Response
 from ledger import services as ledger_services
 from ledger.errors import IdempotencyConflict, IdempotencyInProgress
 from ledger.models import IdempotencyRecord
+from loyalty_site.errors import DomainError
+
+logger = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 _POLL_SECONDS = 0.05
+
+# See "Size" above: the most of an answer a record keeps.
+MAX_STORED_ANSWER_BYTES = 16 * 1024
+ANSWER_NOT_KEPT = "answer_not_kept"
+
+# deadlock_detected, serialization_failure: the transaction was rolled back and may run again.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+WRITE_RETRIES = 3
+# The n-th retry waits a random time up to RETRY_BASE_SECONDS * 2**n (0.05, 0.1, 0.2 s).
+RETRY_BASE_SECONDS = 0.05
+BUSY_RETRY_AFTER_SECONDS = 1
+
+
+class WriteBusy(DomainError):
+    """The write lost to concurrent writes every time it was tried; nothing was written."""
+
+    code = "busy"
+    status = 503
+    default_detail = _("Too many changes at once; nothing was written. Try again in a moment.")
+
+
+def _retryable(exc: BaseException) -> bool:
+    # Django wraps psycopg's DeadlockDetected / SerializationFailure; the cause has the state.
+    return (
+        isinstance(exc, OperationalError)
+        and getattr(exc.__cause__, "sqlstate", None) in RETRY_SQLSTATES
+    )
+
+
+def _with_retries(view, write):
+    """``write()``, run again when the database rolled it back as a deadlock's victim."""
+    for attempt in range(WRITE_RETRIES + 1):
+        try:
+            return write()
+        except OperationalError as exc:
+            if not _retryable(exc):
+                raise
+            # Inside a caller's transaction that cannot go on (no savepoint of ours to return
+            # to), a retry would only fail again: answer busy at once.
+            if attempt == WRITE_RETRIES or (
+                connection.in_atomic_block and connection.needs_rollback
+            ):
+                logger.warning("write busy after %d attempts: %s", attempt + 1, exc.__cause__)
+                break
+            logger.info("write retried after %s", exc.__cause__.sqlstate)
+            time.sleep(random.uniform(0, RETRY_BASE_SECONDS * 2**attempt))
+    response = view.handle_exception(WriteBusy())
+    response["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
+    return response
 
 
 def request_fingerprint(request) -> str:
@@ -66,13 +135,35 @@ def _claim(*, channel: str, key: str, fingerprint: str):
         raise
 
 
+def _stored_body(response):
+    """The answer as kept for replays: itself, or a short marker when it is too large (see
+    "Size" above); a huge refused body must not sit in the database for 72 hours."""
+    rendered = JSONRenderer().render(response.data) or b"null"
+    if len(rendered) <= MAX_STORED_ANSWER_BYTES:
+        return json.loads(rendered)
+    code = None
+    if response.status_code >= 400 and isinstance(response.data, dict):
+        code = response.data.get("code")  # a success's "code" is something else (a voucher)
+    if not isinstance(code, str) or len(code) > 64:
+        code = ANSWER_NOT_KEPT
+    return {
+        "code": code,
+        "detail": str(
+            _(
+                "The first answer to this Idempotency-Key was too large to keep; its status is "
+                "repeated, its details are not."
+            )
+        ),
+        "fields": {},
+    }
+
+
 def _store(*, channel: str, key: str, response, fingerprint: str = "") -> None:
-    body = json.loads(JSONRenderer().render(response.data) or b"null")
     ledger_services.idempotency_store(
         channel=channel,
         key=key,
         response_status=response.status_code,
-        response_body=body,
+        response_body=_stored_body(response),
         fingerprint=fingerprint,
     )
 
@@ -95,17 +186,21 @@ def write_atomic(request):
 
 
 def idempotent(action):
-    """Wrap a write action of an APIView so that its `Idempotency-Key` header is honoured."""
+    """Wrap a write action of an APIView so that its `Idempotency-Key` header is honoured, and
+    a write the database rolled back as a deadlock's victim is retried (see "Busy" above)."""
 
     @functools.wraps(action)
     def wrapper(view, request, *args, **kwargs):
         key = request.headers.get(HEADER, "").strip()
         if not key:
-            return action(view, request, *args, **kwargs)
+            return _with_retries(view, lambda: action(view, request, *args, **kwargs))
         if len(key) > MAX_KEY_LENGTH:
             raise exceptions.ValidationError(
                 {HEADER: [_("At most %(n)d characters.") % {"n": MAX_KEY_LENGTH}]}
             )
+        return _with_retries(view, lambda: _keyed(view, request, args, kwargs, key=key))
+
+    def _keyed(view, request, args, kwargs, *, key):
         channel = request.user.channel.name
         fingerprint = request_fingerprint(request)
         deadline = time.monotonic() + settings.LOYALTY_IDEMPOTENCY_WAIT_SECONDS
@@ -133,6 +228,8 @@ def idempotent(action):
         except (IdempotencyInProgress, IdempotencyConflict):
             raise
         except Exception as exc:
+            if _retryable(exc):
+                raise  # Rolled back with its claim: _with_retries runs the write again.
             # The claim rolled back with the write. handle_exception re-raises what it cannot
             # turn into a response (an unexpected error): the key is then free for a retry.
             response = view.handle_exception(exc)

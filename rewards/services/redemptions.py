@@ -8,6 +8,12 @@ inside the ledger service), then the reward row (the stock UPDATE), then voucher
 (skip_locked, so they never wait). One order means concurrent redeems, cancels and the expiry
 task cannot deadlock. Holding the account lock while counting a member's redemptions is also what
 makes the per-member limit safe against two requests of the same member at once.
+
+The member row is not locked here, only referenced: the new redemption's foreign key makes the
+commit take ``FOR KEY SHARE`` on it. Purchases lock the member row before the account (the
+order of ``ledger.services.posting``), but ``FOR NO KEY UPDATE``, which key-share checks do not
+wait for; so a redemption holding the account never waits for a purchase holding the member.
+The redemption row is locked the same way, for the rows that reference it (a voucher code).
 """
 
 import contextlib
@@ -200,7 +206,7 @@ def redemption_reserve(
 
 
 def _locked(redemption: Redemption) -> Redemption:
-    return Redemption.objects.select_for_update(of=("self",)).get(pk=redemption.pk)
+    return Redemption.objects.select_for_update(of=("self",), no_key=True).get(pk=redemption.pk)
 
 
 @transaction.atomic

@@ -1,3 +1,4 @@
+import json
 import threading
 from decimal import Decimal
 
@@ -239,3 +240,49 @@ def test_concurrent_requests_with_the_same_key_write_once(make_channel, name):
     assert Account.objects.get(member=member).balance == {"purchase": 510, "redeem": 490}.get(
         name, 500
     )
+
+
+def test_a_huge_refusal_is_stored_as_a_short_marker_and_replayed_with_its_status(api, member):
+    from loyalty_site.api.idempotency import MAX_STORED_ANSWER_BYTES
+
+    body = {
+        "member": str(member.public_id),
+        "external_id": "huge",
+        "amount": "10.00",
+        "lines": [{"quantity": 0, "note": "x" * 20} for _ in range(500)],
+    }
+    path = "/api/v1/purchases/"
+    first = api.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY="huge")
+    assert first.status_code == 400
+    assert len(first.content) > MAX_STORED_ANSWER_BYTES  # the first answer itself is whole
+    assert len(first.json()["fields"]["lines"]) == 500
+
+    record = IdempotencyRecord.objects.get(key="huge")
+    assert len(json.dumps(record.response_body)) < 1024
+    again = api.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY="huge")
+    assert again.status_code == 400
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["code"] == "invalid"
+    assert again.json()["fields"] == {}
+    assert "too large to keep" in again.json()["detail"]
+    assert Purchase.objects.count() == 0
+
+
+def test_a_large_success_is_replayed_as_answer_not_kept(api, member, monkeypatch):
+    from loyalty_site.api import idempotency
+
+    monkeypatch.setattr(idempotency, "MAX_STORED_ANSWER_BYTES", 64)
+    path, body = writes(member)["redeem"]
+    first = api.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY="big")
+    assert first.status_code == 201
+    assert first.json()["id"]
+    again = api.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY="big")
+    assert again.status_code == 201
+    assert again.json()["code"] == idempotency.ANSWER_NOT_KEPT
+    assert Redemption.objects.count() == 1
+
+
+def test_an_answer_within_the_cap_is_stored_whole(api, member):
+    path, body = writes(member)["redeem"]
+    first = api.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY="small")
+    assert IdempotencyRecord.objects.get(key="small").response_body == first.json()
