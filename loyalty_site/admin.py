@@ -11,6 +11,10 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin as BaseGroupAdmin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
@@ -104,6 +108,36 @@ class MemberAdmin(ImportMixin, members_admin.MemberAdmin):
 
 admin.site.unregister(Member)
 admin.site.register(Member, MemberAdmin)
+
+
+# --- staff users and roles ---
+# An Administrator manages staff users and puts them in roles, but who holds which permission is
+# the code's record (loyalty_site/roles.py), and superuser status bypasses every check. So only a
+# superuser may grant superuser, give a user permissions of their own or change a group's
+# permissions: for anyone else those fields are shown read-only, and a posted value is ignored.
+SUPERUSER_ONLY_USER_FIELDS = ("is_superuser", "user_permissions")
+
+
+class UserAdmin(BaseUserAdmin):
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if request.user.is_superuser:
+            return readonly
+        return (*readonly, *SUPERUSER_ONLY_USER_FIELDS)
+
+
+class GroupAdmin(BaseGroupAdmin):
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if request.user.is_superuser:
+            return readonly
+        return (*readonly, "permissions")
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), UserAdmin)
+admin.site.unregister(Group)
+admin.site.register(Group, GroupAdmin)
 
 
 class ChannelAPIKeyInline(admin.TabularInline):

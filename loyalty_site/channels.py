@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
 from loyalty_site.errors import Conflict, DomainError
-from loyalty_site.models import SCOPES, Channel, ChannelAPIKey
+from loyalty_site.models import SCOPES, Channel, ChannelAPIKey, PartnerLink
 from loyalty_site.rates import rate_validate
 
 logger = logging.getLogger(__name__)
@@ -69,3 +69,23 @@ def channel_keys_revoke(*, channels, actor=None) -> int:
         },
     )
     return count
+
+
+def partner_link(*, channel: Channel, member) -> None:
+    """Link `member` to a partner channel: they presented their card to it. A no-op for a
+    first-party channel or a member already linked. Called in the caller's transaction, after its
+    service succeeded, so a refused purchase or enrolment links nobody."""
+    if channel.kind != Channel.Kind.PARTNER:
+        return
+    # ignore_conflicts: two concurrent purchases of one member at one partner both link, once.
+    PartnerLink.objects.bulk_create(
+        [PartnerLink(channel=channel, member=member)], ignore_conflicts=True
+    )
+
+
+def partner_reaches(*, channel: Channel, member) -> bool:
+    """Whether a key of `channel` may see or act on `member`: first-party channels every member,
+    a partner only the members linked to it."""
+    if channel.kind != Channel.Kind.PARTNER:
+        return True
+    return PartnerLink.objects.filter(channel=channel, member=member).exists()

@@ -7,6 +7,7 @@ redemption, so it is unique and should not change once the channel has written a
 import uuid
 
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import AbstractAPIKey
 
@@ -51,6 +52,37 @@ class Channel(models.Model):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+class PartnerLink(models.Model):
+    """A member who presented their card to a partner (a purchase by card number, an enrolment
+    through it). A partner key reaches only members linked to its channel."""
+
+    # No index of its own: partnerlink_once starts with it.
+    channel = models.ForeignKey(
+        Channel,
+        on_delete=models.CASCADE,
+        db_index=False,
+        related_name="partner_links",
+        verbose_name=_("channel"),
+    )
+    member = models.ForeignKey(
+        "members.Member",
+        on_delete=models.CASCADE,
+        related_name="partner_links",
+        verbose_name=_("member"),
+    )
+    linked_at = models.DateTimeField(_("linked at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("partner link")
+        verbose_name_plural = _("partner links")
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "member"], name="partnerlink_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} {self.member_id}"
 
 
 class ChannelAPIKey(AbstractAPIKey):

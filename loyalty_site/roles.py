@@ -1,10 +1,12 @@
 """Staff roles as Django groups, each with the least permissions that do its job.
 
 `manage.py setup_roles` makes the groups hold exactly these permissions (it also removes any that
-were added by hand), so the code is the record of who may do what. When a later feature adds a
+were added by hand, and every permission given to a user directly rather than through a group),
+so the code is the record of who may do what. When a later feature adds a
 model or a permission, it adds it here for the roles that need it.
 """
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
@@ -156,11 +158,14 @@ def role_permissions(role: str) -> list[Permission]:
 
 @transaction.atomic
 def roles_sync() -> dict[str, int]:
-    """Create the four groups and give each exactly its permissions. Safe to run again."""
+    """Create the four groups and give each exactly its permissions, and take away every
+    permission given to a user directly, so that a user may do what their roles allow and no
+    more (superusers are not limited by permissions either way). Safe to run again."""
     counts = {}
     for role in ROLE_PERMISSIONS:
         group, _created = Group.objects.get_or_create(name=role)
         permissions = role_permissions(role)
         group.permissions.set(permissions)
         counts[role] = len(set(permissions))
+    get_user_model().user_permissions.through.objects.all().delete()
     return counts

@@ -331,6 +331,9 @@ LOYALTY_ADJUSTMENT_APPROVAL_THRESHOLD = env_int(
 # No staff adjustment, approved or not, moves more points than this (either sign): a typo of a
 # few zeros is refused at the form and by the service.
 LOYALTY_ADJUSTMENT_MAX_POINTS = env_int("LOYALTY_ADJUSTMENT_MAX_POINTS", 1_000_000, minimum=1)
+# A staff user's adjustments of one day (absolute sum, programme's time zone) beyond this many
+# points need a second staff user's approval, so a large adjustment cannot be split into small ones.
+LOYALTY_ADJUSTMENT_DAILY_LIMIT = env_int("LOYALTY_ADJUSTMENT_DAILY_LIMIT", 2000, minimum=0)
 # Each web process keeps earning rules, abuse rules, tiers, active challenges and channel keys
 # this long (members.config_cache), so an admin edit or a key revocation takes up to this many
 # seconds to reach every process. 0: read them on every request.

@@ -177,6 +177,7 @@ class Consent(models.Model):
         SMS = "sms", _("SMS")
         PUSH = "push", _("Push notifications")
         PROFILING = "profiling", _("Profiling")
+        PARTNER_SHARING = "partner_sharing", _("Sharing with partners")
 
     class Action(models.TextChoices):
         GRANT = "grant", _("Granted")

@@ -1,11 +1,26 @@
-"""Staff adjustments: a small one posts at once, a larger one waits for a second staff user."""
+"""Staff adjustments: a small one posts at once, a larger one waits for a second staff user.
+
+Four eyes cannot be split: besides the per-adjustment threshold, each staff user may post at most
+``LOYALTY_ADJUSTMENT_DAILY_LIMIT`` points (absolute sum, per day in the programme's time zone)
+without a second person; beyond that an adjustment becomes an approval request too. Adjustments
+that a second person approved do not count, they were checked already.
+
+Lock order: the staff user's row, then the member's account. The user lock serialises one
+agent's adjustments across members (two concurrent credits on different accounts would otherwise
+both read the same day's sum and both slip under the limit); a row lock rather than a PostgreSQL
+advisory lock, so that SQLite behaves the same. Nothing else locks user rows, so no deadlock.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Sum
+from django.db.models.functions import Abs
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -30,6 +45,28 @@ def adjustment_too_large() -> str:
     }
 
 
+def _posted_today(actor, at: datetime) -> int:
+    """The absolute points ``actor`` posted without a second person on ``at``'s local day."""
+    start = timezone.localtime(at, ZoneInfo(settings.TIME_ZONE)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    end = start + timedelta(days=1)  # wall-clock arithmetic: a DST day has 23 or 25 hours
+    total = Entry.objects.filter(
+        kind=Entry.Kind.ADJUST,
+        actor=actor,
+        created_at__gte=start,
+        created_at__lt=end,
+        adjustment_request__isnull=True,
+    ).aggregate(total=Sum(Abs("amount")))["total"]
+    return total or 0
+
+
+def _needs_approval(actor, points: int, at: datetime) -> bool:
+    if abs(points) > settings.LOYALTY_ADJUSTMENT_APPROVAL_THRESHOLD:
+        return True
+    return _posted_today(actor, at) + abs(points) > settings.LOYALTY_ADJUSTMENT_DAILY_LIMIT
+
+
 def points_adjust(
     *,
     member: Member,
@@ -42,7 +79,10 @@ def points_adjust(
     """A staff credit (points > 0) or debit (points < 0) with a reason.
 
     Above ``LOYALTY_ADJUSTMENT_APPROVAL_THRESHOLD`` points (either sign) nothing is posted yet:
-    an AdjustmentRequest waits for a second staff user. A debit never takes the balance below 0.
+    an AdjustmentRequest waits for a second staff user; so does one that takes the actor's
+    adjustments of the day above ``LOYALTY_ADJUSTMENT_DAILY_LIMIT``. A debit never takes the
+    balance below 0: one larger than the available points is refused at once, also when it would
+    wait for approval (and checked again when it is approved).
     """
     if isinstance(points, bool) or not isinstance(points, int) or points == 0:
         raise errors.InvalidPoints(_("The adjustment must be a whole number other than zero."))
@@ -53,8 +93,12 @@ def points_adjust(
         raise DomainError(_("A staff adjustment needs a staff user."), code="actor_required")
     at = at or timezone.now()
     with transaction.atomic():
+        # See the module docstring: the user first, then the account.
+        list(get_user_model().objects.select_for_update().filter(pk=actor.pk).values_list("pk"))
         account = _lock_member_account(member)
-        if abs(points) > settings.LOYALTY_ADJUSTMENT_APPROVAL_THRESHOLD:
+        if _needs_approval(actor, points, at):
+            if points < 0 and account.available < -points:
+                raise errors.InsufficientPoints()
             return AdjustmentRequest.objects.create(
                 account=account,
                 points=points,

@@ -9,7 +9,9 @@ from django.db.models import Prefetch, QuerySet
 
 from campaigns.tiers import tier_progress
 from ledger import selectors as ledger_selectors
-from members.models import Card, Member
+from loyalty_site.models import Channel
+from members import selectors as member_selectors
+from members.models import Card, Consent, Member
 from rewards.models import Redemption, VoucherCode
 
 
@@ -20,8 +22,16 @@ def member_answer_queryset() -> QuerySet[Member]:
     )
 
 
-def member_answer(member: Member) -> dict:
-    """A member as the API shows it; `member` should come from `member_answer_queryset`."""
+def _contact_shown(member: Member, channel: Channel | None) -> bool:
+    # A partner sees contact details only with the member's consent to sharing with partners.
+    if channel is None or channel.kind != Channel.Kind.PARTNER:
+        return True
+    return member_selectors.consent_granted(member=member, purpose=Consent.Purpose.PARTNER_SHARING)
+
+
+def member_answer(member: Member, *, channel: Channel | None = None) -> dict:
+    """A member as the API shows it to `channel`; `member` should come from
+    `member_answer_queryset`. A partner without the member's consent gets no e-mail address."""
     try:
         account = member.account
         balance, pending, held = account.balance, account.pending, account.held
@@ -31,7 +41,7 @@ def member_answer(member: Member) -> dict:
     cards = [{"number": c.number, "status": c.status} for c in member.cards.all()]
     return {
         "public_id": member.public_id,
-        "email": member.email,
+        "email": member.email if _contact_shown(member, channel) else "",
         "first_name": member.first_name,
         "last_name": member.last_name,
         "external_id": member.external_id,

@@ -229,7 +229,10 @@ class RewardSerializer(ApiSerializer):
 
 
 class RedemptionCreateSerializer(StrictSerializer):
-    member = serializers.UUIDField()
+    member = serializers.UUIDField(required=False, help_text=_("The member's id, or:"))
+    card_number = serializers.CharField(
+        max_length=19, required=False, help_text=_("The member's card number (partner keys).")
+    )
     reward = serializers.IntegerField(required=False, help_text=_("A reward's id, or:"))
     points = serializers.IntegerField(
         required=False, min_value=1, max_value=10_000_000, help_text=_("Points to redeem.")
@@ -243,6 +246,8 @@ class RedemptionCreateSerializer(StrictSerializer):
     def validate(self, attrs):
         if (attrs.get("reward") is None) == (attrs.get("points") is None):
             raise serializers.ValidationError({"reward": [_("Give either reward or points.")]})
+        if (attrs.get("member") is None) == (attrs.get("card_number") is None):
+            raise serializers.ValidationError({"member": [_("Give either member or card_number.")]})
         return attrs
 
 

@@ -23,17 +23,25 @@ def world(make_channel, member):
     own, other = client_for(own_key), client_for(other_key)
     partner, partner_b = client_for(partner_key), client_for(partner_b_key)
 
+    # A partner knows the member by the card they present (and is linked to them by it).
+    card_number = member.cards.get().number
+
+    def who(client):
+        if client in (partner, partner_b):
+            return {"card_number": card_number}
+        return {"member": str(member.public_id)}
+
     def buy(client, external_id):
         return client.post(
             "/api/v1/purchases/",
-            {"member": str(member.public_id), "external_id": external_id, "amount": "10.00"},
+            {**who(client), "external_id": external_id, "amount": "10.00"},
             format="json",
         ).json()["id"]
 
     def reserve(client):
         return client.post(
             "/api/v1/redemptions/",
-            {"member": str(member.public_id), "points": 5, "reserve": True},
+            {**who(client), "points": 5, "reserve": True},
             format="json",
         ).json()["id"]
 

@@ -171,11 +171,14 @@ def test_query_counts(api, member, django_assert_max_num_queries):
         assert api.post("/api/v1/members/", ENROL, format="json").status_code == 201
 
 
-def test_member_visible_to_every_channel_with_members_read(make_channel, member):
-    _partner, key = make_channel("partner", kind="partner", scopes=["members:read"])
-    response = client_for(key).get(f"/api/v1/members/{member.public_id}/")
-    assert response.status_code == 200
-    assert response.json()["id"] == str(member.public_id)
+def test_member_visible_to_every_first_party_channel_with_members_read(make_channel, member):
+    for kind in ("pos", "webshop", "app"):
+        _channel, key = make_channel(kind, kind=kind, scopes=["members:read"])
+        response = client_for(key).get(f"/api/v1/members/{member.public_id}/")
+        assert response.status_code == 200
+        assert response.json()["id"] == str(member.public_id)
+        assert response.json()["email"] == member.email
+    # A partner reaches only the members linked to it: tests/api/test_partners.py.
 
 
 def test_enrol_profile_and_card_lookup_answer_one_member_shape(api):

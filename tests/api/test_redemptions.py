@@ -135,9 +135,15 @@ def test_partner_acts_only_on_its_own_redemptions(api, make_channel, member):
         assert response.status_code == 404
         assert response.json()["code"] == "redemption_not_found"
     assert Redemption.objects.get(pk=reserved["id"]).status == "reserved"
+    card_number = member.cards.get().number
+    partner.post(  # the member presents their card at the partner: linked
+        "/api/v1/purchases/",
+        {"card_number": card_number, "external_id": "P-1", "amount": "1.00"},
+        format="json",
+    )
     own = partner.post(
         "/api/v1/redemptions/",
-        {"member": str(member.public_id), "points": 10, "reserve": True},
+        {"card_number": card_number, "points": 10, "reserve": True},
         format="json",
     ).json()
     response = partner.post(f"/api/v1/redemptions/{own['id']}/confirm/")

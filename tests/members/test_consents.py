@@ -55,6 +55,7 @@ def test_consent_history_is_kept_and_the_current_state_derived_from_it():
         "sms": False,
         "push": True,
         "profiling": False,
+        "partner_sharing": False,
     }
     assert current["push"]["channel"] == "webshop"
     assert current["push"]["wording_version"] == "v2"

@@ -14,6 +14,7 @@ from rest_framework.decorators import (
 )
 
 from ledger.models import Purchase
+from loyalty_site.channels import partner_reaches
 from loyalty_site.errors import NotFound
 from loyalty_site.models import Channel
 from members.errors import MemberNotFound
@@ -39,12 +40,22 @@ def member_public_id(value) -> uuid.UUID:
         raise MemberNotFound() from None
 
 
-def member_get(value, *, queryset: QuerySet | None = None) -> Member:
-    """The member with this public id, unless erased (an erased member is gone for channels)."""
+def member_get(value, *, channel: Channel, queryset: QuerySet | None = None) -> Member:
+    """The member with this public id that `channel` may reach, unless erased (an erased member
+    is gone for channels)."""
     public_id = member_public_id(value)
     queryset = queryset if queryset is not None else Member.objects.all()
     member = queryset.filter(public_id=public_id).exclude(status=Member.Status.ERASED).first()
     if member is None:
+        raise MemberNotFound()
+    member_reach(member, channel=channel)
+    return member
+
+
+def member_reach(member: Member, *, channel: Channel) -> Member:
+    """`member` if `channel` may reach it; else 404 `member_not_found`, the answer for a member
+    that does not exist, so that a partner key cannot tell which members the programme has."""
+    if not partner_reaches(channel=channel, member=member):
         raise MemberNotFound()
     return member
 

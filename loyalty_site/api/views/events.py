@@ -32,7 +32,7 @@ class EventViewSet(ChannelViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         channel = channel_of(request)
-        member = member_get(data["member"])
+        member = member_get(data["member"], channel=channel)
         with write_atomic(request):
             event = campaign_services.event_record(
                 member=member,

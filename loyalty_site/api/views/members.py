@@ -21,7 +21,9 @@ from loyalty_site.api.schema import (
     MEMBER_EXAMPLES,
     error_responses,
 )
-from loyalty_site.api.views.base import ChannelViewSet, member_get
+from loyalty_site.api.views.base import ChannelViewSet, member_get, member_reach
+from loyalty_site.channels import partner_link
+from loyalty_site.models import Channel
 from members import selectors as member_selectors
 from members.models import Card, Member
 from rewards import selectors as reward_selectors
@@ -70,13 +72,15 @@ class MemberViewSet(ChannelViewSet):
                 consents=[purpose for purpose, on in data.get("consents", {}).items() if on],
                 channel=channel.name,
             )
+            partner_link(channel=channel, member=member)
             member = member_answer_queryset().get(pk=member.pk)
-            body = member_answer(member)
+            body = member_answer(member, channel=channel)
         return Response(s.MemberEnrolledSerializer(body).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request, id=None):
-        member = member_get(id, queryset=member_answer_queryset())
-        return Response(s.MemberSerializer(member_answer(member)).data)
+        channel = channel_of(request)
+        member = member_get(id, channel=channel, queryset=member_answer_queryset())
+        return Response(s.MemberSerializer(member_answer(member, channel=channel)).data)
 
     @extend_schema(
         summary="Rewards this member may see and afford in this channel",
@@ -84,10 +88,9 @@ class MemberViewSet(ChannelViewSet):
     )
     @action(detail=True, methods=["get"])
     def rewards(self, request, id=None):
-        member = member_get(id, queryset=Member.objects.select_related("tier"))
-        rewards = reward_selectors.rewards_available(
-            member=member, channel_kind=channel_of(request).kind
-        )
+        channel = channel_of(request)
+        member = member_get(id, channel=channel, queryset=Member.objects.select_related("tier"))
+        rewards = reward_selectors.rewards_available(member=member, channel_kind=channel.kind)
         data = [
             {
                 "id": r.pk,
@@ -126,8 +129,13 @@ class LedgerViewSet(ChannelViewSet):
         responses={200: s.EntrySerializer(many=True), **error_responses(400, 404)},
     )
     def list(self, request, id=None):
-        member = member_get(id)
-        entries = self.filter_queryset(ledger_selectors.entries_for(member=member))
+        channel = channel_of(request)
+        member = member_get(id, channel=channel)
+        entries = ledger_selectors.entries_for(member=member)
+        if channel.kind == Channel.Kind.PARTNER:
+            # A partner sees what happened through it, not the member's other channels.
+            entries = entries.filter(channel=channel.name)
+        entries = self.filter_queryset(entries)
         page = self.paginate_queryset(entries)
         return self.get_paginated_response(s.EntrySerializer(page, many=True).data)
 
@@ -145,6 +153,7 @@ class CardViewSet(ChannelViewSet):
         examples=MEMBER_EXAMPLES,
     )
     def retrieve(self, request, number=None):
-        member = member_selectors.card_active_member(number)
+        channel = channel_of(request)
+        member = member_reach(member_selectors.card_active_member(number), channel=channel)
         member = member_answer_queryset().get(pk=member.pk)
-        return Response(s.MemberSerializer(member_answer(member)).data)
+        return Response(s.MemberSerializer(member_answer(member, channel=channel)).data)

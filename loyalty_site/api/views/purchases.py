@@ -23,6 +23,7 @@ from loyalty_site.api.views.base import (
     object_get,
     purchases_visible,
 )
+from loyalty_site.channels import partner_link
 
 
 class PurchaseViewSet(ChannelViewSet):
@@ -64,6 +65,9 @@ class PurchaseViewSet(ChannelViewSet):
                 savepoint=False,
             )
             purchase = result.purchase
+            if data.get("card_number"):
+                # The member presented their card: a partner may reach them from now on.
+                partner_link(channel=channel, member=purchase.member)
             body = {
                 "id": purchase.pk,
                 "member": purchase.member.public_id,

@@ -1,7 +1,8 @@
 """Redemptions: redeem or reserve a reward or points, then confirm or cancel at a till."""
 
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -13,10 +14,13 @@ from loyalty_site.api.schema import IDEMPOTENCY_PARAMETER, REDEMPTION_EXAMPLES, 
 from loyalty_site.api.views.base import (
     ChannelViewSet,
     member_get,
+    member_reach,
     object_get,
     redemptions_visible,
 )
 from loyalty_site.errors import NotFound
+from loyalty_site.models import Channel
+from members import selectors as member_selectors
 from members.models import Member
 from rewards import services as reward_services
 from rewards.models import Redemption, Reward
@@ -43,7 +47,17 @@ class RedemptionViewSet(ChannelViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         channel = channel_of(request)
-        member = member_get(data["member"], queryset=Member.objects.select_related("tier"))
+        if data.get("card_number") is not None:
+            member = member_reach(
+                member_selectors.card_active_member(data["card_number"]), channel=channel
+            )
+        elif channel.kind == Channel.Kind.PARTNER:
+            # A partner spends a member's points only when the member presents their card.
+            raise exceptions.PermissionDenied(_("A partner key redeems by card number only."))
+        else:
+            member = member_get(
+                data["member"], channel=channel, queryset=Member.objects.select_related("tier")
+            )
         reward = None
         if data.get("reward") is not None:
             reward = Reward.objects.filter(pk=data["reward"], active=True).first()
