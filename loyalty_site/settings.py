@@ -267,7 +267,7 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["loyalty_site.api.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["loyalty_site.api.authentication.ChannelKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["loyalty_site.api.permissions.ChannelScope"],
     "DEFAULT_THROTTLE_CLASSES": ["loyalty_site.api.throttling.ChannelRateThrottle"],
