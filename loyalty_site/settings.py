@@ -307,6 +307,14 @@ LOYALTY_ADJUSTMENT_APPROVAL_THRESHOLD = env_int(
 LOYALTY_CONFIG_CACHE_SECONDS = env_int("LOYALTY_CONFIG_CACHE_SECONDS", 5, minimum=0)
 
 # --- campaigns: purchases, earning rules, engagement ---
+# The largest amount one purchase may have (a till's typo, or a probe for overflows, otherwise
+# earns millions of points).
+LOYALTY_PURCHASE_MAX_AMOUNT = _decimal("LOYALTY_PURCHASE_MAX_AMOUNT", "100000.00")
+# How far ahead of the server's clock a purchase's occurred_at may be (tills' clocks drift).
+LOYALTY_PURCHASE_CLOCK_SKEW_SECONDS = env_int("LOYALTY_PURCHASE_CLOCK_SKEW_SECONDS", 300, minimum=0)
+# How late a purchase may be uploaded (days after occurred_at); a channel's own
+# late_purchase_days overrides it.
+LOYALTY_LATE_PURCHASE_DAYS = env_int("LOYALTY_LATE_PURCHASE_DAYS", 30, minimum=0)
 # Days a purchase's points stay pending before they can be spent (0: spendable at once).
 LOYALTY_PENDING_DAYS = env_int("LOYALTY_PENDING_DAYS", 0, minimum=0)
 # Per-channel override, e.g. "webshop=14,pos=0".
