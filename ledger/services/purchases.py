@@ -136,6 +136,9 @@ def return_store(
             raise Conflict(_("This return was recorded already."), code="duplicate_return")
         returned = locked.returns.aggregate(total=Sum("amount"))["total"] or Decimal("0")
         left = locked.amount - returned
+        # A second full return would store an empty return and answer as if it took something.
+        if left <= 0 and locked.amount > 0:
+            raise errors.NothingToReturn()
         rows = []
         if lines is not None:
             by_id = {line.pk: line for line in locked.lines.all()}

@@ -7,6 +7,7 @@ Request serializers refuse fields they do not know, so a body that tries to set 
 import itertools
 import json
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -274,7 +275,7 @@ class ReturnCreateSerializer(StrictSerializer):
     amount = serializers.DecimalField(
         max_digits=12,
         decimal_places=2,
-        min_value=0,
+        min_value=Decimal("0.01"),
         required=False,
         help_text=_("Part of the amount returned; leave out (and lines) for a full return."),
     )

@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from campaigns.models import AbuseRule, EarningRule
-from ledger.models import Purchase
+from ledger.models import Purchase, Return
 from loyalty_site.models import Channel
 from tests.campaigns.factories import EarningRuleFactory
 
@@ -316,3 +316,23 @@ def test_a_birth_date_must_be_within_120_years_and_not_ahead(api, birth_date):
     body = {"email": "new@example.nl", "birth_date": birth_date}
     response = assert_error_shape(api.post("/api/v1/members/", body, format="json"), 400)
     assert list(response["fields"]) == ["birth_date"]
+
+
+# --- item 16: returns ---
+
+
+def test_a_second_full_return_is_refused(api, member):
+    purchase = api.post("/api/v1/purchases/", purchase_body(member), format="json").json()
+    path = f"/api/v1/purchases/{purchase['id']}/returns/"
+    assert api.post(path, {}, format="json").status_code == 201
+    response = assert_error_shape(api.post(path, {}, format="json"), 409)
+    assert response["code"] == "nothing_to_return"
+    assert Return.objects.filter(purchase_id=purchase["id"]).count() == 1
+
+
+def test_a_return_of_amount_zero_is_refused(api, member):
+    purchase = api.post("/api/v1/purchases/", purchase_body(member), format="json").json()
+    path = f"/api/v1/purchases/{purchase['id']}/returns/"
+    response = assert_error_shape(api.post(path, {"amount": "0.00"}, format="json"), 400)
+    assert list(response["fields"]) == ["amount"]
+    assert not Return.objects.exists()
