@@ -336,3 +336,20 @@ def test_a_return_of_amount_zero_is_refused(api, member):
     response = assert_error_shape(api.post(path, {"amount": "0.00"}, format="json"), 400)
     assert list(response["fields"]) == ["amount"]
     assert not Return.objects.exists()
+
+
+# --- item 8: the ledger's time filters ---
+
+
+@pytest.mark.parametrize("offset", ["+16:00", "-16:00", "+23:59"])
+def test_a_ledger_filter_with_a_large_utc_offset_is_read_in_utc(api, member, offset):
+    query = {"created_after": f"2026-01-01T00:00:00{offset}"}
+    response = api.get(f"/api/v1/members/{member.public_id}/ledger/", query)
+    assert response.status_code == 200, response.content[:300]
+
+
+def test_a_ledger_filter_beyond_the_calendar_is_refused(api, member):
+    query = {"created_before": "0001-01-01T00:00:00+16:00"}
+    response = api.get(f"/api/v1/members/{member.public_id}/ledger/", query)
+    body = assert_error_shape(response, 400)
+    assert list(body["fields"]) == ["created_before"]
