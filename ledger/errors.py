@@ -69,3 +69,20 @@ class ReturnExceedsPurchase(DomainError):
     code = "return_exceeds_purchase"
     status = 422
     default_detail = _("The return is larger than what is left of the purchase.")
+
+
+class CurrencyNotSupported(DomainError):
+    code = "currency_not_supported"
+    status = 422
+    default_detail = _("Only purchases in the programme's currency are accepted.")
+
+
+class NothingToReturn(Conflict):
+    code = "nothing_to_return"
+    default_detail = _("Nothing of this purchase is left to return.")
+
+
+class PurchaseTooLate(DomainError):
+    code = "purchase_too_late"
+    status = 422
+    default_detail = _("The purchase is older than this channel may upload.")

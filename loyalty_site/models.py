@@ -39,6 +39,15 @@ class Channel(models.Model):
     rate = models.CharField(
         _("request rate"), max_length=32, blank=True, validators=[rate_validate]
     )
+    # Empty: LOYALTY_LATE_PURCHASE_DAYS.
+    late_purchase_days = models.PositiveIntegerField(
+        _("late purchase days"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "How many days late a purchase may be uploaded; empty: the programme's default."
+        ),
+    )
     active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 

@@ -294,7 +294,7 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["loyalty_site.api.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": ["loyalty_site.api.authentication.ChannelKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["loyalty_site.api.permissions.ChannelScope"],
     "DEFAULT_THROTTLE_CLASSES": ["loyalty_site.api.throttling.ChannelRateThrottle"],
@@ -340,6 +340,14 @@ LOYALTY_ADJUSTMENT_DAILY_LIMIT = env_int("LOYALTY_ADJUSTMENT_DAILY_LIMIT", 2000,
 LOYALTY_CONFIG_CACHE_SECONDS = env_int("LOYALTY_CONFIG_CACHE_SECONDS", 5, minimum=0)
 
 # --- campaigns: purchases, earning rules, engagement ---
+# The largest amount one purchase may have (a till's typo, or a probe for overflows, otherwise
+# earns millions of points).
+LOYALTY_PURCHASE_MAX_AMOUNT = _decimal("LOYALTY_PURCHASE_MAX_AMOUNT", "100000.00")
+# How far ahead of the server's clock a purchase's occurred_at may be (tills' clocks drift).
+LOYALTY_PURCHASE_CLOCK_SKEW_SECONDS = env_int("LOYALTY_PURCHASE_CLOCK_SKEW_SECONDS", 300, minimum=0)
+# How late a purchase may be uploaded (days after occurred_at); a channel's own
+# late_purchase_days overrides it.
+LOYALTY_LATE_PURCHASE_DAYS = env_int("LOYALTY_LATE_PURCHASE_DAYS", 30, minimum=0)
 # Days a purchase's points stay pending before they can be spent (0: spendable at once).
 LOYALTY_PENDING_DAYS = env_int("LOYALTY_PENDING_DAYS", 0, minimum=0)
 # Per-channel override, e.g. "webshop=14,pos=0".

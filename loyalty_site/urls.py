@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
 from loyalty_site import health, views
+from loyalty_site.api import exceptions as api_exceptions
 
 admin.site.site_header = _("Loyalty back office")
 admin.site.site_title = _("Loyalty back office")
@@ -18,3 +19,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("loyalty_site.api.urls")),
 ]
+
+handler400 = api_exceptions.handler400
+handler403 = api_exceptions.handler403
+handler404 = api_exceptions.handler404
+handler500 = api_exceptions.handler500

@@ -21,6 +21,8 @@ def card_active(number: str | None) -> Card:
     erased member's card still be active, the member is gone all the same.
     """
     number = cardnumbers.normalise(number)
+    if "\x00" in number:  # PostgreSQL cannot even compare it; no card has one
+        raise CardNotFound()
     card = Card.objects.select_related("member").filter(number=number).first()
     if card is None:
         raise CardNotFound()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Avg, Count, Sum
+from django.db.models import Avg, Count, Q, Sum
+from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from campaigns.models import (
@@ -22,11 +23,15 @@ def abuse_check(
     """The reason the first tripped guard gives, or "" when the purchase looks normal."""
     rules = rules if rules is not None else list(AbuseRule.objects.filter(active=True))
     at = purchase.occurred_at
+    # Counted by the time a purchase says and by the time it was received: purchases backdated
+    # over past days (within the late-upload window) must not walk around a velocity guard.
+    received = purchase.created_at or timezone.now()
+    hour = _window(at=at, received=received, span=timedelta(hours=1))
     others = Purchase.objects.filter(member=member).exclude(pk=purchase.pk)
     for rule in rules:
         limit = rule.threshold
         if rule.kind == AbuseRule.Kind.MEMBER_VELOCITY:
-            count = others.filter(occurred_at__gt=at - timedelta(hours=1), occurred_at__lte=at)
+            count = others.filter(hour)
             if count.count() + 1 > limit:
                 return ngettext(
                     "More than %(n)s purchase by this member in an hour.",
@@ -37,11 +42,7 @@ def abuse_check(
             # Only purchases that presented a card count; one by member id has no card.
             if purchase.card_id is None:
                 continue
-            count = Purchase.objects.filter(
-                card_id=purchase.card_id,
-                occurred_at__gt=at - timedelta(hours=1),
-                occurred_at__lte=at,
-            ).exclude(pk=purchase.pk)
+            count = Purchase.objects.filter(hour, card_id=purchase.card_id).exclude(pk=purchase.pk)
             if count.count() + 1 > limit:
                 return ngettext(
                     "More than %(n)s purchase with this card in an hour.",
@@ -49,9 +50,7 @@ def abuse_check(
                     int(limit),
                 ) % {"n": limit}
         elif rule.kind == AbuseRule.Kind.STORE_VELOCITY:
-            count = others.filter(
-                store=purchase.store, occurred_at__gt=at - timedelta(hours=1), occurred_at__lte=at
-            )
+            count = others.filter(hour, store=purchase.store)
             if count.count() + 1 > limit:
                 return ngettext(
                     "More than %(n)s purchase by this member in one store in an hour.",
@@ -61,7 +60,12 @@ def abuse_check(
         elif rule.kind == AbuseRule.Kind.POINTS_PER_DAY:
             earned = (
                 EarningAward.objects.filter(
-                    member=member, occurred_at__gt=at - timedelta(days=1), occurred_at__lte=at
+                    Q(occurred_at__gt=at - timedelta(days=1), occurred_at__lte=at)
+                    | Q(
+                        purchase__created_at__gt=received - timedelta(days=1),
+                        purchase__created_at__lte=received,
+                    ),
+                    member=member,
                 )
                 .exclude(purchase=purchase)
                 .aggregate(total=Sum("points"))["total"]
@@ -108,3 +112,10 @@ def abuse_check(
                     int(limit),
                 ) % {"n": limit}
     return ""
+
+
+def _window(*, at, received, span: timedelta) -> Q:
+    """Purchases in the span before `at` by their own time, or before `received` by arrival."""
+    return Q(occurred_at__gt=at - span, occurred_at__lte=at) | Q(
+        created_at__gt=received - span, created_at__lte=received
+    )

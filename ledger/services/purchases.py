@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, Sum
 from django.utils.translation import gettext as _
@@ -37,6 +38,11 @@ def purchase_store_first(
     currency = (currency or "").upper()
     if len(currency) != 3 or not currency.isalpha():
         raise errors.InvalidCurrency()
+    # No conversion: an amount in another currency would earn at the programme's rate.
+    if currency != settings.LOYALTY_CURRENCY.upper():
+        raise errors.CurrencyNotSupported(
+            fields={"currency": errors.CurrencyNotSupported.default_detail}
+        )
     # A repeat is found by looking before the insert, together with the look for an earlier
     # purchase (one query: the member's row only carries the two EXISTS), rather than by
     # catching the unique constraint's violation: after a failed INSERT, PostgreSQL runs no
@@ -130,6 +136,9 @@ def return_store(
             raise Conflict(_("This return was recorded already."), code="duplicate_return")
         returned = locked.returns.aggregate(total=Sum("amount"))["total"] or Decimal("0")
         left = locked.amount - returned
+        # A second full return would store an empty return and answer as if it took something.
+        if left <= 0 and locked.amount > 0:
+            raise errors.NothingToReturn()
         rows = []
         if lines is not None:
             by_id = {line.pk: line for line in locked.lines.all()}

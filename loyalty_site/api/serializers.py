@@ -4,8 +4,14 @@ Request serializers refuse fields they do not know, so a body that tries to set 
 `tier`, `status` or `points` is answered 400 instead of being silently half-accepted.
 """
 
+import itertools
+import json
+from datetime import timedelta
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.text import format_lazy
 from django.utils.translation import get_language
@@ -13,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import relations, serializers
 from rest_framework.utils.serializer_helpers import BindingDict
 
+from ledger import errors as ledger_errors
 from members.models import Consent
 
 # Fields that read their serializer instance or its context when they run: they cannot be
@@ -59,14 +66,41 @@ class ApiSerializer(serializers.Serializer):
         return fields
 
 
+# The columns' ranges: an id is a bigint, a count an integer.
+BIGINT_MAX = 2**63 - 1
+INTEGER_MAX = 2**31 - 1
+MAX_AGE_YEARS = 120
+
+# How many unknown keys an error names, and how much of each: a body with 150,000 unknown keys
+# must cost one set difference and answer a few lines, not a 6 MB error.
+UNKNOWN_KEYS_SHOWN = 5
+_KEY_CHARS_SHOWN = 64
+
+
+def _key_shown(name) -> str:
+    name = str(name)[:_KEY_CHARS_SHOWN]
+    return name if name.isprintable() else json.dumps(name)[1:-1]
+
+
 class StrictSerializer(ApiSerializer):
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
+            # Counted from the few known fields, so the cost does not grow with the body's keys.
+            fields = self.fields
+            unknown = len(data) - sum(1 for name in fields if name in data)
             if unknown:
-                raise serializers.ValidationError(
-                    {name: [_("Unknown or read-only field.")] for name in unknown}
+                shown = list(
+                    itertools.islice(
+                        (name for name in data if name not in fields), UNKNOWN_KEYS_SHOWN
+                    )
                 )
+                errors = {_key_shown(name): [_("Unknown or read-only field.")] for name in shown}
+                if unknown > len(shown):
+                    errors["non_field_errors"] = [
+                        _("%(count)s unknown or read-only fields; the first %(shown)s are named.")
+                        % {"count": unknown, "shown": len(shown)}
+                    ]
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
 
 
@@ -88,6 +122,18 @@ class MemberEnrolSerializer(StrictSerializer):
         ),
     )
     referral_code = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+    def validate_birth_date(self, value):
+        today = timezone.localdate()
+        try:
+            oldest = today.replace(year=today.year - MAX_AGE_YEARS)
+        except ValueError:  # 29 February
+            oldest = today.replace(year=today.year - MAX_AGE_YEARS, day=28)
+        if value is not None and not oldest <= value <= today:
+            raise serializers.ValidationError(
+                _("Give a birth date between %(oldest)s and today.") % {"oldest": oldest}
+            )
+        return value
 
     def validate_consents(self, value):
         unknown = sorted(set(value) - set(Consent.Purpose.values))
@@ -141,22 +187,63 @@ class PurchaseLineSerializer(StrictSerializer):
     sku = serializers.CharField(max_length=64)
     category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     quantity = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    amount = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        help_text=_("What was paid for the line, after its discounts."),
+    )
 
 
 class PurchaseCreateSerializer(StrictSerializer):
     member = serializers.UUIDField(required=False, help_text=_("The member's id, or:"))
     card_number = serializers.CharField(max_length=19, required=False)
     external_id = serializers.CharField(max_length=64, help_text=_("Unique per channel."))
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2, min_value=0)
+    amount = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        help_text=_("What was paid; with lines, their sum to the cent."),
+    )
     currency = serializers.RegexField(r"^[A-Z]{3}$", default=settings.LOYALTY_CURRENCY)
     store = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     occurred_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     lines = PurchaseLineSerializer(many=True, required=False, max_length=500)
 
+    def validate_amount(self, value):
+        limit = settings.LOYALTY_PURCHASE_MAX_AMOUNT
+        if value > limit:
+            raise serializers.ValidationError(
+                _("Ensure this value is less than or equal to %(limit)s.") % {"limit": limit}
+            )
+        return value
+
+    def validate_occurred_at(self, value):
+        skew = timedelta(seconds=settings.LOYALTY_PURCHASE_CLOCK_SKEW_SECONDS)
+        if value is not None and value > timezone.now() + skew:
+            raise serializers.ValidationError(_("The purchase cannot have happened in the future."))
+        return value
+
     def validate(self, attrs):
         if bool(attrs.get("member")) == bool(attrs.get("card_number")):
             raise serializers.ValidationError({"member": [_("Give either member or card_number.")]})
+        lines = attrs.get("lines")
+        if lines and sum(line["amount"] for line in lines) != attrs["amount"]:
+            raise serializers.ValidationError(
+                {"lines": [_("The lines' amounts must add up to the purchase's amount.")]}
+            )
+        occurred_at = attrs.get("occurred_at")
+        channel = self.context.get("channel")
+        if occurred_at is not None:
+            days = getattr(channel, "late_purchase_days", None)
+            if days is None:
+                days = settings.LOYALTY_LATE_PURCHASE_DAYS
+            # Older purchases would earn under rules that have ended since, and spread over
+            # past days they would pass the velocity guards: an import's business, not a till's.
+            if occurred_at < timezone.now() - timedelta(days=days):
+                raise ledger_errors.PurchaseTooLate(
+                    fields={"occurred_at": ledger_errors.PurchaseTooLate.default_detail}
+                )
         return attrs
 
 
@@ -177,8 +264,10 @@ class PurchaseResultSerializer(ApiSerializer):
 
 
 class ReturnLineSerializer(StrictSerializer):
-    line = serializers.IntegerField(help_text=_("The purchase line's id."))
-    quantity = serializers.IntegerField(min_value=1)
+    line = serializers.IntegerField(
+        min_value=1, max_value=BIGINT_MAX, help_text=_("The purchase line's id.")
+    )
+    quantity = serializers.IntegerField(min_value=1, max_value=INTEGER_MAX)
 
 
 class ReturnCreateSerializer(StrictSerializer):
@@ -186,7 +275,7 @@ class ReturnCreateSerializer(StrictSerializer):
     amount = serializers.DecimalField(
         max_digits=12,
         decimal_places=2,
-        min_value=0,
+        min_value=Decimal("0.01"),
         required=False,
         help_text=_("Part of the amount returned; leave out (and lines) for a full return."),
     )
@@ -233,7 +322,9 @@ class RedemptionCreateSerializer(StrictSerializer):
     card_number = serializers.CharField(
         max_length=19, required=False, help_text=_("The member's card number (partner keys).")
     )
-    reward = serializers.IntegerField(required=False, help_text=_("A reward's id, or:"))
+    reward = serializers.IntegerField(
+        required=False, min_value=1, max_value=BIGINT_MAX, help_text=_("A reward's id, or:")
+    )
     points = serializers.IntegerField(
         required=False, min_value=1, max_value=10_000_000, help_text=_("Points to redeem.")
     )

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 
 from campaigns.models import AbuseRule, EarningAward, EarningRule, PurchaseReview
 from campaigns.services import (
@@ -28,10 +29,27 @@ def balance(member):
 
 
 def buy(member, external_id, amount="10.00", at=T0, store="ams"):
-    return purchase_record(
-        member=member, channel="pos", external_id=external_id, amount=Decimal(amount),
-        currency="EUR", occurred_at=at, store=store,
-    )  # fmt: skip
+    # Received when it happened: the guards count by both times (see the backdating test).
+    with time_machine.travel(at, tick=False):
+        return purchase_record(
+            member=member, channel="pos", external_id=external_id, amount=Decimal(amount),
+            currency="EUR", occurred_at=at, store=store,
+        )  # fmt: skip
+
+
+@pytest.mark.django_db
+def test_backdated_purchases_count_by_the_time_they_were_received(base):
+    guard(AbuseRule.Kind.MEMBER_VELOCITY, 2)
+    member = MemberFactory()
+    with time_machine.travel(T0 + timedelta(days=3), tick=False):
+        statuses = [
+            purchase_record(
+                member=member, channel="pos", external_id=f"L-{days}", amount=Decimal("10"),
+                currency="EUR", occurred_at=T0 + timedelta(days=days), store="ams",
+            ).status
+            for days in (0, 1, 2)
+        ]  # fmt: skip
+    assert statuses == [Purchase.Status.RECORDED, Purchase.Status.RECORDED, "under_review"]
 
 
 @pytest.fixture
@@ -77,10 +95,12 @@ def test_card_velocity_counts_purchases_per_card(base):
     card = CardFactory(member=member)
 
     def by_card(external_id, minutes):
-        return purchase_record(
-            card_number=card.number, channel="pos", external_id=external_id,
-            amount=Decimal("10.00"), currency="EUR", occurred_at=T0 + timedelta(minutes=minutes),
-        )  # fmt: skip
+        at = T0 + timedelta(minutes=minutes)
+        with time_machine.travel(at, tick=False):
+            return purchase_record(
+                card_number=card.number, channel="pos", external_id=external_id,
+                amount=Decimal("10.00"), currency="EUR", occurred_at=at,
+            )  # fmt: skip
 
     assert by_card("A", 0).purchase.card == card
     # A purchase by member id presented no card: it does not count for the card.

@@ -12,6 +12,7 @@ from ledger import selectors as ledger_selectors
 from ledger.models import Entry
 from loyalty_site.api import serializers as s
 from loyalty_site.api.answers import member_answer, member_answer_queryset
+from loyalty_site.api.filters import UtcIsoDateTimeFilter
 from loyalty_site.api.idempotency import idempotent, write_atomic
 from loyalty_site.api.pagination import LedgerCursorPagination
 from loyalty_site.api.permissions import channel_of
@@ -106,8 +107,8 @@ class MemberViewSet(ChannelViewSet):
 
 class EntryFilter(filters.FilterSet):
     kind = filters.ChoiceFilter(choices=Entry.Kind.choices)
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Entry

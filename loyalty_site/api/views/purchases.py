@@ -39,10 +39,10 @@ class PurchaseViewSet(ChannelViewSet):
     )
     @idempotent
     def create(self, request):
-        serializer = s.PurchaseCreateSerializer(data=request.data)
+        channel = channel_of(request)
+        serializer = s.PurchaseCreateSerializer(data=request.data, context={"channel": channel})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        channel = channel_of(request)
         store = data.get("store", "")
         if channel.stores:
             if not store and len(channel.stores) == 1:
