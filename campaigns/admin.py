@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -64,11 +65,11 @@ class NamesField(forms.CharField):
 
 class EarningRuleForm(forms.ModelForm):
     skus = NamesField(label=_("SKUs"))
-    categories = NamesField(label=_("categories"))
-    stores = NamesField(label=_("stores"))
-    channels = NamesField(label=_("channels"))
+    categories = NamesField(label=capfirst(_("categories")))
+    stores = NamesField(label=capfirst(_("stores")))
+    channels = NamesField(label=capfirst(_("channels")))
     days_of_week = forms.TypedMultipleChoiceField(
-        label=_("days of week"),
+        label=capfirst(_("days of week")),
         choices=conditions.WEEKDAYS,
         coerce=int,
         required=False,

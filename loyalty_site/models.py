@@ -87,7 +87,11 @@ class PartnerLink(models.Model):
         verbose_name = _("partner link")
         verbose_name_plural = _("partner links")
         constraints = [
-            models.UniqueConstraint(fields=["channel", "member"], name="partnerlink_once")
+            models.UniqueConstraint(
+                fields=["channel", "member"],
+                name="partnerlink_once",
+                violation_error_message=_("This member is already linked to this partner."),
+            )
         ]
 
     def __str__(self) -> str:

@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'partner link',
                 'verbose_name_plural': 'partner links',
-                'constraints': [models.UniqueConstraint(fields=('channel', 'member'), name='partnerlink_once')],
+                'constraints': [models.UniqueConstraint(fields=('channel', 'member'), name='partnerlink_once', violation_error_message='This member is already linked to this partner.')],
             },
         ),
     ]
