@@ -57,6 +57,16 @@ def test_purchase_by_card_links_the_member_to_that_partner_only(partner, other_p
     assert_member_not_found(other_partner[1].get(f"/api/v1/members/{member.public_id}/"))
 
 
+def test_a_partner_records_by_member_id_only_for_a_linked_member(partner, member):
+    channel, client = partner
+    by_id = {"member": str(member.public_id), "external_id": "P-9", "amount": "10.00"}
+    assert_member_not_found(client.post("/api/v1/purchases/", by_id, format="json"))
+    assert not member.purchases.exists()
+    assert buy_by_card(client, member).status_code == 201
+    assert client.post("/api/v1/purchases/", by_id, format="json").status_code == 201
+    assert member.purchases.count() == 2
+
+
 def test_first_party_purchase_links_nobody(api, member):
     assert buy_by_card(api, member).status_code == 201
     assert not PartnerLink.objects.exists()

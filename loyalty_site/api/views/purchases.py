@@ -19,11 +19,13 @@ from loyalty_site.api.schema import (
 )
 from loyalty_site.api.views.base import (
     ChannelViewSet,
+    member_get,
     member_public_id,
     object_get,
     purchases_visible,
 )
 from loyalty_site.channels import partner_link
+from loyalty_site.models import Channel
 
 
 class PurchaseViewSet(ChannelViewSet):
@@ -49,6 +51,10 @@ class PurchaseViewSet(ChannelViewSet):
                 store = channel.stores[0]
             if store not in channel.stores:
                 raise exceptions.PermissionDenied(_("This key may not record for this store."))
+        if data.get("member") and channel.kind == Channel.Kind.PARTNER:
+            # A partner reaches only the members linked to it (a card presented to it links
+            # them); by id it may record only for those.
+            member_get(data["member"], channel=channel)
         with write_atomic(request):
             # The member is looked up and locked in one query inside purchase_record, whose
             # failure rolls back this whole transaction (so it needs no savepoint of its own).
