@@ -1,7 +1,13 @@
-"""`/healthz`: is this process able to do its work? Checks the database and the broker."""
+"""`/healthz`: is this process able to do its work? Checks the database and the broker.
+
+`/healthz/workers`: does any Celery worker answer a ping? Apart, because a load balancer must not
+take the web processes out of service when the workers are down, and a ping waits up to
+LOYALTY_HEALTH_PING_SECONDS for answers: for monitoring, not for every probe.
+"""
 
 import logging
 
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -41,4 +47,19 @@ def healthz(request):
     return JsonResponse(
         {"status": "ok" if healthy else "error", "checks": checks},
         status=200 if healthy else 503,
+    )
+
+
+@never_cache
+@require_GET
+def healthz_workers(request):
+    try:
+        replies = celery_app.control.ping(timeout=settings.LOYALTY_HEALTH_PING_SECONDS)
+    except Exception as exc:  # the broker itself is down: no worker can be reached
+        logger.warning("worker ping failed", extra={"error": str(exc)})
+        replies = []
+    workers = sorted(name for reply in replies for name in reply)
+    return JsonResponse(
+        {"status": "ok" if workers else "error", "workers": workers},
+        status=200 if workers else 503,
     )

@@ -285,6 +285,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1500, minimum=10)
 # Accounts (or members) per chunk of a nightly job: each chunk is its own task.
 LOYALTY_JOB_CHUNK_SIZE = env_int("LOYALTY_JOB_CHUNK_SIZE", 1000, minimum=1)
+# How long /healthz/workers waits for the workers' answers to its ping.
+LOYALTY_HEALTH_PING_SECONDS = env_int("LOYALTY_HEALTH_PING_SECONDS", 2, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -39,3 +39,29 @@ def test_healthz_is_503_when_the_broker_url_points_nowhere(client, monkeypatch):
         monkeypatch.undo()
     assert response.status_code == 503
     assert response.json()["checks"]["broker"] == "error"
+
+
+def test_healthz_workers_names_the_workers_that_answer(client, monkeypatch):
+    from loyalty_site.celery import app
+
+    monkeypatch.setattr(
+        app.control, "ping", lambda timeout: [{"celery@b": {"ok": "pong"}}, {"celery@a": {}}]
+    )
+    response = client.get("/healthz/workers")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "workers": ["celery@a", "celery@b"]}
+
+
+@pytest.mark.parametrize("answer", ["none", "broker down"])
+def test_healthz_workers_is_503_when_no_worker_answers(client, monkeypatch, answer):
+    from loyalty_site.celery import app
+
+    def ping(timeout):
+        if answer == "broker down":
+            raise ConnectionError("unreachable")
+        return []
+
+    monkeypatch.setattr(app.control, "ping", ping)
+    response = client.get("/healthz/workers")
+    assert response.status_code == 503
+    assert response.json() == {"status": "error", "workers": []}
