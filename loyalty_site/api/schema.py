@@ -34,7 +34,12 @@ def error_responses(*statuses: int) -> dict:
         404: _("Not found, or not visible to this key (`not_found` or a more specific code)."),
         409: _("Refused in the current state, or an idempotency clash."),
         422: _("Understood but refused by a business rule."),
+        413: _("The body is larger than the server accepts (`request_too_large`)."),
         429: _("Too many requests (`throttled`); see Retry-After."),
+        503: _(
+            "Too many concurrent changes of this member (`busy`): nothing was written; "
+            "send it again after Retry-After."
+        ),
     }
     return {
         code: OpenApiResponse(s.ErrorSerializer, description=str(descriptions[code]))

@@ -23,7 +23,7 @@ class EventViewSet(ChannelViewSet):
         summary="Record an engagement event (review, survey, referral, share)",
         request=s.EventCreateSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: s.EventResultSerializer, **error_responses(400, 404, 409, 422)},
+        responses={201: s.EventResultSerializer, **error_responses(400, 404, 409, 413, 422, 503)},
         examples=EVENT_EXAMPLES,
     )
     @idempotent

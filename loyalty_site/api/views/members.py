@@ -52,7 +52,10 @@ class MemberViewSet(ChannelViewSet):
         summary="Enrol a member",
         request=s.MemberEnrolSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: s.MemberEnrolledSerializer, **error_responses(400, 404, 409, 422)},
+        responses={
+            201: s.MemberEnrolledSerializer,
+            **error_responses(400, 404, 409, 413, 422, 503),
+        },
         examples=ENROL_EXAMPLES,
     )
     @idempotent

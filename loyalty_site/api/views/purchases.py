@@ -36,7 +36,10 @@ class PurchaseViewSet(ChannelViewSet):
         summary="Record a purchase and earn its points",
         request=s.PurchaseCreateSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: s.PurchaseResultSerializer, **error_responses(400, 404, 409, 422)},
+        responses={
+            201: s.PurchaseResultSerializer,
+            **error_responses(400, 404, 409, 413, 422, 503),
+        },
         examples=PURCHASE_EXAMPLES,
     )
     @idempotent
@@ -89,7 +92,7 @@ class PurchaseViewSet(ChannelViewSet):
         summary="Record a full or partial return and take back its points",
         request=s.ReturnCreateSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: s.ReturnResultSerializer, **error_responses(400, 404, 409, 422)},
+        responses={201: s.ReturnResultSerializer, **error_responses(400, 404, 409, 413, 422, 503)},
         examples=RETURN_EXAMPLES,
     )
     @action(detail=True, methods=["post"])

@@ -38,7 +38,7 @@ class RedemptionViewSet(ChannelViewSet):
         summary="Redeem a reward or a number of points (or only reserve them)",
         request=s.RedemptionCreateSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: s.RedemptionSerializer, **error_responses(400, 404, 409, 422)},
+        responses={201: s.RedemptionSerializer, **error_responses(400, 404, 409, 413, 422, 503)},
         examples=REDEMPTION_EXAMPLES,
     )
     @idempotent
@@ -84,7 +84,7 @@ class RedemptionViewSet(ChannelViewSet):
         summary="Confirm a reserved redemption (the held points are debited)",
         request=None,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={200: s.RedemptionSerializer, **error_responses(404, 409)},
+        responses={200: s.RedemptionSerializer, **error_responses(404, 409, 503)},
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -100,7 +100,7 @@ class RedemptionViewSet(ChannelViewSet):
         summary="Cancel a reserved redemption (points, stock and code return)",
         request=None,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={200: s.RedemptionSerializer, **error_responses(404, 409)},
+        responses={200: s.RedemptionSerializer, **error_responses(404, 409, 503)},
     )
     @action(detail=True, methods=["post"])
     @idempotent
