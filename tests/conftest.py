@@ -69,3 +69,24 @@ def pytest_collection_modifyitems(config, items):
         marker = item.get_closest_marker("django_db")
         if marker is not None and marker.kwargs.get("transaction"):
             item.add_marker(skip)
+
+
+@pytest.fixture
+def service(client, staff_user):
+    """A signed-in customer service agent (the admin tests of members and loyalty_site)."""
+    user = staff_user("Customer service")
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def anna(db):
+    from members.services import member_enrol
+
+    return member_enrol(
+        email="anna.devries@example.nl",
+        first_name="Anna",
+        last_name="de Vries",
+        phone="0612345678",
+        external_id="LEG-42",
+    )

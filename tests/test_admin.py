@@ -10,29 +10,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from ledger.models import Entry
 from loyalty_site.privacy import member_erase
 from members.models import AuditEntry, Member
-from members.services import member_enrol
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = "/admin/members/member/"
-
-
-@pytest.fixture
-def service(client, staff_user):
-    user = staff_user("Customer service")
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
-def anna():
-    return member_enrol(
-        email="anna.devries@example.nl",
-        first_name="Anna",
-        last_name="de Vries",
-        phone="0612345678",
-        external_id="LEG-42",
-    )
 
 
 def test_export_action_downloads_json(client, service, anna):

@@ -14,24 +14,6 @@ CHANGELIST = "/admin/members/member/"
 
 
 @pytest.fixture
-def service(client, staff_user):
-    user = staff_user("Customer service")
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
-def anna():
-    return member_enrol(
-        email="anna.devries@example.nl",
-        first_name="Anna",
-        last_name="de Vries",
-        phone="0612345678",
-        external_id="LEG-42",
-    )
-
-
-@pytest.fixture
 def others():
     return [
         member_enrol(email=f"other{i}@example.nl", first_name="Bram", last_name=f"Bakker{i}")
