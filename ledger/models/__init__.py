@@ -1,0 +1,27 @@
+"""The ledger's data: points accounts, entries, lots, holds, pending points, adjustment requests
+and idempotency records (`points`); purchases and returns as records (`purchases`)."""
+
+from ledger.models.points import (
+    Account,
+    AdjustmentRequest,
+    Entry,
+    Hold,
+    IdempotencyRecord,
+    Lot,
+    PendingEarn,
+)
+from ledger.models.purchases import Purchase, PurchaseLine, Return, ReturnLine
+
+__all__ = [
+    "Account",
+    "AdjustmentRequest",
+    "Entry",
+    "Hold",
+    "IdempotencyRecord",
+    "Lot",
+    "PendingEarn",
+    "Purchase",
+    "PurchaseLine",
+    "Return",
+    "ReturnLine",
+]

@@ -1,0 +1,146 @@
+"""Purchases, their lines and returns: the records that move points."""
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from members.models import Member
+
+
+class Purchase(models.Model):
+    class Status(models.TextChoices):
+        RECORDED = "recorded", _("Recorded")
+        UNDER_REVIEW = "under_review", _("Under review")
+        REJECTED = "rejected", _("Rejected")
+
+    # No index of its own: purchase_member_recent starts with it.
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.PROTECT,
+        related_name="purchases",
+        verbose_name=_("member"),
+        db_index=False,
+    )
+    # The card presented at the till, when the purchase came in by card number (abuse guard).
+    card = models.ForeignKey(
+        "members.Card",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="purchases",
+        verbose_name=_("card"),
+    )
+    channel = models.CharField(_("channel"), max_length=64)
+    store = models.CharField(_("store"), max_length=64, blank=True)
+    external_id = models.CharField(_("external id"), max_length=128)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    currency = models.CharField(_("currency"), max_length=3)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.RECORDED
+    )
+
+    class Meta:
+        verbose_name = _("purchase")
+        verbose_name_plural = _("purchases")
+        indexes = [
+            models.Index(fields=["member", "-occurred_at"], name="purchase_member_recent"),
+            models.Index(
+                fields=["card", "-occurred_at"],
+                name="purchase_card_recent",
+                condition=models.Q(card__isnull=False),
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "external_id"],
+                name="purchase_channel_external_id",
+                violation_error_message=_("This purchase was recorded already."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.external_id}"
+
+
+class PurchaseLine(models.Model):
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.CASCADE, related_name="lines", verbose_name=_("purchase")
+    )
+    sku = models.CharField(_("SKU"), max_length=64, blank=True)
+    category = models.CharField(_("category"), max_length=64, blank=True)
+    quantity = models.IntegerField(_("quantity"), default=1)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("purchase line")
+        verbose_name_plural = _("purchase lines")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0),
+                name="purchaseline_quantity_gt_0",
+                violation_error_message=_("The quantity must be at least 1."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku}"
+
+
+class Return(models.Model):
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.PROTECT, related_name="returns", verbose_name=_("purchase")
+    )
+    external_id = models.CharField(_("external id"), max_length=128, blank=True)
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("return")
+        verbose_name_plural = _("returns")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purchase", "external_id"],
+                condition=~Q(external_id=""),
+                name="return_purchase_external_id",
+                violation_error_message=_("This return was recorded already."),
+            ),
+            models.CheckConstraint(
+                condition=Q(amount__gte=0),
+                name="return_amount_gte_0",
+                violation_error_message=_("The amount cannot be negative."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.purchase} − {self.amount}"
+
+
+class ReturnLine(models.Model):
+    return_record = models.ForeignKey(
+        Return, on_delete=models.CASCADE, related_name="lines", verbose_name=_("return")
+    )
+    line = models.ForeignKey(
+        PurchaseLine,
+        on_delete=models.PROTECT,
+        related_name="return_lines",
+        verbose_name=_("purchase line"),
+    )
+    quantity = models.IntegerField(_("quantity"))
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+
+    class Meta:
+        verbose_name = _("return line")
+        verbose_name_plural = _("return lines")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0),
+                name="returnline_quantity_gt_0",
+                violation_error_message=_("The quantity must be at least 1."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.line_id}"
