@@ -7,6 +7,7 @@ classes that drift apart, break that quietly. The apps' sources are read (ast) f
 
 import ast
 import importlib
+import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -136,3 +137,13 @@ def test_the_check_finds_a_code_with_two_classes_or_two_statuses(extra, expected
     uses = [*raised(ast.parse(SOURCE), namespace, "source"), *extra]
     uses.append((_Taken.code, _Taken.status, _Taken, "class"))
     assert [line.split(":")[0] for line in clashes(uses)] == expected
+
+
+def test_the_readme_lists_every_code_with_its_one_status():
+    readme = (ROOT / "README.md").read_text()
+    listed = dict(re.findall(r"^\| `([a-z_]+)` \| (\d{3}) \|", readme, flags=re.M))
+    statuses = {code: status for code, status, *_ in error_uses()}
+    missing = sorted(set(statuses) - set(listed))
+    assert missing == [], f"README's code table lacks: {missing}"
+    wrong = {code: (listed[code], s) for code, s in statuses.items() if int(listed[code]) != s}
+    assert wrong == {}
