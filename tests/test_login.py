@@ -51,3 +51,27 @@ def test_admin_login_is_throttled_too(client, staff_user):
     assert response.status_code == 429
     assert b"Too many failed sign-ins" in response.content
     assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("language", "heading"), [("en", "Not allowed"), ("nl", "Geen toegang")])
+def test_a_page_the_role_may_not_use_answers_a_page_of_ours(client, staff_user, language, heading):
+    client.force_login(staff_user("Customer service"))
+    response = client.get("/admin/auth/user/", HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 403
+    assert f"<h1>{heading}</h1>" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_unknown_page_answers_a_page_of_ours(client):
+    response = client.get("/no-such-page/", HTTP_ACCEPT_LANGUAGE="nl")
+    assert response.status_code == 404
+    assert "<h1>Pagina niet gevonden</h1>" in response.content.decode()
+
+
+def test_the_server_error_page_renders_without_a_request_in_dutch():
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    with translation.override("nl"):
+        assert "<h1>Er ging iets mis</h1>" in render_to_string("500.html")
