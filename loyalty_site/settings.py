@@ -341,6 +341,14 @@ LOYALTY_ADJUSTMENT_DAILY_LIMIT = env_int("LOYALTY_ADJUSTMENT_DAILY_LIMIT", 2000,
 # seconds to reach every process. 0: read them on every request.
 LOYALTY_CONFIG_CACHE_SECONDS = env_int("LOYALTY_CONFIG_CACHE_SECONDS", 5, minimum=0)
 
+# --- campaigns: segments, campaigns, control groups ---
+# The programme-wide holdout: this many of 10,000 buckets of members are in no campaign at all
+# (campaigns.control). The salt fixes which members; changing it reshuffles the holdout.
+LOYALTY_HOLDOUT_BASIS_POINTS = env_int("LOYALTY_HOLDOUT_BASIS_POINTS", 0, minimum=0, maximum=5000)
+LOYALTY_HOLDOUT_SALT = env_int(
+    "LOYALTY_HOLDOUT_SALT", 2_654_435_761, minimum=1, maximum=4_294_967_290
+)
+
 # --- campaigns: purchases, earning rules, engagement ---
 # The largest amount one purchase may have (a till's typo, or a probe for overflows, otherwise
 # earns millions of points).

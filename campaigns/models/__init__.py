@@ -1,6 +1,8 @@
-"""The programme's rules (earning, abuse: `rules`) and engagement (`engagement`), as data
-marketing edits in the admin; `campaigns.services` applies them."""
+"""The programme's rules (earning, abuse: `rules`), engagement (`engagement`), segments
+(`segments`) and campaigns (`campaigns`), as data marketing edits; `campaigns.services` applies
+them."""
 
+from campaigns.models.campaigns import Campaign, CampaignTransition
 from campaigns.models.engagement import (
     Badge,
     Challenge,
@@ -20,10 +22,13 @@ from campaigns.models.rules import (
     PurchasePoints,
     PurchaseReview,
 )
+from campaigns.models.segments import Segment, SegmentSnapshot, SegmentSnapshotMember
 
 __all__ = [
     "AbuseRule",
     "Badge",
+    "Campaign",
+    "CampaignTransition",
     "Challenge",
     "ChallengeProgress",
     "EarningAward",
@@ -37,4 +42,7 @@ __all__ = [
     "PurchaseReview",
     "Referral",
     "ReferralCode",
+    "Segment",
+    "SegmentSnapshot",
+    "SegmentSnapshotMember",
 ]

@@ -1,0 +1,147 @@
+"""Campaigns: an earning rule, a personalised offer or a message for a segment, over a period,
+with a control group that gets nothing, so its results can be measured against it.
+
+Only a draft is freely edited; the status moves draft → scheduled → active ⇄ paused → ended →
+archived, each transition by one service that audits who and when (`CampaignTransition`) and
+refuses the others. When a campaign starts its audience is frozen (`audience`, a segment
+snapshot); the control group is computed from the campaign's salt (campaigns.control), so it is
+the same on every run and after the campaign has ended.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from campaigns import control
+from campaigns.models.segments import Segment, SegmentSnapshot
+
+
+class Campaign(models.Model):
+    class Kind(models.TextChoices):
+        EARNING = "earning", _("Earning (bonus points or multiplier)")
+        OFFER = "offer", _("Personalised offer")
+        MESSAGE = "message", _("Message")
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        SCHEDULED = "scheduled", _("Scheduled")
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
+        ENDED = "ended", _("Ended")
+        ARCHIVED = "archived", _("Archived")
+
+    name = models.CharField(_("name"), max_length=120)
+    description = models.TextField(_("description"), blank=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.DRAFT
+    )
+    segment = models.ForeignKey(
+        Segment,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+        verbose_name=_("segment"),
+        help_text=_("Empty: every member."),
+    )
+    starts_at = models.DateTimeField(_("starts at"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("ends at"), null=True, blank=True)
+    control_basis_points = models.PositiveSmallIntegerField(
+        _("control group (basis points)"),
+        default=1000,
+        help_text=_("Share of the audience held out, in 1/10,000: 1000 is 10 %."),
+    )
+    salt = models.PositiveBigIntegerField(_("salt"), default=control.salt_new, editable=False)
+    frequency_capped = models.BooleanField(
+        _("frequency capped"),
+        default=True,
+        help_text=_("Off only for service messages, which the frequency caps do not limit."),
+    )
+    audience = models.OneToOneField(
+        SegmentSnapshot,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="campaign",
+        verbose_name=_("audience"),
+        editable=False,
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "starts_at"], name="campaign_status_start")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(control_basis_points__lte=control.BUCKETS // 2),
+                name="campaign_control_at_most_half",
+                violation_error_message=_("A control group holds at most half the audience."),
+            ),
+            models.CheckConstraint(
+                condition=Q(salt__gte=1) & Q(salt__lt=control.PRIME),
+                name="campaign_salt_in_range",
+                violation_error_message=_("The campaign's salt is out of range."),
+            ),
+            models.CheckConstraint(
+                condition=Q(starts_at__isnull=True)
+                | Q(ends_at__isnull=True)
+                | Q(ends_at__gt=F("starts_at")),
+                name="campaign_ends_after_start",
+                violation_error_message=_("A campaign must end after it starts."),
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft") | Q(starts_at__isnull=False),
+                name="campaign_scheduled_has_start",
+                violation_error_message=_("A campaign needs a start before it is scheduled."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def in_control_q(self, field: str = "pk") -> Q:
+        """This campaign's control group, over member ids in `field`."""
+        return control.in_control_q(salt=self.salt, share=self.control_basis_points, field=field)
+
+
+class CampaignTransition(models.Model):
+    """Every status change of a campaign: who, when, from and to, and why."""
+
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="transitions", verbose_name=_("campaign")
+    )
+    from_status = models.CharField(_("from"), max_length=16, choices=Campaign.Status.choices)
+    to_status = models.CharField(_("to"), max_length=16, choices=Campaign.Status.choices)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff user"),
+        help_text=_("Empty: the scheduler."),
+    )
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("campaign transition")
+        verbose_name_plural = _("campaign transitions")
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.from_status} → {self.to_status}"
