@@ -272,14 +272,31 @@ class AbuseRuleAdmin(NumbersInRange, admin.ModelAdmin):
 
 @admin.register(EngagementKind)
 class EngagementKindAdmin(NumbersInRange, admin.ModelAdmin):
-    list_display = ["code", "name", "points", "limit_count", "limit_period", "requires_approval"]
-    list_filter = ["active", "requires_approval"]
+    list_display = [
+        "code",
+        "name",
+        "points",
+        "limit_count",
+        "limit_period",
+        "requires_approval",
+        "collects_nps",
+    ]
+    list_filter = ["active", "requires_approval", "collects_nps"]
     search_fields = ["code", "name"]
 
 
 @admin.register(EngagementEvent)
 class EngagementEventAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "member", "kind", "reference", "status", "points", "decided_by"]
+    list_display = [
+        "created_at",
+        "member",
+        "kind",
+        "reference",
+        "status",
+        "points",
+        "score",
+        "decided_by",
+    ]
     list_filter = ["status", "kind"]
     list_select_related = ["member", "kind", "decided_by"]
     search_fields = ["reference", "member__email"]
