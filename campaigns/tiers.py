@@ -147,9 +147,20 @@ def _sql_value(moment: datetime):
     return connection.ops.adapt_datetimefield_value(moment)
 
 
-def _create_targets(cursor, *, tiers: list[Tier], now: datetime) -> None:
+def _members_in(column: str, member_ids: list[int] | None) -> tuple[str, list]:
+    """An SQL condition limiting ``column`` to a chunk's members (none: every member)."""
+    if member_ids is None:
+        return "", []
+    if not member_ids:
+        return " AND FALSE", []
+    return f" AND {column} IN ({', '.join(['%s'] * len(member_ids))})", list(member_ids)
+
+
+def _create_targets(
+    cursor, *, tiers: list[Tier], now: datetime, member_ids: list[int] | None = None
+) -> None:
     """Fill TEMP_TABLE with (member, current tier, target tier, ranks, points) for every
-    member whose tier may change or whose grace clock runs."""
+    member (of ``member_ids``, when given) whose tier may change or whose grace clock runs."""
     member_t = Member._meta.db_table
     tier_t = Tier._meta.db_table
     entry_t = Entry._meta.db_table
@@ -165,13 +176,17 @@ def _create_targets(cursor, *, tiers: list[Tier], now: datetime) -> None:
         sums.append(f"SUM(CASE WHEN e.created_at >= %s THEN e.amount ELSE 0 END) AS q_{tier.pk}")
         cutoff_params.append(_sql_value(cutoffs[tier.pk]))
     points_cases = [f"WHEN {tier.pk} THEN COALESCE(q_{tier.pk}, 0)" for tier in tiers]
+    entries_of, entries_params = _members_in("a.member_id", member_ids)
+    members_of, members_params = _members_in("m.id", member_ids)
     params = [
         *threshold_params,
         *cutoff_params,
         _sql_value(min(cutoffs.values())),
         _sql_value(now),
+        *entries_params,
     ]
     params.append(Member.Status.ERASED)
+    params.extend(members_params)
     sql = f"""
         CREATE TEMPORARY TABLE {TEMP_TABLE} AS
         SELECT x.*, COALESCE(ct.rank, -1) AS current_rank, COALESCE(tt.rank, -1) AS target_rank
@@ -190,9 +205,10 @@ def _create_targets(cursor, *, tiers: list[Tier], now: datetime) -> None:
                 WHERE e.created_at >= %s AND e.created_at <= %s
                   AND ((e.kind = 'earn' AND e.amount > 0)
                        OR (e.kind = 'reverse' AND e.amount < 0 AND r.kind = 'earn'))
+                  {entries_of}
                 GROUP BY a.member_id
             ) q ON q.q_member_id = m.id
-            WHERE m.status <> %s
+            WHERE m.status <> %s{members_of}
         ) x
         LEFT JOIN {tier_t} ct ON ct.id = x.current_tier_id
         LEFT JOIN {tier_t} tt ON tt.id = x.target_tier_id
@@ -212,8 +228,9 @@ def _create_targets(cursor, *, tiers: list[Tier], now: datetime) -> None:
     cursor.execute(f"CREATE INDEX {TEMP_TABLE}_member ON {TEMP_TABLE} (member_id)")
 
 
-def _move(cursor, *, where: str, params: list, reason: str, now: datetime) -> int:
-    """Move the members of TEMP_TABLE matching ``where`` to their target tier, with history.
+def _move(cursor, *, where: str, params: list, reason: str, now: datetime) -> tuple[int, list[int]]:
+    """Move the members of TEMP_TABLE matching ``where`` to their target tier, with history;
+    returns how many moved and the ids of the history rows written.
 
     The UPDATE re-checks each member's tier under its row lock, so a member whose tier changed
     since the temporary table was filled (an upgrade on earn) is left alone; the history is
@@ -237,6 +254,7 @@ def _move(cursor, *, where: str, params: list, reason: str, now: datetime) -> in
         [stamp, *params],
     )
     moved = cursor.rowcount
+    history_ids: list[int] = []
     if moved:
         cursor.execute(
             f"""
@@ -247,16 +265,24 @@ def _move(cursor, *, where: str, params: list, reason: str, now: datetime) -> in
             JOIN {member_t} m ON m.id = t.member_id
             WHERE ({where}) AND m.tier_since = %s
               AND COALESCE(m.tier_id, 0) = COALESCE(t.target_tier_id, 0)
+            RETURNING id
             """,
             [reason, stamp, *params, stamp],
         )
-    return moved
+        history_ids = [row[0] for row in cursor.fetchall()]
+    return moved, history_ids
 
 
 @transaction.atomic
-def tiers_recalculate(*, now: datetime | None = None, progress=None) -> dict:
+def tiers_recalculate(
+    *, now: datetime | None = None, progress=None, member_ids: list[int] | None = None
+) -> dict:
     """Recalculate every member's tier; returns counts of what changed.
 
+    ``member_ids`` limits the run to those members: the nightly job hands out chunks of them
+    (``campaigns.selectors.tier_members``), each its own short task, all with the same ``now``.
+    A chunk run twice with that ``now`` moves nobody twice and writes the audit rows and events
+    only of the history rows it wrote itself.
     ``progress`` (optional) is called with a step name after each statement, for a progress bar.
     """
     now = now or timezone.now()
@@ -268,10 +294,10 @@ def tiers_recalculate(*, now: datetime | None = None, progress=None) -> dict:
         tiers = list(Tier.objects.all())
         if not tiers:
             return {"upgraded": 0, "downgraded": 0, "grace_started": 0, "grace_ended": 0}
-        _create_targets(cursor, tiers=tiers, now=now)
+        _create_targets(cursor, tiers=tiers, now=now, member_ids=member_ids)
         step("qualifying points")
 
-        upgraded = _move(
+        upgraded, history_ids = _move(
             cursor,
             where="t.target_rank > t.current_rank",
             params=[],
@@ -305,7 +331,7 @@ def tiers_recalculate(*, now: datetime | None = None, progress=None) -> dict:
         downgraded = 0
         for tier in tiers:
             grace_end = now - timedelta(days=tier.downgrade_grace_days)
-            downgraded += _move(
+            moved, written = _move(
                 cursor,
                 where=(
                     "t.target_rank < t.current_rank AND t.current_tier_id = %s "
@@ -315,13 +341,15 @@ def tiers_recalculate(*, now: datetime | None = None, progress=None) -> dict:
                 reason=TierHistory.Reason.DOWNGRADE,
                 now=now,
             )
+            downgraded += moved
+            history_ids += written
         step("downgrades")
         cursor.execute(f"DROP TABLE IF EXISTS {TEMP_TABLE}")
     # The audit rows and tier.changed events of every member this run moved, as
-    # member_tier_set writes them for one, in chunks so that memory stays flat.
-    moved = TierHistory.objects.filter(
-        at=now, reason__in=[TierHistory.Reason.QUALIFIED, TierHistory.Reason.DOWNGRADE]
-    ).order_by("pk")
+    # member_tier_set writes them for one, in chunks so that memory stays flat. By the ids this
+    # run inserted, not by ``at=now``: the other chunks of the night share that ``now``, and so
+    # does this chunk when it is delivered again.
+    moved = TierHistory.objects.filter(pk__in=history_ids).order_by("pk")
     chunk: list[TierHistory] = []
     for history in moved.iterator(chunk_size=CHANGES_CHUNK):
         chunk.append(history)
