@@ -221,13 +221,3 @@ def birthdays_due(*, on: date) -> list[int]:
     return list(
         birthday_members(on=on).exclude(pk__in=rewarded).order_by("pk").values_list("pk", flat=True)
     )
-
-
-def tier_members() -> list[int]:
-    """Every member who may hold a tier (all but the erased), in id order: what the nightly
-    tier recalculation splits in chunks."""
-    return list(
-        Member.objects.exclude(status=Member.Status.ERASED)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )

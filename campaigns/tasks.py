@@ -11,7 +11,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from campaigns import selectors, services
-from campaigns.tiers import tiers_recalculate
+from campaigns.tiers import tier_candidates, tiers_recalculate
 from members.jobs import chunks_send, moment_parse
 
 
@@ -29,9 +29,10 @@ def birthdays_reward_chunk(member_ids: list[int], on: str) -> int:
 
 @shared_task(name="campaigns.tiers_recalculate")
 def tiers_recalculate_task() -> int:
-    """Nightly: every member's tier as of one moment, in chunks of members."""
+    """Nightly: every member's tier as of one moment, in chunks of the members whose tier may
+    change (one read); each chunk recomputes its members and moves them under their locks."""
     now = timezone.now()
-    return chunks_send(tiers_recalculate_chunk, selectors.tier_members(), at=now)
+    return chunks_send(tiers_recalculate_chunk, tier_candidates(now=now), at=now)
 
 
 @shared_task(name="campaigns.tiers_recalculate_chunk")

@@ -156,11 +156,12 @@ def _members_in(column: str, member_ids: list[int] | None) -> tuple[str, list]:
     return f" AND {column} IN ({', '.join(['%s'] * len(member_ids))})", list(member_ids)
 
 
-def _create_targets(
-    cursor, *, tiers: list[Tier], now: datetime, member_ids: list[int] | None = None
-) -> None:
-    """Fill TEMP_TABLE with (member, current tier, target tier, ranks, points) for every
-    member (of ``member_ids``, when given) whose tier may change or whose grace clock runs."""
+def _targets_query(
+    *, tiers: list[Tier], now: datetime, member_ids: list[int] | None = None
+) -> tuple[str, list]:
+    """The SELECT of (member, current tier, target tier, ranks, qualifying points per tier) for
+    every member (of ``member_ids``, when given) whose tier may change or whose grace clock
+    runs, with its parameters."""
     member_t = Member._meta.db_table
     tier_t = Tier._meta.db_table
     entry_t = Entry._meta.db_table
@@ -175,7 +176,6 @@ def _create_targets(
     for tier in tiers:
         sums.append(f"SUM(CASE WHEN e.created_at >= %s THEN e.amount ELSE 0 END) AS q_{tier.pk}")
         cutoff_params.append(_sql_value(cutoffs[tier.pk]))
-    points_cases = [f"WHEN {tier.pk} THEN COALESCE(q_{tier.pk}, 0)" for tier in tiers]
     entries_of, entries_params = _members_in("a.member_id", member_ids)
     members_of, members_params = _members_in("m.id", member_ids)
     params = [
@@ -188,7 +188,6 @@ def _create_targets(
     params.append(Member.Status.ERASED)
     params.extend(members_params)
     sql = f"""
-        CREATE TEMPORARY TABLE {TEMP_TABLE} AS
         SELECT x.*, COALESCE(ct.rank, -1) AS current_rank, COALESCE(tt.rank, -1) AS target_rank
         FROM (
             SELECT m.id AS member_id,
@@ -215,8 +214,17 @@ def _create_targets(
         WHERE COALESCE(x.current_tier_id, 0) <> COALESCE(x.target_tier_id, 0)
            OR x.below_since IS NOT NULL
     """
+    return sql, params
+
+
+def _create_targets(
+    cursor, *, tiers: list[Tier], now: datetime, member_ids: list[int] | None = None
+) -> None:
+    """Fill TEMP_TABLE with ``_targets_query``'s rows and the points that decided."""
+    sql, params = _targets_query(tiers=tiers, now=now, member_ids=member_ids)
+    points_cases = [f"WHEN {tier.pk} THEN COALESCE(q_{tier.pk}, 0)" for tier in tiers]
     cursor.execute(f"DROP TABLE IF EXISTS {TEMP_TABLE}")
-    cursor.execute(sql, params)
+    cursor.execute(f"CREATE TEMPORARY TABLE {TEMP_TABLE} AS {sql}", params)
     # The points that decided, in the target's window (or the current tier's on a downgrade
     # to no tier): written to the history.
     cursor.execute(f"ALTER TABLE {TEMP_TABLE} ADD COLUMN points BIGINT")
@@ -226,6 +234,19 @@ def _create_targets(
                 {" ".join(points_cases)} ELSE 0 END"""
         )
     cursor.execute(f"CREATE INDEX {TEMP_TABLE}_member ON {TEMP_TABLE} (member_id)")
+
+
+def tier_candidates(*, now: datetime) -> list[int]:
+    """The members whose tier may change at ``now`` or whose grace clock runs, in id order:
+    what the nightly job splits in chunks (a read; each chunk computes its members again under
+    their row locks). A member moved by a chunk is no candidate any more."""
+    tiers = list(Tier.objects.all())
+    if not tiers:
+        return []
+    sql, params = _targets_query(tiers=tiers, now=now)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT t.member_id FROM ({sql}) t ORDER BY t.member_id", params)
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _move(cursor, *, where: str, params: list, reason: str, now: datetime) -> tuple[int, list[int]]:
@@ -280,7 +301,7 @@ def tiers_recalculate(
     """Recalculate every member's tier; returns counts of what changed.
 
     ``member_ids`` limits the run to those members: the nightly job hands out chunks of them
-    (``campaigns.selectors.tier_members``), each its own short task, all with the same ``now``.
+    (``tier_candidates``), each its own short task, all with the same ``now``.
     A chunk run twice with that ``now`` moves nobody twice and writes the audit rows and events
     only of the history rows it wrote itself.
     ``progress`` (optional) is called with a step name after each statement, for a progress bar.
