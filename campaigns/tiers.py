@@ -18,7 +18,9 @@ tier's threshold keeps it for that tier's ``downgrade_grace_days``, counted from
 recalculation that saw them below (``Member.tier_below_since``); qualifying again within the
 grace ends it. Every change writes a TierHistory row with its reason.
 
-The nightly run is a handful of set-based statements (no per-member Python loop): one
+The nightly job runs in chunks of members (``tier_candidates`` lists the members whose tier
+may change, ``tiers_recalculate(member_ids=...)`` does one chunk, all chunks as of the same
+moment). Each run is a handful of set-based statements (no per-member Python loop): one
 aggregates the qualifying points of every member into a temporary table, the others update the
 members and insert the history from it. It is safe to run twice (the second run finds nothing
 to change) and concurrently (PostgreSQL: a transaction-scoped advisory lock serialises runs;
