@@ -372,14 +372,16 @@ def tiers_recalculate(
     # member_tier_set writes them for one, in chunks so that memory stays flat. By the ids this
     # run inserted, not by ``at=now``: the other chunks of the night share that ``now``, and so
     # does this chunk when it is delivered again.
-    moved = TierHistory.objects.filter(pk__in=history_ids).order_by("pk")
-    chunk: list[TierHistory] = []
-    for history in moved.iterator(chunk_size=CHANGES_CHUNK):
-        chunk.append(history)
-        if len(chunk) == CHANGES_CHUNK:
-            tier_changes_record(histories=chunk)
-            chunk = []
-    tier_changes_record(histories=chunk)
+    # (A database takes at most so many parameters in one statement: CHANGES_CHUNK at a time.)
+    history_ids.sort()
+    for start in range(0, len(history_ids), CHANGES_CHUNK):
+        tier_changes_record(
+            histories=list(
+                TierHistory.objects.filter(
+                    pk__in=history_ids[start : start + CHANGES_CHUNK]
+                ).order_by("pk")
+            )
+        )
     step("audit and events")
     return {
         "upgraded": upgraded,
