@@ -9,11 +9,9 @@ event's own time, so a late-arriving older answer does not replace a newer one.
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from campaigns import selectors
@@ -179,28 +177,25 @@ def event_reject(*, event: EngagementEvent, actor) -> EngagementEvent:
 # --- Birthdays ---------------------------------------------------------------------------------
 
 
-def birthdays_reward(*, on: date | None = None) -> int:
+def birthdays_reward(*, on: date | None = None, member_ids: list[int] | None = None) -> int:
     """Record the "birthday" engagement event for members whose birthday is today.
 
     The reference carries the year, so the unique (member, kind, reference) constraint makes a
     second run on the same day (or a concurrent one) reward nobody twice. One short transaction
-    per member: a slow night never holds many locks.
+    per member: a slow night never holds many locks. ``member_ids`` limits the run to those
+    members (a chunk of the job, listed by ``campaigns.selectors.birthdays_due``).
     """
     kind = EngagementKind.objects.filter(code="birthday", active=True).first()
     if kind is None:
         return 0
     on = on or timezone.localdate()
-    days = [(on.month, on.day)]
-    if (on.month, on.day) == (2, 28) and not calendar.isleap(on.year):
-        days.append((2, 29))
-    query = Q()
-    for month, day in days:
-        query |= Q(birth_date__month=month, birth_date__day=day)
-    members = Member.objects.filter(query, status=Member.Status.ACTIVE).only("pk")
+    members = selectors.birthday_members(on=on).only("pk")
+    if member_ids is not None:
+        members = members.filter(pk__in=member_ids)
     rewarded = 0
-    for member in members.iterator(chunk_size=1000):
+    for member in members.order_by("pk").iterator(chunk_size=1000):
         try:
-            event_record(member=member, kind=kind, reference=f"birthday:{on.year}")
+            event_record(member=member, kind=kind, reference=selectors.birthday_reference(on))
         except (DuplicateEvent, EngagementLimitReached):
             continue
         rewarded += 1
