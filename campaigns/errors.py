@@ -23,3 +23,13 @@ class NotPending(Conflict):
 class InvalidReferral(DomainError):
     code = "invalid_referral"
     default_detail = _("This referral code is unknown or cannot be used by this member.")
+
+
+class CampaignNotSendable(Conflict):
+    code = "campaign_not_sendable"
+    default_detail = _("Only an active campaign with a frozen audience sends its messages.")
+
+
+class MessageTemplateMissing(DomainError):
+    code = "message_template_missing"
+    default_detail = _("The campaign has no message template for this channel.")
