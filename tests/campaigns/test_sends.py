@@ -16,7 +16,7 @@ from campaigns.backends import DeliveryRefused, RecordingBackend
 from campaigns.errors import CampaignNotSendable, MessageTemplateMissing
 from campaigns.models import Campaign, CampaignMessage, FrequencyCap
 from campaigns.services import campaign_send_start, messages_due, messages_send
-from campaigns.services.sends import _claim, _Chunk
+from campaigns.services.sends import _Chunk, _claim
 from ledger.services import points_earn
 from members.models import Consent, Member
 from members.services import consent_withdraw
@@ -118,7 +118,9 @@ def test_the_control_group_is_recorded_and_never_contacted(no_caps):
 
     result = statuses(campaign)
     assert {pk for pk, s in result.items() if s == ("suppressed", "control")} == held_out
-    assert {pk for pk, s in result.items() if s == ("sent", "")} == {m.pk for m in members} - held_out
+    assert {pk for pk, s in result.items() if s == ("sent", "")} == {
+        m.pk for m in members
+    } - held_out
     phones = {str(m.phone) for m in members if m.pk in held_out}
     assert not phones & {call[1] for call in RecordingBackend.calls}
     assert len(RecordingBackend.calls) == 40 - len(held_out)
