@@ -137,7 +137,8 @@ def campaign_send_start(
                 "CASE WHEN chosen.bucket < %s THEN %s ELSE %s END, "
                 "CASE WHEN chosen.bucket < %s THEN %s ELSE '' END, "
                 f"0, '', '', %s, '' FROM ({select}) chosen "
-                "ON CONFLICT (campaign_id, member_id, channel) DO NOTHING",
+                # SQLite reads an ON right after a FROM as a join's: the WHERE ends the SELECT.
+                "WHERE 1 = 1 ON CONFLICT (campaign_id, member_id, channel) DO NOTHING",
                 [
                     campaign.pk,
                     channel,

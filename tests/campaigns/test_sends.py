@@ -381,3 +381,22 @@ def test_the_fan_out_hands_the_due_messages_out_in_chunks(no_caps, settings, mon
     assert tasks.messages_fan_out(campaign.pk) == 3
     assert [len(c) for c in chunks] == [2, 2, 1]
     assert sorted(sum(chunks, [])) == messages_due(campaign=campaign)
+
+
+@pytest.mark.django_db
+def test_a_backend_that_cannot_confirm_gets_the_same_idempotency_key_again(no_caps, monkeypatch):
+    member_with("sms")
+    member_with("sms")
+    campaign = message_campaign()
+    campaign_send_start(campaign=campaign, fan_out=False)
+    monkeypatch.setattr(RecordingBackend, "delivered", lambda self, message_id: None)
+    first, second = (_claim(message_id, _Chunk()) for message_id in messages_due(campaign=campaign))
+    RecordingBackend().send(first.idempotency_key, str(first.member.phone), "News", "Hello")
+    CampaignMessage.objects.update(lease_until=timezone.now() - timedelta(seconds=1))
+
+    tasks.messages_retry()
+
+    # Sent again, with the key the provider dedupes by; the other message once.
+    assert sent_ids() == Counter({first.idempotency_key: 2, second.idempotency_key: 1})
+    assert set(statuses(campaign).values()) == {("sent", "")}
+    assert CampaignMessage.objects.get(pk=first.pk).attempts == 2
