@@ -6,11 +6,13 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from campaigns import conditions, services
+from campaigns.message_rendering import message_preview
 from campaigns.models import (
     AbuseRule,
     Badge,
@@ -29,10 +31,12 @@ from campaigns.models import (
     PurchaseReview,
     Referral,
     ReferralCode,
+    SegmentSnapshotMember,
 )
 from campaigns.simulator import period_refusal, simulate
 from members.admin_actions import rows_run
 from members.admin_numbers import NumbersInRange
+from members.models import Member
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -383,6 +387,32 @@ class MessageTemplateAdmin(admin.ModelAdmin):
     list_select_related = ["campaign"]
     search_fields = ["campaign__name", "subject"]
     raw_id_fields = ["campaign"]
+    readonly_fields = ["preview"]
+
+    @admin.display(description=_("Preview"))
+    def preview(self, obj):
+        """The saved template rendered for one member: of the audience, else the first one."""
+        if obj is None or obj.pk is None:
+            return _("Save the template to see it for a member.")
+        member_id = (
+            SegmentSnapshotMember.objects.filter(snapshot_id=obj.campaign.audience_id)
+            .order_by("member_id")
+            .values_list("member_id", flat=True)
+            .first()
+        )
+        members = Member.objects.filter(status=Member.Status.ACTIVE).order_by("pk")
+        member = members.filter(pk=member_id).first() or members.first()
+        if member is None:
+            return _("No member to show it for.")
+        message = message_preview(
+            campaign=obj.campaign, channel=obj.channel, member=member, language=obj.language
+        )
+        return format_html(
+            "<p>{}</p><p><strong>{}</strong></p><pre>{}</pre>",
+            _("For member %(id)s:") % {"id": member.pk},
+            message.subject,
+            message.body,
+        )
 
 
 @admin.register(CampaignMessage)

@@ -33,11 +33,13 @@ class MessageTemplate(models.Model):
     listed in its help text: no template loading, no tags that reach beyond the values passed.
     """
 
+    # No index of its own: messagetemplate_one_per_language starts with it.
     campaign = models.ForeignKey(
         Campaign,
         on_delete=models.CASCADE,
         related_name="message_templates",
         verbose_name=_("campaign"),
+        db_index=False,
     )
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     language = models.CharField(
@@ -102,10 +104,15 @@ class CampaignMessage(models.Model):
         UNREACHABLE = "unreachable", _("Unreachable")
         CAPPED = "capped", _("Frequency cap")
 
+    # No index of its own: campaignmessage_once starts with it.
     campaign = models.ForeignKey(
-        Campaign, on_delete=models.PROTECT, related_name="messages", verbose_name=_("campaign")
+        Campaign,
+        on_delete=models.PROTECT,
+        related_name="messages",
+        verbose_name=_("campaign"),
+        db_index=False,
     )
-    # No index of its own: campaignmessage_once starts with the campaign, the cap index with it.
+    # No index of its own: campaignmessage_cap starts with it.
     member = models.ForeignKey(
         "members.Member",
         on_delete=models.PROTECT,
@@ -147,12 +154,8 @@ class CampaignMessage(models.Model):
         ordering = ["-planned_at", "-id"]
         indexes = [
             models.Index(fields=["campaign", "status"], name="campaignmessage_progress"),
-            # The frequency cap counts a member's recent messages that took a slot.
-            models.Index(
-                fields=["member", "channel", "claimed_at"],
-                condition=Q(status__in=["sending", "sent"]),
-                name="campaignmessage_cap",
-            ),
+            # A member's messages (the member page); the frequency cap counts their recent ones.
+            models.Index(fields=["member", "channel", "claimed_at"], name="campaignmessage_cap"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -181,12 +181,11 @@ def messages_due(
 
 @dataclass
 class SendResult:
-    """What one chunk did: counts per outcome ("sent", "failed", "retry", "suppressed",
-    "busy": another worker holds it, "done": nothing left to do, "paused": the campaign is not
-    active) and the ids that wait for later (busy, or failed with a retry left)."""
+    """What one chunk did: counts per outcome ("sent", "suppressed", "failed": no attempt
+    left, "retry": failed with a retry due later, "busy": another worker holds it, "done":
+    nothing left to do, "paused": the campaign is not active)."""
 
     outcomes: Counter = field(default_factory=Counter)
-    later: list[int] = field(default_factory=list)
 
 
 class _Chunk:
@@ -214,10 +213,7 @@ def messages_send(*, message_ids: list[int]) -> SendResult:
     result = SendResult()
     chunk = _Chunk()
     for message_id in message_ids:
-        outcome = _message_send(message_id, chunk)
-        result.outcomes[outcome] += 1
-        if outcome in ("busy", "retry"):
-            result.later.append(message_id)
+        result.outcomes[_message_send(message_id, chunk)] += 1
     return result
 
 

@@ -49,3 +49,12 @@ def test_marketing_sets_frequency_caps(marketing):
     cap = FrequencyCap.objects.get(channel="push")
     assert (cap.max_messages, cap.period, cap.unit) == (2, 12, "hours")
     assert marketing.get(reverse("admin:campaigns_frequencycap_changelist")).status_code == 200
+
+
+def test_a_template_page_previews_it_for_a_member_of_the_audience(marketing):
+    anna = member_with("sms", first_name="Anna")
+    campaign = message_campaign(body="Hoi {{ first_name }}, {{ balance }} punten")
+    template = campaign.message_templates.get()
+    page = marketing.get(reverse("admin:campaigns_messagetemplate_change", args=[template.pk]))
+    assert f"For member {anna.pk}:" in page.content.decode()
+    assert "Hoi Anna, 0 punten" in page.content.decode()
