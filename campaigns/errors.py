@@ -38,3 +38,13 @@ class ScoreNotCollected(DomainError):
 class InvalidScore(DomainError):
     code = "invalid_score"
     default_detail = _("An NPS score is a whole number from 0 to 10.")
+
+
+class CampaignNotSendable(Conflict):
+    code = "campaign_not_sendable"
+    default_detail = _("Only an active campaign with a frozen audience sends its messages.")
+
+
+class MessageTemplateMissing(DomainError):
+    code = "message_template_missing"
+    default_detail = _("The campaign has no message template for this channel.")

@@ -75,6 +75,12 @@ SCHEDULES: list[Schedule] = [
         hour="5",
         description="Give the birthday engagement event's points to today's birthdays (campaigns).",
     ),
+    Schedule(
+        name="Campaign message retries",
+        task="campaigns.messages_retry",
+        minute="*/5",
+        description="Send failed messages due again and those of a lost worker (campaigns).",
+    ),
     # loyalty_site (channel API and webhooks)
     Schedule(
         name="Idempotency keys purge",

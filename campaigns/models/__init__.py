@@ -1,6 +1,6 @@
 """The programme's rules (earning, abuse: `rules`), engagement (`engagement`), segments
-(`segments`) and campaigns (`campaigns`), as data marketing edits; `campaigns.services` applies
-them."""
+(`segments`), campaigns (`campaigns`) and their messages (`messages`), as data marketing
+edits; `campaigns.services` applies them."""
 
 from campaigns.models.campaigns import Campaign, CampaignTransition
 from campaigns.models.engagement import (
@@ -13,6 +13,7 @@ from campaigns.models.engagement import (
     Referral,
     ReferralCode,
 )
+from campaigns.models.messages import CampaignMessage, Channel, FrequencyCap, MessageTemplate
 from campaigns.models.rules import (
     AbuseRule,
     EarningAward,
@@ -28,15 +29,19 @@ __all__ = [
     "AbuseRule",
     "Badge",
     "Campaign",
+    "CampaignMessage",
     "CampaignTransition",
     "Challenge",
+    "Channel",
     "ChallengeProgress",
     "EarningAward",
     "EarningRule",
     "EngagementEvent",
     "EngagementKind",
+    "FrequencyCap",
     "JSONTypeOf",
     "MemberBadge",
+    "MessageTemplate",
     "Period",
     "PurchasePoints",
     "PurchaseReview",
