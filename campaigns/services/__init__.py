@@ -2,7 +2,7 @@
 
 `purchases` (a purchase from any channel, the use case behind `POST purchases/`), `returns`,
 `reviews` (the abuse guard's queue), `abuse` (the guard itself), `engagement` (events and
-birthdays), `referrals`, `challenges` (and badges), `segments` (snapshots); `locks` finds and
+birthdays), `referrals`, `challenges` (and badges), `segments` (snapshots, RFM presets); `locks` finds and
 locks the member, first in the lock order every module keeps. Callers import the use cases
 from here.
 """
@@ -23,7 +23,7 @@ from campaigns.services.referrals import (
 )
 from campaigns.services.returns import ReturnResult, return_record
 from campaigns.services.reviews import purchase_review_approve, purchase_review_reject
-from campaigns.services.segments import segment_snapshot_take
+from campaigns.services.segments import segment_presets_ensure, segment_snapshot_take
 
 __all__ = [
     "PurchaseResult",
@@ -42,5 +42,6 @@ __all__ = [
     "referral_register",
     "referral_reward",
     "return_record",
+    "segment_presets_ensure",
     "segment_snapshot_take",
 ]
