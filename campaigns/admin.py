@@ -120,7 +120,7 @@ class EarningRuleAdmin(NumbersInRange, admin.ModelAdmin):
     ]
     list_filter = ["active", "kind", "stacks"]
     search_fields = ["name"]
-    filter_horizontal = ["tiers"]
+    filter_horizontal = ["tiers", "segments"]
     readonly_fields = ["budget_spent", "created_at"]
     actions = ["simulate_selected"]
     fieldsets = [
@@ -138,6 +138,7 @@ class EarningRuleAdmin(NumbersInRange, admin.ModelAdmin):
                     "stores",
                     "channels",
                     "tiers",
+                    "segments",
                     "days_of_week",
                     ("time_from", "time_until"),
                     ("starts_at", "ends_at"),
@@ -196,7 +197,7 @@ class EarningRuleAdmin(NumbersInRange, admin.ModelAdmin):
             report = simulate(
                 start=start,
                 end=end,
-                rules=list(form.cleaned_data["rules"].prefetch_related("tiers")),
+                rules=list(form.cleaned_data["rules"].prefetch_related("tiers", "segments")),
             )
         context = {
             **self.admin_site.each_context(request),
