@@ -138,9 +138,7 @@ def rules_active_cached(at: datetime) -> list[EarningRule]:
     """
     rules = config_cache.cached(
         "earning-rules",
-        lambda: list(
-            EarningRule.objects.filter(active=True).prefetch_related("tiers", "segments")
-        ),
+        lambda: list(EarningRule.objects.filter(active=True).prefetch_related("tiers", "segments")),
     )
     return [rule for rule in rules if _in_force(rule, at)]
 

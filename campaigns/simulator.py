@@ -177,9 +177,7 @@ def simulate(
         raise ValueError(f"end ({end}) must be after start ({start})")
     began = time.monotonic()
     if rules is None:
-        rules = list(
-            EarningRule.objects.filter(active=True).prefetch_related("tiers", "segments")
-        )
+        rules = list(EarningRule.objects.filter(active=True).prefetch_related("tiers", "segments"))
     # Budgets start full: the question is what the rules would have issued from the start.
     specs = [
         dataclasses.replace(selectors.rule_spec(r), budget_remaining=r.budget_points) for r in rules

@@ -56,6 +56,10 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "campaigns.view_engagementevent",
         "campaigns.view_challengeprogress",
         "campaigns.view_memberbadge",
+        # campaigns: segments, and freezing one into a snapshot
+        *(f"campaigns.{action}_segment" for action in ("view", "add", "change", "delete")),
+        "campaigns.view_segmentsnapshot",
+        "campaigns.add_segmentsnapshot",
     },
     CUSTOMER_SERVICE: {
         # rewards: see the catalogue and codes; cancel reservations, move shipments on

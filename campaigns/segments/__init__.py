@@ -156,7 +156,9 @@ def _definitions(definition) -> dict[int, dict]:
 
 def compile_q(definition, *, now: datetime | None = None) -> Q:
     """The tree as one Q over members; the definition must be valid (see `validate`)."""
-    return _compile(definition, Context(now=now or timezone.now(), definitions=_definitions(definition)))
+    return _compile(
+        definition, Context(now=now or timezone.now(), definitions=_definitions(definition))
+    )
 
 
 def compile_node(node: dict, context: Context) -> Q:
@@ -196,3 +198,21 @@ from campaigns.segments.reads import (  # noqa: E402
     segment_sample,
     segments_holding,
 )
+
+__all__ = [
+    "CONDITIONS",
+    "MAX_DEPTH",
+    "Condition",
+    "Context",
+    "compile_node",
+    "compile_q",
+    "invalid",
+    "members",
+    "references",
+    "register",
+    "segment_count",
+    "segment_reachable",
+    "segment_sample",
+    "segments_holding",
+    "validate",
+]

@@ -160,7 +160,9 @@ def _check_bought(node: dict) -> None:
 
 def _compile_bought(node: dict, context) -> Q:
     """A line of a counted purchase that matches every filter given (as an earning rule's)."""
-    lines = PurchaseLine.objects.filter(counted_q(node.get("window"), context.now, prefix="purchase__"))
+    lines = PurchaseLine.objects.filter(
+        counted_q(node.get("window"), context.now, prefix="purchase__")
+    )
     if "skus" in node:
         lines = lines.filter(sku__in=node["skus"])
     if "categories" in node:
@@ -189,7 +191,9 @@ register(
         label=_("Bought in stores"),
         check=_check_store,
         compile=lambda node, context: Q(
-            Exists(purchases_of_member(node.get("window"), context.now).filter(store__in=node["in"]))
+            Exists(
+                purchases_of_member(node.get("window"), context.now).filter(store__in=node["in"])
+            )
         ),
     )
 )

@@ -74,7 +74,9 @@ class ProfileContains(Expression):
     def set_source_expressions(self, exprs):
         (self.source,) = exprs
 
-    def resolve_expression(self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False):
+    def resolve_expression(
+        self, query=None, allow_joins=True, reuse=None, summarize=False, for_save=False
+    ):
         copy = self.copy()
         copy.source = self.source.resolve_expression(query, allow_joins, reuse, summarize, for_save)
         return copy
@@ -143,13 +145,17 @@ def _check_profile(node: dict) -> None:
     else:
         ok = isinstance(value, _SCALAR)
     if not ok:
-        raise invalid(_("Condition “profile”: the value of “%(operator)s” is not valid."), operator=op)
+        raise invalid(
+            _("Condition “profile”: the value of “%(operator)s” is not valid."), operator=op
+        )
 
 
 def _equals(key: str, value) -> Q:
     # The value as JSON (so 2 is not "2"); built as expressions, since a key such as "in"
     # or "contains" would read as a lookup in the keyword form profile__<key>.
-    return Q(KeyTransformExact(KeyTransform(key, "profile"), Value(value, output_field=JSONField())))
+    return Q(
+        KeyTransformExact(KeyTransform(key, "profile"), Value(value, output_field=JSONField()))
+    )
 
 
 def _compile_profile(node: dict, context) -> Q:
@@ -258,6 +264,4 @@ def _compile_nps(node: dict, context) -> Q:
     return q & params.window_q("nps_at", node.get("window"), context.now)
 
 
-register(
-    Condition(name="nps", label=_("NPS score"), check=_check_nps, compile=_compile_nps)
-)
+register(Condition(name="nps", label=_("NPS score"), check=_check_nps, compile=_compile_nps))

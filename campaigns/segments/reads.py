@@ -75,6 +75,4 @@ def segments_holding(
     row = Member.objects.filter(pk=member_id).annotate(**flags).values(*flags).first()
     if row is None:
         return frozenset()
-    return frozenset(
-        segment_id for segment_id in definitions if row[f"in_segment_{segment_id}"]
-    )
+    return frozenset(segment_id for segment_id in definitions if row[f"in_segment_{segment_id}"])

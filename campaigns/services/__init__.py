@@ -2,9 +2,9 @@
 
 `purchases` (a purchase from any channel, the use case behind `POST purchases/`), `returns`,
 `reviews` (the abuse guard's queue), `abuse` (the guard itself), `engagement` (events and
-birthdays), `referrals`, `challenges` (and badges), `segments` (snapshots, RFM presets); `locks` finds and
-locks the member, first in the lock order every module keeps. Callers import the use cases
-from here.
+birthdays), `referrals`, `challenges` (and badges), `segments` (snapshots, RFM presets);
+`locks` finds and locks the member, first in the lock order every module keeps. Callers import
+the use cases from here.
 """
 
 from campaigns.services.challenges import badge_award, challenges_advance

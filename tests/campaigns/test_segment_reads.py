@@ -56,12 +56,15 @@ def test_rfm_presets_follow_the_grid_when_recent_members_buy_most(db):
     lapsed = MemberFactory()
     history(lapsed, last_days_ago=400, purchases=3)  # only outside the 365-day window
     pk = [m.pk for m in members]
-    assert presets_of(members) == {
-        "lost": set(pk[0:4]),  # (1,1) and (2,2)
-        "hibernating": set(pk[4:6]),  # (3,3)
-        "loyal": set(pk[6:8]),  # (4,4)
-        "champions": set(pk[8:10]),  # (5,5)
-    }
+    assert (
+        presets_of(members)
+        == {
+            "lost": set(pk[0:4]),  # (1,1) and (2,2)
+            "hibernating": set(pk[4:6]),  # (3,3)
+            "loyal": set(pk[6:8]),  # (4,4)
+            "champions": set(pk[8:10]),  # (5,5)
+        }
+    )
 
 
 def test_rfm_presets_when_recent_members_buy_least(db):
@@ -69,13 +72,16 @@ def test_rfm_presets_when_recent_members_buy_least(db):
     for i, member in enumerate(members):
         history(member, last_days_ago=40 - 3 * i, purchases=10 - i)
     pk = [m.pk for m in members]
-    assert presets_of(members) == {
-        "cant_lose": set(pk[0:2]),  # (1,5)
-        "at_risk": set(pk[2:4]),  # (2,4)
-        "hibernating": set(pk[4:6]),  # (3,3)
-        "potential": set(pk[6:8]),  # (4,2)
-        "new": set(pk[8:10]),  # (5,1)
-    }
+    assert (
+        presets_of(members)
+        == {
+            "cant_lose": set(pk[0:2]),  # (1,5)
+            "at_risk": set(pk[2:4]),  # (2,4)
+            "hibernating": set(pk[4:6]),  # (3,3)
+            "potential": set(pk[6:8]),  # (4,2)
+            "new": set(pk[8:10]),  # (5,1)
+        }
+    )
 
 
 def test_rfm_window_is_configurable(db, settings):

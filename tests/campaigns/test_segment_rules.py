@@ -32,7 +32,9 @@ def buy(member, amount="20.00", at=AT):
 
 
 def test_engine_applies_a_segment_rule_only_to_members_inside():
-    rule = engine.RuleSpec(id=1, name="VIP", kind=engine.BONUS, bonus_points=10, segments=frozenset({7, 8}))
+    rule = engine.RuleSpec(
+        id=1, name="VIP", kind=engine.BONUS, bonus_points=10, segments=frozenset({7, 8})
+    )
     purchase = engine.PurchaseFacts(amount=Decimal(10), occurred_at=datetime(2026, 1, 1, 12))
     inside = engine.MemberFacts(member_id=1, segments=frozenset({8}))
     outside = engine.MemberFacts(member_id=2, segments=frozenset({9}))
@@ -68,7 +70,9 @@ def test_a_purchase_earns_the_segment_rule_only_inside_the_segment(vip):
 
 @pytest.mark.django_db
 def test_a_rule_with_several_segments_needs_any_one(vip):
-    other = Segment.objects.create(name="Big spenders", definition={"condition": "monetary", "min": 100})
+    other = Segment.objects.create(
+        name="Big spenders", definition={"condition": "monetary", "min": 100}
+    )
     EarningRule.objects.get(name="VIP bonus").segments.add(other)
     spender = MemberFactory()
     # This purchase is stored before the rules run: it counts towards its own segment.
@@ -78,7 +82,9 @@ def test_a_rule_with_several_segments_needs_any_one(vip):
 
 @pytest.mark.django_db
 def test_the_purchase_counts_towards_a_frequency_segment(db):
-    segment = Segment.objects.create(name="Regulars", definition={"condition": "frequency", "min": 2})
+    segment = Segment.objects.create(
+        name="Regulars", definition={"condition": "frequency", "min": 2}
+    )
     rule = EarningRuleFactory(name="Regulars", kind=EarningRule.Kind.BONUS, bonus_points=5)
     rule.segments.add(segment)
     member = MemberFactory()
@@ -110,7 +116,9 @@ def test_the_earn_path_asks_segments_only_when_a_rule_uses_one(settings):
     )
     rule = EarningRuleFactory(name="VIP bonus", kind=EarningRule.Kind.BONUS, bonus_points=50)
     rule.segments.add(segment)
-    second = Segment.objects.create(name="Any buyer", definition={"condition": "frequency", "min": 1})
+    second = Segment.objects.create(
+        name="Any buyer", definition={"condition": "frequency", "min": 1}
+    )
     rule.segments.add(second)
     config_cache.clear()
     buy(members[0])  # warms the cache again, with the segments

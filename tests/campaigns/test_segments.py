@@ -387,7 +387,12 @@ def test_count_equals_list_for_a_nested_tree(db):
             buy(member)
     tree = {
         "any": [
-            {"all": [{"condition": "frequency", "min": 2}, {"not": {"condition": "frequency", "min": 4}}]},
+            {
+                "all": [
+                    {"condition": "frequency", "min": 2},
+                    {"not": {"condition": "frequency", "min": 4}},
+                ]
+            },
             {"condition": "profile", "key": "n", "equals": 5},
         ]
     }

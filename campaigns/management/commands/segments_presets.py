@@ -4,7 +4,7 @@ from campaigns.services import segment_presets_ensure
 
 
 class Command(BaseCommand):
-    help = "Create the eight RFM preset segments (champions … lost) that are missing; safe to run again."
+    help = "Create the missing RFM preset segments (champions … lost); safe to run again."
 
     def handle(self, *args, **options):
         self.stdout.write(f"{segment_presets_ensure()} RFM preset segments created")
