@@ -445,6 +445,15 @@ class SegmentAdmin(admin.ModelAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
+    # Deleting a segment that limits an earning rule would silently widen the rule to every
+    # member (an empty list of segments means "any"): such a segment is kept until no rule
+    # names it, also when it is one of several chosen for "Delete selected". (A segment another
+    # segment refers to may go: the reference then selects nobody.)
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.earning_rules.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
     @admin.action(description=_("Freeze into a snapshot"), permissions=["snapshot"])
     def snapshot_take(self, request, queryset):
         rows_run(

@@ -27,7 +27,7 @@ from django.db.models import Count, F, Max, Q
 from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.segments import Condition, invalid, register
+from campaigns.segments import Condition, invalid, params, register
 from ledger.models import Purchase
 from members.models import Member
 
@@ -71,8 +71,6 @@ def scored_sql(now) -> tuple[str, list]:
     outer SELECT, since a window over an aggregate cannot be filtered in the same level (and
     Django puts it in GROUP BY when asked to).
     """
-    from campaigns.segments import params
-
     window = {"days": window_days()}
     per_member = (
         Purchase.objects.filter(

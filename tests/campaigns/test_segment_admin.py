@@ -110,3 +110,21 @@ def test_freeze_into_snapshot_and_the_snapshot_is_read_only(marketing):
     assert marketing.get(reverse("admin:campaigns_segmentsnapshot_add")).status_code == 403
     listed = marketing.get(reverse("admin:campaigns_segmentsnapshot_changelist"))
     assert list(listed.context["cl"].result_list) == [snapshot]
+
+
+def test_a_segment_that_limits_an_earning_rule_cannot_be_deleted(marketing):
+    from tests.campaigns.factories import EarningRuleFactory
+
+    used = Segment.objects.create(name="VIP", definition=VIP)
+    unused = Segment.objects.create(name="Old", definition=VIP)
+    EarningRuleFactory(name="VIP bonus").segments.add(used)
+    page = marketing.get(reverse("admin:campaigns_segment_delete", args=[used.pk]))
+    assert page.status_code == 403
+    response = marketing.post(
+        reverse("admin:campaigns_segment_changelist"),
+        {"action": "delete_selected", "_selected_action": [used.pk, unused.pk], "post": "yes"},
+    )
+    assert response.status_code == 403
+    assert Segment.objects.count() == 2
+    marketing.post(reverse("admin:campaigns_segment_delete", args=[unused.pk]), {"post": "yes"})
+    assert list(Segment.objects.values_list("name", flat=True)) == ["VIP"]
