@@ -48,6 +48,8 @@ class Context:
 
     now: datetime
     definitions: dict[int, dict] = field(default_factory=dict)
+    # The segments being inlined, outermost first (see the "segment" condition).
+    chain: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

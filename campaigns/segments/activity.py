@@ -1,6 +1,8 @@
 """Conditions on what members did besides buying: engagement events, challenges, badges; and
 membership of another segment."""
 
+from dataclasses import replace
+
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
@@ -92,9 +94,10 @@ def _check_segment(node: dict) -> None:
 def _compile_segment(node: dict, context) -> Q:
     """The referenced segment's own tree, inlined: still one statement."""
     definition = context.definitions.get(node["id"])
-    if definition is None:  # deleted since validation: it selects nobody
+    # Deleted since validation, or a cycle saved around validation: it selects nobody.
+    if definition is None or node["id"] in context.chain:
         return Q(pk__in=[])
-    return compile_node(definition, context)
+    return compile_node(definition, replace(context, chain=(*context.chain, node["id"])))
 
 
 register(

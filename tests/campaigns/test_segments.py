@@ -399,3 +399,14 @@ def test_count_equals_list_for_a_nested_tree(db):
     listed = chosen(tree)
     assert segments.members(tree, now=NOW).count() == len(listed) == 3
     assert {Member.objects.get(pk=pk).profile["n"] for pk in listed} == {2, 3, 5}
+
+
+def test_a_cycle_saved_around_validation_selects_nobody_instead_of_recursing(db):
+    MemberFactory()
+    first = Segment.objects.create(name="First", definition={"all": []})
+    second = Segment.objects.create(
+        name="Second", definition={"condition": "segment", "id": first.pk}
+    )
+    Segment.objects.filter(pk=first.pk).update(definition={"condition": "segment", "id": second.pk})
+    q = segments.compile_q({"condition": "segment", "id": first.pk}, now=NOW)
+    assert not Member.objects.filter(q).exists()
