@@ -7,7 +7,8 @@ world (what the member already earned from it this period, what is left of its b
 member's tier) arrives in the inputs.
 
 Semantics, in the order they are applied:
-1. A rule applies when every condition it sets holds (an empty condition holds always).
+1. A rule applies when every condition it sets holds (an empty condition holds always). A rule
+   limited to segments applies to a member in at least one of them (`MemberFacts.segments`).
 2. Rate rules give `rate` points per currency unit of the eligible amount (all lines matching the
    rule's sku/category filter, or the whole purchase when it has no such filter).
 3. Multiplier rules give `(multiplier - 1)` times what the applied rate rules gave on their eligible
@@ -78,6 +79,9 @@ class MemberFacts(NamedTuple):
     enrolled_on: date | None = None
     # Points each rule (by id) already gave this member in the rule's current cap period.
     earned_in_period: Mapping[int, int] = MappingProxyType({})
+    # Which of the segments that the rules name hold this member (ids); the caller asks the
+    # database, only for segments some rule uses.
+    segments: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class RuleSpec:
     stores: frozenset[str] = frozenset()
     channels: frozenset[str] = frozenset()
     tiers: frozenset[str] = frozenset()
+    segments: frozenset[int] = frozenset()  # the member must be in one of them (ids)
     days_of_week: frozenset[int] = frozenset()  # 0 = Monday
     time_from: time | None = None
     time_until: time | None = None  # exclusive; a window with from > until spans midnight
@@ -206,6 +211,8 @@ def spec_problem(rule: RuleSpec) -> str:
         value = getattr(rule, name)
         if not isinstance(value, frozenset) or not all(isinstance(v, str) for v in value):
             return name
+    if not isinstance(rule.segments, frozenset) or not all(_is_int(v) for v in rule.segments):
+        return "segments"
     days = rule.days_of_week
     if not isinstance(days, frozenset) or not all(_is_int(v) and 0 <= v <= 6 for v in days):
         return "days_of_week"
@@ -253,6 +260,9 @@ def _checks(rule: RuleSpec) -> tuple[Check, ...]:
     if rule.tiers:
         tiers = rule.tiers
         checks.append(lambda p, m: m.tier in tiers)
+    if rule.segments:
+        segments = rule.segments
+        checks.append(lambda p, m: not segments.isdisjoint(m.segments))
     if rule.days_of_week:
         days = rule.days_of_week
         checks.append(lambda p, m: p.occurred_at.weekday() in days)

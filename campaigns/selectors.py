@@ -9,7 +9,7 @@ from decimal import Decimal
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
-from campaigns import conditions, engine
+from campaigns import conditions, engine, segments
 from campaigns.models import (
     Challenge,
     ChallengeProgress,
@@ -68,6 +68,7 @@ def rule_spec(rule: EarningRule) -> engine.RuleSpec:
         bonus_points=rule.bonus_points,
         rounding=rule.rounding,
         tiers=frozenset(tier.name for tier in rule.tiers.all()),
+        segments=frozenset(segment.pk for segment in rule.segments.all()),
         **lists,
         time_from=rule.time_from,
         time_until=rule.time_until,
@@ -120,7 +121,7 @@ def rules_active_at(at: datetime):
             Q(starts_at__isnull=True) | Q(starts_at__lte=at),
             Q(ends_at__isnull=True) | Q(ends_at__gt=at),
         )
-        .prefetch_related("tiers")
+        .prefetch_related("tiers", "segments")
     )
 
 
@@ -134,10 +135,12 @@ def rules_active_cached(at: datetime) -> list[EarningRule]:
     """`rules_active_at`, from the per-process copy of the active rules (config_cache).
 
     Shared instances: a caller that changes one (a budget's spent points) copies it first.
+    The rules' segments come with them, definitions included: an edited segment reaches the
+    earn path within LOYALTY_CONFIG_CACHE_SECONDS, like an edited rule.
     """
     rules = config_cache.cached(
         "earning-rules",
-        lambda: list(EarningRule.objects.filter(active=True).prefetch_related("tiers")),
+        lambda: list(EarningRule.objects.filter(active=True).prefetch_related("tiers", "segments")),
     )
     return [rule for rule in rules if _in_force(rule, at)]
 
@@ -151,10 +154,28 @@ def challenges_active_cached(at: datetime) -> list[Challenge]:
     return [challenge for challenge in challenges if _in_force(challenge, at)]
 
 
+def rule_segment_definitions(rules: list[EarningRule]) -> dict[int, dict]:
+    """The definitions of the segments these rules are limited to, by id (prefetched)."""
+    return {segment.pk: segment.definition for rule in rules for segment in rule.segments.all()}
+
+
 def member_facts(
     *, member: Member, rules: list[EarningRule], at: datetime, first_purchase: bool
 ) -> engine.MemberFacts:
+    """What the engine needs to know about the member for these rules.
+
+    Segment membership is asked only for the segments the rules use, all in one query (none
+    when no rule names a segment), as of the purchase: the purchase being recorded is
+    already stored, so it counts towards its own segment (a member whose purchase takes them
+    over a spending threshold is in the segment for that purchase).
+    """
     tier = member.tier  # From the cached ladder when the caller locked the member (no query).
+    definitions = rule_segment_definitions(rules)
+    held = (
+        segments.segments_holding(member_id=member.pk, definitions=definitions, now=at)
+        if definitions
+        else frozenset()
+    )
     earned: dict[int, int] = {}
     for rule in rules:
         if rule.cap_per_member is None:
@@ -172,6 +193,7 @@ def member_facts(
         birth_date=member.birth_date,
         enrolled_on=timezone.localdate(member.enrolled_at) if member.enrolled_at else None,
         earned_in_period=earned,
+        segments=held,
     )
 
 

@@ -4,7 +4,9 @@ Marketing asks "what would this rule have cost last year?". The simulator stream
 purchases (and, only when a rule filters on them, their lines) in time order with one query,
 keeps the state that rules depend on in memory (each member's first purchase, per-member caps,
 budgets), and runs the same `campaigns.engine.evaluate` the till uses. Members are judged with
-their current tier, birth date and enrolment date.
+their current tier, birth date and enrolment date, and with their segments as of now (a rule
+limited to a segment counts the purchases of today's members of it over the whole period: one
+query per segment, not a replay of who was in it on each day).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from campaigns import engine, selectors
+from campaigns import engine, segments, selectors
 from campaigns.models import EarningRule
 from ledger.models import Purchase, PurchaseLine
 from members.models import Member
@@ -74,6 +76,16 @@ def _member_facts_table() -> dict[int, tuple]:
             enrolled.astimezone(local_tz).date() if enrolled else None,
         )
     return table
+
+
+def _segments_of_members(definitions: dict[int, dict]) -> dict[int, frozenset[int]]:
+    """Member id → the ids of the given segments that hold them now (one query a segment)."""
+    held: dict[int, set[int]] = defaultdict(set)
+    for segment_id, definition in definitions.items():
+        chosen = segments.members(definition).values_list("pk", flat=True)
+        for member_id in chosen.iterator(chunk_size=10_000):
+            held[member_id].add(segment_id)
+    return {member_id: frozenset(ids) for member_id, ids in held.items()}
 
 
 def _period_key(period: str, local: datetime):
@@ -165,7 +177,7 @@ def simulate(
         raise ValueError(f"end ({end}) must be after start ({start})")
     began = time.monotonic()
     if rules is None:
-        rules = list(EarningRule.objects.filter(active=True).prefetch_related("tiers"))
+        rules = list(EarningRule.objects.filter(active=True).prefetch_related("tiers", "segments"))
     # Budgets start full: the question is what the rules would have issued from the start.
     specs = [
         dataclasses.replace(selectors.rule_spec(r), budget_remaining=r.budget_points) for r in rules
@@ -194,6 +206,7 @@ def simulate(
             .distinct()
         )
     members = _member_facts_table()
+    member_segments = _segments_of_members(selectors.rule_segment_definitions(rules))
     # (member, rule) -> (period start, points) for per-member caps.
     cap_state: dict[tuple[int, int], tuple[datetime | None, int]] = {}
     points_by_member: dict[int, int] = defaultdict(int)
@@ -223,7 +236,13 @@ def simulate(
         if facts is None:
             tier, multiplier, birth, enrolled = members.get(member_id, ("", Decimal(1), None, None))
             facts = plain_facts[member_id] = engine.MemberFacts(
-                member_id, tier, multiplier, False, birth, enrolled
+                member_id,
+                tier,
+                multiplier,
+                False,
+                birth,
+                enrolled,
+                segments=member_segments.get(member_id, frozenset()),
             )
         if first or earned:
             facts = facts._replace(first_purchase=first, earned_in_period=earned)

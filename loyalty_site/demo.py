@@ -54,6 +54,9 @@ def demo_load(*, stdout, members: int = 600) -> list[tuple[str, str]]:
 
     purchases = campaigns_demo.load(rng=rng)
     stdout.write(f"purchases: {purchases} recorded" if purchases else "purchases: already there")
+    from campaigns.services import segment_presets_ensure
+
+    stdout.write(f"segments: {segment_presets_ensure()} RFM presets created")
     # Tiers follow the points: recalculated after the steps that post them (idempotent).
     from campaigns.tiers import tiers_recalculate
 

@@ -63,6 +63,10 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
             for model in ("messagetemplate", "frequencycap")
         ),
         "campaigns.view_campaignmessage",
+        # campaigns: segments, and freezing one into a snapshot
+        *(f"campaigns.{action}_segment" for action in ("view", "add", "change", "delete")),
+        "campaigns.view_segmentsnapshot",
+        "campaigns.add_segmentsnapshot",
     },
     CUSTOMER_SERVICE: {
         # rewards: see the catalogue and codes; cancel reservations, move shipments on

@@ -348,6 +348,8 @@ LOYALTY_HOLDOUT_BASIS_POINTS = env_int("LOYALTY_HOLDOUT_BASIS_POINTS", 0, minimu
 LOYALTY_HOLDOUT_SALT = env_int(
     "LOYALTY_HOLDOUT_SALT", 2_654_435_761, minimum=1, maximum=4_294_967_290
 )
+# The RFM presets score recency and frequency over this many days up to today.
+LOYALTY_RFM_WINDOW_DAYS = env_int("LOYALTY_RFM_WINDOW_DAYS", 365, minimum=1, maximum=3660)
 
 # --- campaigns: purchases, earning rules, engagement ---
 # The largest amount one purchase may have (a till's typo, or a probe for overflows, otherwise

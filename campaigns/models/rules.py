@@ -84,6 +84,13 @@ class EarningRule(models.Model):
     tiers = models.ManyToManyField(
         Tier, blank=True, related_name="+", verbose_name=_("tiers"), help_text=_("Empty: any.")
     )
+    segments = models.ManyToManyField(
+        "campaigns.Segment",
+        blank=True,
+        related_name="earning_rules",
+        verbose_name=_("segments"),
+        help_text=_("Only members of one of these segments, judged at the purchase. Empty: any."),
+    )
     days_of_week = models.JSONField(
         _("days of week"),
         default=list,

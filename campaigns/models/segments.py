@@ -45,7 +45,7 @@ class Segment(models.Model):
     def clean(self) -> None:
         from campaigns import segments
 
-        segments.validate(self.definition)
+        segments.validate(self.definition, segment_id=self.pk)
 
 
 class SegmentSnapshot(models.Model):

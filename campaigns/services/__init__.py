@@ -2,9 +2,9 @@
 
 `purchases` (a purchase from any channel, the use case behind `POST purchases/`), `returns`,
 `reviews` (the abuse guard's queue), `abuse` (the guard itself), `engagement` (events and
-birthdays), `referrals`, `challenges` (and badges), `segments` (snapshots), `sends` (campaign
-messages: planning, claiming, sending, recording); `locks` finds and locks the member, first in
-the lock order every module keeps. Callers import the use cases from here.
+birthdays), `referrals`, `challenges` (and badges), `segments` (snapshots, RFM presets),
+`sends` (campaign messages: planning, claiming, sending, recording); `locks` finds and locks the
+member, first in the lock order every module keeps. Callers import the use cases from here.
 """
 
 from campaigns.services.challenges import badge_award, challenges_advance
@@ -23,7 +23,7 @@ from campaigns.services.referrals import (
 )
 from campaigns.services.returns import ReturnResult, return_record
 from campaigns.services.reviews import purchase_review_approve, purchase_review_reject
-from campaigns.services.segments import segment_snapshot_take
+from campaigns.services.segments import segment_presets_ensure, segment_snapshot_take
 from campaigns.services.sends import (
     SendResult,
     campaign_send_start,
@@ -54,5 +54,6 @@ __all__ = [
     "referral_register",
     "referral_reward",
     "return_record",
+    "segment_presets_ensure",
     "segment_snapshot_take",
 ]

@@ -1,10 +1,11 @@
-"""Segment writes: freezing a segment's members into a snapshot."""
+"""Segment writes: freezing a segment's members into a snapshot; the RFM preset segments."""
 
 from datetime import datetime
 
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from campaigns import control, segments
 from campaigns.models import Segment, SegmentSnapshot, SegmentSnapshotMember
@@ -45,3 +46,29 @@ def segment_snapshot_take(
         snapshot.size = cursor.rowcount
     snapshot.save(update_fields=["size"])
     return snapshot
+
+
+@transaction.atomic
+def segment_presets_ensure(*, actor=None) -> int:
+    """Create the eight RFM preset segments that are missing; returns how many were created.
+
+    Idempotent: a preset is found by its name, and an existing one is left as marketing keeps
+    it (its description edited, say). The names are in the programme's default language.
+    """
+    from campaigns.segments import rfm
+
+    created = 0
+    for key, label in rfm.PRESET_LABELS.items():
+        _segment, made = Segment.objects.get_or_create(
+            name=gettext("RFM: %(preset)s") % {"preset": label},
+            defaults={
+                "definition": {"condition": "rfm", "segment": key},
+                "description": gettext(
+                    "Recency and frequency quintiles over the last %(days)s days (RFM preset)."
+                )
+                % {"days": rfm.window_days()},
+                "created_by": actor,
+            },
+        )
+        created += made
+    return created

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from campaigns.engine import MemberFacts, PurchaseFacts, evaluate
-from campaigns.models import EarningRule
+from campaigns.models import EarningRule, Segment
 from campaigns.selectors import rule_spec
 from members.models import Tier
 
@@ -20,9 +20,12 @@ JSON_CONDITIONS = ["skus", "categories", "stores", "channels", "days_of_week"]
 
 
 def stored(**fields) -> EarningRule:
-    """A rule as a row read back, with its tiers prefetched (none), so no query runs."""
+    """A rule as a row read back, with its tiers and segments prefetched (none): no query."""
     rule = EarningRule(pk=3, name="Stored", kind="bonus", bonus_points=5, **fields)
-    rule._prefetched_objects_cache = {"tiers": Tier.objects.none()}
+    rule._prefetched_objects_cache = {
+        "tiers": Tier.objects.none(),
+        "segments": Segment.objects.none(),
+    }
     return rule
 
 

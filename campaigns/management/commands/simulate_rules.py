@@ -35,7 +35,7 @@ class Command(BaseCommand):
         if refusal:
             raise CommandError(refusal)
         tz = timezone.get_current_timezone()
-        rules = EarningRule.objects.prefetch_related("tiers")
+        rules = EarningRule.objects.prefetch_related("tiers", "segments")
         rules = list(rules.filter(pk__in=rule) if rule else rules.filter(active=True))
         if rule and len(rules) != len(set(rule)):
             raise CommandError("unknown rule id")

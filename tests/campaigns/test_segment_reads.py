@@ -1,0 +1,166 @@
+"""The builder's reads (count, sample, reachable per channel), the RFM presets on a built set
+of purchase histories, and the preset command."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from campaigns import segments
+from campaigns.models import Segment
+from campaigns.segments import rfm
+from ledger.models import Purchase
+from members.models import Consent, Member
+from members.services import consent_grant
+from tests.factories import MemberFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
+
+
+def chosen(definition):
+    return set(segments.members(definition, now=NOW).values_list("pk", flat=True))
+
+
+def history(member, *, last_days_ago: int, purchases: int):
+    Purchase.objects.bulk_create(
+        Purchase(
+            member=member,
+            channel="pos",
+            external_id=f"{member.pk}-{n}",
+            amount=Decimal("10.00"),
+            currency="EUR",
+            occurred_at=NOW - timedelta(days=last_days_ago + n),
+        )
+        for n in range(purchases)
+    )
+
+
+def presets_of(members) -> dict[str, set[int]]:
+    found = {name: chosen({"condition": "rfm", "segment": name}) for name in rfm.PRESETS}
+    every = set().union(*found.values())
+    assert len(every) == sum(len(v) for v in found.values()), "a member in two presets"
+    return {name: ids for name, ids in found.items() if ids}
+
+
+def test_rfm_presets_follow_the_grid_when_recent_members_buy_most(db):
+    # m0 bought longest ago and least often ... m9 most recently and most often: R = F.
+    members = MemberFactory.create_batch(10)
+    for i, member in enumerate(members):
+        history(member, last_days_ago=10 - i, purchases=i + 1)
+    MemberFactory()  # never bought: in no preset
+    lapsed = MemberFactory()
+    history(lapsed, last_days_ago=400, purchases=3)  # only outside the 365-day window
+    pk = [m.pk for m in members]
+    assert (
+        presets_of(members)
+        == {
+            "lost": set(pk[0:4]),  # (1,1) and (2,2)
+            "hibernating": set(pk[4:6]),  # (3,3)
+            "loyal": set(pk[6:8]),  # (4,4)
+            "champions": set(pk[8:10]),  # (5,5)
+        }
+    )
+
+
+def test_rfm_presets_when_recent_members_buy_least(db):
+    members = MemberFactory.create_batch(10)
+    for i, member in enumerate(members):
+        history(member, last_days_ago=40 - 3 * i, purchases=10 - i)
+    pk = [m.pk for m in members]
+    assert (
+        presets_of(members)
+        == {
+            "cant_lose": set(pk[0:2]),  # (1,5)
+            "at_risk": set(pk[2:4]),  # (2,4)
+            "hibernating": set(pk[4:6]),  # (3,3)
+            "potential": set(pk[6:8]),  # (4,2)
+            "new": set(pk[8:10]),  # (5,1)
+        }
+    )
+
+
+def test_rfm_window_is_configurable(db, settings):
+    old, recent = MemberFactory(), MemberFactory()
+    history(old, last_days_ago=200, purchases=2)
+    history(recent, last_days_ago=1, purchases=1)
+    settings.LOYALTY_RFM_WINDOW_DAYS = 100
+    scored = set().union(*(chosen({"condition": "rfm", "segment": n}) for n in rfm.PRESETS))
+    assert scored == {recent.pk}
+
+
+def test_every_rf_cell_has_exactly_one_preset():
+    cells = [cell for preset in rfm.PRESETS.values() for cell in preset]
+    assert sorted(cells) == sorted(r * 10 + f for r in range(1, 6) for f in range(1, 6))
+
+
+def test_presets_command_is_idempotent(db):
+    call_command("segments_presets")
+    call_command("segments_presets")
+    presets = Segment.objects.filter(definition__condition="rfm")
+    assert presets.count() == 8
+    assert {s.definition["segment"] for s in presets} == set(rfm.PRESETS)
+    for segment in presets:
+        segment.full_clean()
+
+
+@pytest.fixture
+def audience(db):
+    """Six members with a profile flag; consents and addresses vary per channel."""
+    people = [MemberFactory(profile={"vip": True}) for _ in range(6)]
+    MemberFactory(profile={"vip": False})
+    for member in people[:4]:
+        consent_grant(member=member, purpose=Consent.Purpose.MARKETING_EMAIL, channel="app")
+    Member.objects.filter(pk=people[3].pk).update(email="")  # consent, but no address
+    for member, phone in zip(people[2:5], ["+31611111111", "", "+31622222222"], strict=True):
+        consent_grant(member=member, purpose=Consent.Purpose.SMS, channel="app")
+        Member.objects.filter(pk=member.pk).update(phone=phone)
+    consent_grant(member=people[5], purpose=Consent.Purpose.PUSH, channel="app")
+    consent_grant(member=people[0], purpose=Consent.Purpose.MARKETING_EMAIL, channel="app")
+    return people
+
+
+VIP = {"condition": "profile", "key": "vip", "equals": True}
+
+
+def test_count_sample_and_reachable_for_an_unsaved_definition(audience):
+    assert segments.segment_count(VIP) == 6
+    with CaptureQueriesContext(connection) as queries:
+        reach = segments.segment_reachable(VIP)
+    assert len(queries) == 1
+    assert reach == {"total": 6, "email": 3, "sms": 2, "push": 1}
+
+
+def test_reachable_follows_the_latest_consent(audience):
+    from members.services import consent_withdraw
+
+    consent_withdraw(member=audience[0], purpose=Consent.Purpose.MARKETING_EMAIL, channel="app")
+    assert segments.segment_reachable(VIP)["email"] == 2
+
+
+def test_sample_is_stable_a_spread_and_within_the_segment(audience):
+    segment = Segment.objects.create(name="VIP", definition=VIP)
+    first = [m.pk for m in segments.segment_sample(segment, size=4)]
+    again = [m.pk for m in segments.segment_sample(VIP, size=4)]
+    assert first == again
+    assert len(first) == 4
+    assert set(first) <= {m.pk for m in audience}
+    everyone = [m.pk for m in segments.segment_sample(segment, size=20)]
+    assert sorted(everyone) == sorted(m.pk for m in audience)
+    assert segments.segment_count(segment) == 6
+
+
+def test_segments_holding_answers_for_many_segments_in_one_query(audience):
+    vip = Segment.objects.create(name="VIP", definition=VIP)
+    sms = Segment.objects.create(name="SMS", definition={"condition": "consent", "purpose": "sms"})
+    nobody = Segment.objects.create(name="Nobody", definition={"any": []})
+    definitions = {s.pk: s.definition for s in (vip, sms, nobody)}
+    with CaptureQueriesContext(connection) as queries:
+        held = segments.segments_holding(member_id=audience[2].pk, definitions=definitions)
+    assert len(queries) == 1
+    assert held == {vip.pk, sms.pk}
+    assert segments.segments_holding(member_id=audience[0].pk, definitions={}) == frozenset()
