@@ -36,6 +36,16 @@ def _kind(kind: EngagementKind | str) -> EngagementKind:
     return found
 
 
+# Engagement kinds whose points have their own wording in ledger.reasons.
+_OWN_REASON = {"birthday", "referral"}
+
+
+def _event_reason(kind: EngagementKind) -> dict:
+    if kind.code in _OWN_REASON:
+        return {"reason_code": kind.code}
+    return {"reason_code": "engagement", "reason_params": {"kind": kind.code, "name": kind.name}}
+
+
 def _credit_event(event: EngagementEvent) -> None:
     if event.points > 0:
         ledger_services.points_earn(
@@ -43,7 +53,7 @@ def _credit_event(event: EngagementEvent) -> None:
             points=event.points,
             channel=event.channel,
             reference=f"event:{event.pk}",
-            reason=str(event.kind.name),
+            **_event_reason(event.kind),
             explanation=[{"rule": event.kind.name, "rule_id": None, "points": event.points}],
         )
         tier_upgrade_on_earn(member=event.member, channel=event.channel)
