@@ -91,9 +91,10 @@ def earn(request):
         explanation = [{"rule": RULE, "rule_id": rule_id, "points": points}]
         cursor.execute(
             "INSERT INTO ledger_entry (kind, amount, balance_after, channel, reference, reason, "
-            "explanation, created_at, account_id, purchase_id) "
-            "VALUES ('earn', %s, %s, %s, %s, '', %s, %s, %s, %s) RETURNING id",
-            [points, balance, channel, data["external_id"], json.dumps(explanation), now,
+            "reason_code, reason_params, explanation, created_at, account_id, purchase_id) "
+            "VALUES ('earn', %s, %s, %s, %s, '', 'purchase', %s, %s, %s, %s, %s) RETURNING id",
+            [points, balance, channel, data["external_id"],
+             json.dumps({"id": data["external_id"]}), json.dumps(explanation), now,
              account_id, purchase_id],
         )  # fmt: skip
         entry_id = cursor.fetchone()[0]

@@ -86,16 +86,37 @@ class EntryAdmin(ReadOnlyAdmin):
         "channel",
         "actor",
         "reference",
-        "reason",
+        "reason_shown",
     )
-    list_filter = ("kind", "channel")
+    list_filter = ("kind", "channel", "reason_code")
     list_select_related = ("account__member", "actor")
     search_fields = (*MEMBER_SEARCH, "=reference")
     ordering = ("-created_at", "-id")
+    # The detail page: the reason rendered in the reader's language instead of the raw columns.
+    fields = (
+        "created_at",
+        "account",
+        "kind",
+        "amount",
+        "balance_after",
+        "channel",
+        "actor",
+        "reference",
+        "reason_shown",
+        "reason_code",
+        "refers_to",
+        "purchase",
+        "explanation",
+    )
+    readonly_fields = fields
 
     @admin.display(description=_("member"), ordering="account__member")
     def member(self, obj):
         return obj.account.member
+
+    @admin.display(description=_("reason"))
+    def reason_shown(self, obj):
+        return obj.reason_text
 
 
 @admin.register(Lot)
@@ -132,14 +153,28 @@ class HoldAdmin(ReadOnlyAdmin):
 
 @admin.register(PendingEarn)
 class PendingEarnAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "member", "points", "status", "matures_at", "reference")
+    list_display = (
+        "created_at",
+        "member",
+        "points",
+        "status",
+        "matures_at",
+        "reference",
+        "reason_shown",
+    )
     list_filter = ("status",)
     list_select_related = ("account__member",)
     search_fields = (*MEMBER_SEARCH, "=reference")
+    exclude = ("reason", "reason_params")
+    readonly_fields = ("reason_shown",)
 
     @admin.display(description=_("member"))
     def member(self, obj):
         return obj.account.member
+
+    @admin.display(description=_("reason"))
+    def reason_shown(self, obj):
+        return obj.reason_text
 
 
 class PurchaseLineInline(admin.TabularInline):

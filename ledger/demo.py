@@ -140,7 +140,7 @@ def _play(event: Event, staff) -> bool:
                 points=event.points,
                 channel=extra["channel"],
                 reference=f"demo-reward-{event.order}",
-                reason="Reward",
+                reason_code="redemption",
                 at=event.at,
             )
         elif event.kind == "adjust":
@@ -174,7 +174,8 @@ def _earn_item(event: Event) -> dict:
         "at": event.at,
         "channel": event.extra["channel"],
         "reference": f"demo-{event.order}",
-        "reason": "Campaign bonus" if bonus else "Purchase",
+        "reason_code": "purchase",
+        "reason_params": {"id": f"demo-{event.order}"},
         "explanation": [
             {"rule": "Campaign bonus" if bonus else "Base rate", "points": event.points}
         ],

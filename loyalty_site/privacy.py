@@ -121,7 +121,9 @@ def member_export(*, member: Member, actor=None) -> dict:
                     "balance_after": entry.balance_after,
                     "channel": entry.channel,
                     "reference": entry.reference,
-                    "reason": entry.reason,
+                    "reason": entry.reason_text,
+                    "reason_code": entry.reason_code,
+                    "reason_params": entry.reason_params,
                     "at": entry.created_at,
                 }
                 for entry in ledger_selectors.entries_for(member=member)

@@ -8,9 +8,12 @@ before every delivery (`target_check`), because a name that resolved to a public
 time may resolve inside later. Every address a name resolves to must be public: a name with one
 public and one private address could be connected to either.
 
-What is left: the worker's HTTP client resolves the name once more when it connects, so a DNS
-server that answers differently within seconds (DNS rebinding) is not stopped by this check alone;
-egress filtering at the network edge is the complete answer.
+The send connects to the very address that passed the check (`pinned_session`): the name is
+resolved once, and the HTTP client does not resolve it again when it connects, so a DNS server
+that answers a public address to the check and 127.0.0.1 a second later (DNS rebinding) gains
+nothing. The URL's name still names the server: the Host header, TLS SNI and the certificate
+check use it. Environment proxies are not used for webhooks (a proxy would resolve the name
+itself). Egress filtering at the network edge remains the complete answer.
 
 ``LOYALTY_WEBHOOK_ALLOW_PRIVATE`` (default off) is for tests and local development only: it accepts
 private and loopback targets and plain http, so that a receiver on 127.0.0.1 can be used. A deploy
@@ -21,9 +24,12 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from requests.adapters import HTTPAdapter
+from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
 
 
 class TargetRefused(Exception):
@@ -85,8 +91,11 @@ def _addresses(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.I
     return [ipaddress.ip_address(sockaddr[0].split("%")[0]) for *_rest, sockaddr in answers]
 
 
-def target_check(url: str) -> None:
-    """Raise TargetRefused unless ``url`` may receive webhooks now (resolves its host)."""
+def target_check(url: str) -> str:
+    """Raise TargetRefused unless ``url`` may receive webhooks now (resolves its host).
+
+    Returns the address to connect to: the first the name resolved to, every one of them checked.
+    """
     allow_private = settings.LOYALTY_WEBHOOK_ALLOW_PRIVATE
     parts = urlsplit(url)
     schemes = {"https", "http"} if settings.DEBUG or allow_private else {"https"}
@@ -101,11 +110,53 @@ def target_check(url: str) -> None:
     addresses = _addresses(host, port or (443 if parts.scheme == "https" else 80))
     if not addresses:
         raise TargetRefused("unresolved", host=host)
-    if allow_private:
-        return
-    for address in addresses:
-        if not _is_public(address):
-            raise TargetRefused("private", host=host, address=str(address))
+    if not allow_private:
+        for address in addresses:
+            if not _is_public(address):
+                raise TargetRefused("private", host=host, address=str(address))
+    return str(addresses[0])
+
+
+def _pinned(connection_cls: type, address: str) -> type:
+    class Pinned(connection_cls):
+        def _new_conn(self):
+            # urllib3 opens the socket to ``_dns_host`` (and resolves it); everything else -- the
+            # Host header, SNI, the certificate's name -- reads ``host``, which is the same
+            # attribute. So it holds the checked address only while the socket is opened.
+            name, self._dns_host = self._dns_host, address
+            try:
+                return super()._new_conn()
+            finally:
+                self._dns_host = name
+
+    return Pinned
+
+
+class _PinnedAdapter(HTTPAdapter):
+    def __init__(self, address: str):
+        self.address = address
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {
+            scheme: type(
+                f"Pinned{pool.__name__}",
+                (pool,),
+                {"ConnectionCls": _pinned(pool.ConnectionCls, self.address)},
+            )
+            for scheme, pool in ((("http", HTTPConnectionPool), ("https", HTTPSConnectionPool)))
+        }
+
+
+def pinned_session(address: str) -> requests.Session:
+    """A session whose every connection goes to ``address`` (from `target_check`)."""
+    session = requests.Session()
+    session.trust_env = False  # no proxy from the environment: it would resolve the name again
+    adapter = _PinnedAdapter(address)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
 
 
 def webhook_url_validate(url: str) -> None:

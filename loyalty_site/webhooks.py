@@ -20,10 +20,11 @@ takes that key as ``whsec_`` + base64 of those bytes (`standard_webhooks_secret`
 shows it on the subscription), so the receiver needs no second secret.
 
 Before each attempt the URL is checked again (`webhook_targets.target_check`: a name may now
-resolve inside the network); redirects are not followed. A failure is retried with exponential
-back-off up to LOYALTY_WEBHOOK_MAX_ATTEMPTS attempts. A delivery keeps the answer's status and a
-short note ("HTTP 500", "timeout"), never the answer's body: the receiver's words are not shown
-to staff.
+resolve inside the network) and the attempt connects to the address that passed the check
+(`webhook_targets.pinned_session`, against DNS rebinding); redirects are not followed. A
+failure is retried with exponential back-off up to LOYALTY_WEBHOOK_MAX_ATTEMPTS attempts. A
+delivery keeps the answer's status and a short note ("HTTP 500", "timeout"), never the answer's
+body: the receiver's words are not shown to staff.
 """
 
 import base64
@@ -42,7 +43,7 @@ from standardwebhooks import Webhook
 
 from ledger import selectors as ledger_selectors
 from loyalty_site.models import WebhookDelivery, WebhookSubscription
-from loyalty_site.webhook_targets import TargetRefused, target_check
+from loyalty_site.webhook_targets import TargetRefused, pinned_session, target_check
 from members import config_cache
 from members.events import Event, events_emitted
 from members.models import Member
@@ -263,23 +264,25 @@ def delivery_send(*, delivery_id: int) -> int | None:
     }
     status_code, error, final = None, "", False
     try:
-        target_check(delivery.subscription.url)
+        address = target_check(delivery.subscription.url)
     except TargetRefused as refused:
         error, final = refused.note, refused.final
     else:
         try:
-            answer = requests.post(
-                delivery.subscription.url,
-                data=body,
-                headers=headers,
-                timeout=settings.LOYALTY_WEBHOOK_TIMEOUT_SECONDS,
-                # A redirect could lead anywhere, inside the network too: it counts as a failure.
-                allow_redirects=False,
-                # Only the status is kept: the body is never read.
-                stream=True,
-            )
-            status_code = answer.status_code
-            answer.close()
+            # To the address just checked, not to whatever the name resolves to by now.
+            with pinned_session(address) as session:
+                answer = session.post(
+                    delivery.subscription.url,
+                    data=body,
+                    headers=headers,
+                    timeout=settings.LOYALTY_WEBHOOK_TIMEOUT_SECONDS,
+                    # A redirect could lead anywhere, inside the network too: it is a failure.
+                    allow_redirects=False,
+                    # Only the status is kept: the body is never read.
+                    stream=True,
+                )
+                status_code = answer.status_code
+                answer.close()
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
         except requests.RequestException as exc:

@@ -1,5 +1,6 @@
 """The admin in Dutch (issue 12, item 19): a language switch on every admin page, translated app
-headings (third-party apps too), and titles that start with a capital in both languages."""
+headings (third-party apps too), and titles, breadcrumbs and add buttons that start with a capital
+in both languages."""
 
 import re
 
@@ -101,3 +102,27 @@ def test_the_two_box_picker_speaks_dutch(admin_client):
     script = admin_client.get("/admin/jsi18n/", HTTP_ACCEPT_LANGUAGE="nl").content.decode()
     assert "Kies %s door ze te selecteren" in script
     assert '"Choose all %s": "Alle %s kiezen"' in script
+
+
+def breadcrumbs_of(html: str) -> list[str]:
+    [trail] = re.findall(r'<div class="breadcrumbs">(.*?)</div>', html, re.S)
+    return [re.sub(r"<[^>]+>", "", part).strip() for part in trail.split("&rsaquo;")]
+
+
+@pytest.mark.parametrize(
+    ("language", "home", "members", "add"),
+    [("en", "Home", "Members", "Add member"), ("nl", "Start", "Leden", "Lid toevoegen")],
+)
+def test_breadcrumbs_and_the_add_button_start_with_a_capital(
+    admin_client, language, home, members, add
+):
+    member = member_enrol(email="kruimel@example.nl")
+    page = admin_client.get(f"{CHANGELIST}add/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert breadcrumbs_of(page) == [home, members, members, add]
+    page = admin_client.get(
+        f"{CHANGELIST}{member.pk}/change/", HTTP_ACCEPT_LANGUAGE=language
+    ).content.decode()
+    assert breadcrumbs_of(page) == [home, members, members, str(member)]
+    page = admin_client.get(CHANGELIST, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    [button] = re.findall(r'class="addlink">\s*([^<]+?)\s*</a>', page)
+    assert button == add

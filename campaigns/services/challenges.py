@@ -7,7 +7,6 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext
 
 from campaigns import selectors
 from campaigns.models import (
@@ -100,7 +99,8 @@ def challenges_advance(
                 member=member,
                 points=challenge.reward_points,
                 reference=f"challenge:{challenge.pk}",
-                reason=gettext("Challenge completed: %(name)s") % {"name": challenge.name},
+                reason_code="challenge_completed",
+                reason_params={"name": challenge.name},
                 explanation=[
                     {
                         "rule": challenge.name,

@@ -76,6 +76,16 @@ def _nps_keep(event: EngagementEvent) -> None:
         event.member.nps_score, event.member.nps_at = event.score, event.created_at
 
 
+# Engagement kinds whose points have their own wording in ledger.reasons.
+_OWN_REASON = {"birthday", "referral"}
+
+
+def _event_reason(kind: EngagementKind) -> dict:
+    if kind.code in _OWN_REASON:
+        return {"reason_code": kind.code}
+    return {"reason_code": "engagement", "reason_params": {"kind": kind.code, "name": kind.name}}
+
+
 def _credit_event(event: EngagementEvent) -> None:
     _nps_keep(event)
     if event.points > 0:
@@ -84,7 +94,7 @@ def _credit_event(event: EngagementEvent) -> None:
             points=event.points,
             channel=event.channel,
             reference=f"event:{event.pk}",
-            reason=str(event.kind.name),
+            **_event_reason(event.kind),
             explanation=[{"rule": event.kind.name, "rule_id": None, "points": event.points}],
         )
         tier_upgrade_on_earn(member=event.member, channel=event.channel)

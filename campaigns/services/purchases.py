@@ -15,7 +15,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.translation import gettext
 
 from campaigns import engine, selectors
 from campaigns.models import (
@@ -103,7 +102,8 @@ def purchase_points_post(
         points=points,
         channel=purchase.channel,
         reference=f"purchase:{purchase.pk}",
-        reason=gettext("Purchase %(id)s") % {"id": purchase.external_id},
+        reason_code="purchase",
+        reason_params={"id": purchase.external_id},
         explanation=explanation,
         purchase=purchase,
         pending_until=pending_until_for(channel=purchase.channel, at=at or timezone.now()),

@@ -7,7 +7,6 @@ from decimal import ROUND_FLOOR, Decimal
 
 from django.db import transaction
 from django.db.models import F, Sum
-from django.utils.translation import gettext
 
 from campaigns.models import (
     PurchasePoints,
@@ -71,7 +70,6 @@ def returns_settle(*, purchase: Purchase) -> int:
 
 
 def _take_back(*, purchase: Purchase, points: int) -> int:
-    reason = gettext("Return of purchase %(id)s") % {"id": purchase.external_id}
     taken = 0
     pendings = PendingEarn.objects.filter(
         purchase=purchase, status=PendingEarn.Status.PENDING
@@ -94,7 +92,11 @@ def _take_back(*, purchase: Purchase, points: int) -> int:
         take = min(entry.amount - done, points - taken)
         if take > 0:
             ledger_services.points_reverse(
-                entry=entry, points=take, reason=reason, channel=purchase.channel
+                entry=entry,
+                points=take,
+                reason_code="purchase_return",
+                reason_params={"id": purchase.external_id},
+                channel=purchase.channel,
             )
             taken += take
     return taken

@@ -20,6 +20,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ledger.reasons import reason_render
 from members.models import Member
 
 
@@ -91,7 +92,10 @@ class Entry(models.Model):
         verbose_name=_("staff user"),
     )
     reference = models.CharField(_("reference"), max_length=128, blank=True)
+    # What staff typed; a reason the system gives is a code with parameters (ledger.reasons).
     reason = models.CharField(_("reason"), max_length=255, blank=True)
+    reason_code = models.CharField(_("reason code"), max_length=64, blank=True, default="")
+    reason_params = models.JSONField(_("reason parameters"), default=dict, blank=True)
     refers_to = models.ForeignKey(
         "self",
         on_delete=models.PROTECT,
@@ -141,6 +145,11 @@ class Entry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount:+d}"
+
+    @property
+    def reason_text(self) -> str:
+        """The reason in the active language (see ``ledger.reasons``)."""
+        return reason_render(code=self.reason_code, params=self.reason_params, reason=self.reason)
 
 
 class Lot(models.Model):
@@ -273,6 +282,9 @@ class PendingEarn(models.Model):
     )
     reference = models.CharField(_("reference"), max_length=128, blank=True)
     reason = models.CharField(_("reason"), max_length=255, blank=True)
+    # Copied onto the entry when the points mature.
+    reason_code = models.CharField(_("reason code"), max_length=64, blank=True, default="")
+    reason_params = models.JSONField(_("reason parameters"), default=dict, blank=True)
     explanation = models.JSONField(_("explanation"), default=list, blank=True)
     purchase = models.ForeignKey(
         "Purchase",
@@ -309,6 +321,10 @@ class PendingEarn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.points} ({self.get_status_display()})"
+
+    @property
+    def reason_text(self) -> str:
+        return reason_render(code=self.reason_code, params=self.reason_params, reason=self.reason)
 
 
 class AdjustmentRequest(models.Model):

@@ -18,6 +18,7 @@ from ledger.services.posting import (
     _member_status,
     _points,
     _post,
+    _reason_fields,
     _require_may_spend,
     _save_counters,
 )
@@ -65,7 +66,14 @@ def _resolve_hold(hold: Hold, status: str, at: datetime, entry: Entry | None = N
     hold.status, hold.resolved_at, hold.entry = status, at, entry
 
 
-def hold_post(*, hold: Hold, reason: str = "", at: datetime | None = None) -> Entry:
+def hold_post(
+    *,
+    hold: Hold,
+    reason: str = "",
+    reason_code: str = "",
+    reason_params: dict | None = None,
+    at: datetime | None = None,
+) -> Entry:
     """Turn an open hold into a redemption entry. Exactly one of post/void/expiry wins."""
     at = at or timezone.now()
     with transaction.atomic():
@@ -87,7 +95,7 @@ def hold_post(*, hold: Hold, reason: str = "", at: datetime | None = None) -> En
             at=at,
             channel=current.channel,
             reference=current.reference,
-            reason=reason,
+            **_reason_fields(reason, reason_code, reason_params),
         )
         _resolve_hold(current, Hold.Status.POSTED, at, entry)
     hold.status, hold.resolved_at, hold.entry = current.status, at, entry

@@ -67,7 +67,7 @@ def _expire_account(account: Account, now: datetime) -> int:
             # "balance after" follows from the one before it.
             created_at=now,
             reference=f"lot:{lot.pk}",
-            reason="expiry",
+            reason_code="points_expired",
             refers_to_id=lot.entry_id,
         )
         lot.remaining -= take
@@ -111,6 +111,8 @@ def points_mature(*, now: datetime | None = None, ids: list[int] | None = None) 
                 channel=pending.channel,
                 reference=pending.reference,
                 reason=pending.reason,
+                reason_code=pending.reason_code,
+                reason_params=pending.reason_params,
                 actor=pending.actor,
                 explanation=pending.explanation,
                 purchase=pending.purchase,

@@ -20,6 +20,7 @@ from ledger.services.posting import (
     _points,
     _post,
     _reason,
+    _reason_fields,
     _require_may_spend,
     _save_counters,
     account_for,
@@ -36,6 +37,8 @@ def points_earn(
     channel: str = "",
     reference: str = "",
     reason: str = "",
+    reason_code: str = "",
+    reason_params: dict | None = None,
     actor=None,
     pending_until: datetime | None = None,
     expires_at: datetime | None = None,
@@ -45,14 +48,15 @@ def points_earn(
 ) -> Entry | PendingEarn:
     """Credit points. With ``pending_until`` in the future they wait as pending points instead.
 
-    ``expires_at`` defaults to the expiry policy applied to ``at``.
+    ``expires_at`` defaults to the expiry policy applied to ``at``. A reason the system gives
+    is ``reason_code`` with ``reason_params`` (``ledger.reasons``); ``reason`` is staff's text.
     """
     points = _points(points)
     at = at or timezone.now()
     fields = {
         "channel": channel,
         "reference": reference,
-        "reason": reason,
+        **_reason_fields(reason, reason_code, reason_params),
         "actor": actor,
         "explanation": explanation or [],
         "purchase": purchase,
@@ -112,7 +116,8 @@ def points_earn_batch(*, member: Member, earns: Iterable[dict]) -> list[Entry]:
 
     The same rules as ``points_earn`` (lots, debt first, the expiry policy), under one lock with
     bulk inserts. ``earns``: dicts with ``points`` and ``at``, optionally ``channel``,
-    ``reference``, ``reason``, ``explanation`` and ``expires_at``; posted in time order. No
+    ``reference``, ``reason`` (or ``reason_code`` and ``reason_params``), ``explanation`` and
+    ``expires_at``; posted in time order. No
     pending points: a channel request goes through ``points_earn``.
     """
     earns = sorted(earns, key=lambda item: item["at"])
@@ -133,7 +138,11 @@ def points_earn_batch(*, member: Member, earns: Iterable[dict]) -> list[Entry]:
                     created_at=at,
                     channel=item.get("channel", ""),
                     reference=item.get("reference", ""),
-                    reason=item.get("reason", ""),
+                    **_reason_fields(
+                        item.get("reason", ""),
+                        item.get("reason_code", ""),
+                        item.get("reason_params"),
+                    ),
                     explanation=item.get("explanation") or [],
                 )
             )
@@ -166,6 +175,8 @@ def points_redeem(
     channel: str = "",
     reference: str = "",
     reason: str = "",
+    reason_code: str = "",
+    reason_params: dict | None = None,
     actor=None,
     at: datetime | None = None,
 ) -> Entry:
@@ -186,7 +197,7 @@ def points_redeem(
             at=at,
             channel=channel,
             reference=reference,
-            reason=reason,
+            **_reason_fields(reason, reason_code, reason_params),
             actor=actor,
         )
 
@@ -195,7 +206,9 @@ def points_reverse(
     *,
     entry: Entry,
     points: int | None = None,
-    reason: str,
+    reason: str = "",
+    reason_code: str = "",
+    reason_params: dict | None = None,
     channel: str = "",
     actor=None,
     reference: str = "",
@@ -204,9 +217,12 @@ def points_reverse(
     """Undo (part of) an earlier entry with a new one that refers to it.
 
     ``points`` is the size to reverse (default: all that is not reversed yet). Reversing an earn
-    (a return's clawback) may take the balance below zero: that is the debt.
+    (a return's clawback) may take the balance below zero: that is the debt. It needs a reason:
+    staff's ``reason``, or the system's ``reason_code``.
     """
-    reason = _reason(reason)
+    reasons = _reason_fields(reason, reason_code, reason_params)
+    if not reason_code:
+        reasons["reason"] = _reason(reason)
     if entry.kind == Entry.Kind.REVERSE:
         raise DomainError(_("A reversal cannot itself be reversed."), code="not_reversible")
     if points is not None:
@@ -236,7 +252,7 @@ def points_reverse(
             at=at,
             channel=channel,
             actor=actor,
-            reason=reason,
+            **reasons,
             reference=reference or entry.reference,
             refers_to=entry,
             purchase=entry.purchase,

@@ -50,6 +50,7 @@ from django.utils.translation import gettext as _
 from ledger import errors
 from ledger.expiry import expiry_for
 from ledger.models import Account, Entry, Lot
+from ledger.reasons import reason_check
 from members.models import Member
 
 SPENDING_REFUSED = {Member.Status.BLOCKED, Member.Status.ERASED}
@@ -66,6 +67,15 @@ def _reason(reason: str) -> str:
     if not reason:
         raise errors.ReasonRequired(fields={"reason": _("A reason is required.")})
     return reason
+
+
+def _reason_fields(reason: str, code: str, params: dict | None) -> dict:
+    """The entry's reason columns: what staff typed, and the system's code with its params."""
+    return {
+        "reason": (reason or "").strip(),
+        "reason_code": code,
+        "reason_params": reason_check(code, params),
+    }
 
 
 def account_for(member: Member) -> Account:

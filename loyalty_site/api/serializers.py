@@ -20,6 +20,7 @@ from rest_framework import relations, serializers
 from rest_framework.utils.serializer_helpers import BindingDict
 
 from ledger import errors as ledger_errors
+from ledger.reasons import REASONS
 from members.models import Consent
 
 # Fields that read their serializer instance or its context when they run: they cannot be
@@ -175,7 +176,25 @@ class EntrySerializer(ApiSerializer):
     balance_after = serializers.IntegerField()
     channel = serializers.CharField()
     reference = serializers.CharField()
-    reason = serializers.CharField()
+    reason = serializers.CharField(
+        source="reason_text",
+        help_text=_(
+            "Why the points moved, in the request's language (Accept-Language: en or nl). For "
+            "display only: read reason_code to act on it."
+        ),
+    )
+    reason_code = serializers.CharField(
+        help_text=format_lazy(
+            _(
+                "A stable code for a reason the system gave ({codes}; new codes may be added), "
+                "or empty when staff typed the reason."
+            ),
+            codes=", ".join(REASONS),
+        )
+    )
+    reason_params = serializers.DictField(
+        help_text=_('The values the reason\'s text is made from, e.g. {"id": "R-1001"}.')
+    )
     explanation = serializers.JSONField()
     created_at = serializers.DateTimeField()
 

@@ -103,7 +103,7 @@ def _redemption_open(
 
     entry = None
     if not reserve:
-        entry = ledger_services.hold_post(hold=hold, reason=_("Redemption"), at=now)
+        entry = ledger_services.hold_post(hold=hold, reason_code="redemption", at=now)
     redemption = Redemption.objects.create(
         member=member,
         reward=reward,
@@ -224,7 +224,7 @@ def redemption_confirm(*, redemption: Redemption, now: datetime | None = None) -
     if redemption.reserved_until <= now:
         # Too late, even if the expiry task has not run yet: it will release points and stock.
         raise ReservationExpired()
-    entry = ledger_services.hold_post(hold=redemption.hold, reason=_("Redemption"), at=now)
+    entry = ledger_services.hold_post(hold=redemption.hold, reason_code="redemption", at=now)
     redemption.entry = entry
     redemption.status = Redemption.Status.CONFIRMED
     redemption.confirmed_at = now

@@ -338,7 +338,7 @@ def test_a_timeout_is_a_short_note(make_channel, monkeypatch):
     def post(*args, **kwargs):
         raise requests.ReadTimeout("HTTPConnectionPool(host='10.0.0.3'): internal detail")
 
-    monkeypatch.setattr(requests, "post", post)
+    monkeypatch.setattr(requests.Session, "post", post)
     assert webhooks.delivery_send(delivery_id=delivery_id) == 30
     assert WebhookDelivery.objects.get(pk=delivery_id).last_error == "timeout"
 
@@ -355,7 +355,7 @@ def _resolving(monkeypatch, address):
     def post(*args, **kwargs):
         raise AssertionError("nothing may be sent")
 
-    monkeypatch.setattr(requests, "post", post)
+    monkeypatch.setattr(requests.Session, "post", post)
 
 
 def test_a_host_that_now_resolves_inside_is_not_sent_to(make_channel, monkeypatch, settings):
@@ -380,3 +380,91 @@ def test_a_failed_lookup_is_retried(make_channel, monkeypatch, settings):
     assert webhooks.delivery_send(delivery_id=delivery_id) == 30
     delivery = WebhookDelivery.objects.get(pk=delivery_id)
     assert (delivery.status, delivery.last_error) == ("pending", "DNS lookup failed")
+
+
+# --- DNS rebinding: the send connects to the address that passed the check ---------------------
+
+PUBLIC = "93.184.215.14"
+
+
+def _rebinding(monkeypatch, first, then):
+    """A resolver that answers ``first`` for hooks.example.com once, ``then`` after (rebinding);
+    an address is its own answer, as with the real resolver."""
+    asked = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != "hooks.example.com":
+            return real(host, port, *args, **kwargs)
+        asked.append(host)
+        address = first if len(asked) == 1 else then
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+def test_a_name_that_rebinds_to_loopback_after_the_check_is_not_connected_to(
+    make_channel, receiver, monkeypatch, settings
+):
+    settings.LOYALTY_WEBHOOK_ALLOW_PRIVATE = False
+    settings.DEBUG = True  # plain http, so that the loopback receiver could answer if reached
+    inside = receiver()
+    port = inside.server.server_port
+    channel, _ = make_channel("pos")
+    subscribe(channel, f"http://hooks.example.com:{port}/hook", ["points.earned"])
+    asked = _rebinding(monkeypatch, first=PUBLIC, then="127.0.0.1")
+    # Nothing leaves the box: record where the client opens its socket, and fail there.
+    opened = []
+
+    def create_connection(address, *args, **kwargs):
+        opened.append(address)
+        raise ConnectionRefusedError("not in tests")
+
+    monkeypatch.setattr("urllib3.util.connection.create_connection", create_connection)
+    [delivery_id] = webhooks.event_emit(event_type="points.earned", data={}, channel="pos")
+    assert webhooks.delivery_send(delivery_id=delivery_id) == 30
+    # Resolved once, by the check; the socket went to the checked public address.
+    assert asked == ["hooks.example.com"]
+    assert opened == [(PUBLIC, port)]
+    assert inside.requests == []
+    assert WebhookDelivery.objects.get(pk=delivery_id).last_error == "connection failed"
+
+
+def test_the_pinned_connection_still_names_the_host(make_channel, receiver, monkeypatch):
+    # The test-only setting accepts loopback: the name "resolves" to the local receiver at the
+    # check and to a public address afterwards; the request reaches the receiver, for the name.
+    hook = receiver()
+    port = hook.server.server_port
+    channel, _ = make_channel("pos")
+    subscribe(channel, f"http://hooks.example.com:{port}/hook", ["points.earned"])
+    asked = _rebinding(monkeypatch, first="127.0.0.1", then=PUBLIC)
+    [delivery_id] = webhooks.event_emit(event_type="points.earned", data={}, channel="pos")
+    assert webhooks.delivery_send(delivery_id=delivery_id) is None
+    assert asked == ["hooks.example.com"]
+    [(headers, _body)] = hook.requests
+    assert headers["Host"] == f"hooks.example.com:{port}"
+
+
+def test_tls_keeps_the_name_for_sni_and_the_certificate(monkeypatch):
+    from loyalty_site.webhook_targets import pinned_session
+
+    session = pinned_session(PUBLIC)
+    request = requests.Request("POST", "https://hooks.example.com/hook").prepare()
+    adapter = session.get_adapter(request.url)
+    pool = adapter.get_connection_with_tls_context(request, verify=True)
+    connection = pool._new_conn()
+    # What TLS uses (SNI, certificate check) and the Host header: the name.
+    assert (pool.host, connection.host) == ("hooks.example.com", "hooks.example.com")
+    assert not session.trust_env
+    opened = []
+
+    def create_connection(address, *args, **kwargs):
+        opened.append(address)
+        raise ConnectionRefusedError("not in tests")
+
+    monkeypatch.setattr("urllib3.util.connection.create_connection", create_connection)
+    with pytest.raises(Exception, match="Failed to establish a new connection"):
+        connection.connect()
+    assert opened == [(PUBLIC, 443)]
+    assert connection.host == "hooks.example.com"

@@ -78,7 +78,8 @@ def test_sqlite_gets_the_same_trigger_and_constraints():
     )
     insert = (
         "INSERT INTO ledger_entry (account_id, kind, amount, balance_after, channel, reference,"
-        " reason, explanation, created_at) VALUES (1, ?, ?, ?, '', '', '', '[]', 0)"
+        " reason, reason_code, reason_params, explanation, created_at)"
+        " VALUES (1, ?, ?, ?, '', '', '', '', '{}', '[]', 0)"
     )
     raw.execute(insert, ("earn", 5, 5))
     with pytest.raises(sqlite3.IntegrityError):
