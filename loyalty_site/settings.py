@@ -319,6 +319,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "loyalty_site.api.schema.strict_request_bodies",
+        "loyalty_site.api.schema.error_components",
     ],
 }
 

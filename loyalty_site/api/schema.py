@@ -5,11 +5,13 @@ post-processing of drf-spectacular's output.
 so that the views read as code.
 """
 
+from collections import defaultdict
+
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
-from loyalty_site.api import serializers as s
 from loyalty_site.api.idempotency import HEADER
+from loyalty_site.errors import ERROR_CODES
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
     HEADER,
@@ -25,25 +27,95 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 
-def error_responses(*statuses: int) -> dict:
-    """The documented error answers of an operation: 401, 403 and 429 always, plus `statuses`."""
-    descriptions = {
-        400: _("Invalid input (`code` invalid; `fields` names each problem)."),
-        401: _("No or an invalid key (`not_authenticated`)."),
-        403: _("The key lacks the scope or the store (`permission_denied`)."),
-        404: _("Not found, or not visible to this key (`not_found` or a more specific code)."),
-        409: _("Refused in the current state, or an idempotency clash."),
-        422: _("Understood but refused by a business rule."),
-        413: _("The body is larger than the server accepts (`request_too_large`)."),
-        429: _("Too many requests (`throttled`); see Retry-After."),
-        503: _(
-            "Too many concurrent changes of this member (`busy`): nothing was written; "
-            "send it again after Retry-After."
-        ),
-    }
+# Every operation can answer these: no or a wrong key, a key without the scope, a throttle.
+COMMON_CODES = ("not_authenticated", "permission_denied", "throttled")
+# Every write can answer these too: the body, its size and type, its Idempotency-Key, and a
+# write that lost to concurrent writes of the same member every time it was tried.
+WRITE_CODES = (
+    "invalid",
+    "parse_error",
+    "request_too_large",
+    "unsupported_media_type",
+    "idempotency_conflict",
+    "idempotency_in_progress",
+    "busy",
+)
+# And every operation with a path parameter: one with a control character
+# (`ChannelViewSet.initial`), or with a `/` (then it is another path, which no route has).
+PATH_CODES = ("invalid_path_parameter", "not_found")
+
+_STATUS_DESCRIPTIONS = {
+    400: _("Invalid input: `fields` names each problem."),
+    401: _("No key, or an invalid one."),
+    403: _("The key lacks the scope or the store."),
+    404: _("Not found, or not visible to this key."),
+    409: _("Refused in the current state, or an idempotency clash."),
+    413: _("The body is larger than the server accepts."),
+    415: _("The body is not `application/json`."),
+    422: _("Understood but refused by a business rule."),
+    429: _("Too many requests; see Retry-After."),
+    503: _(
+        "Too many concurrent changes of this member: nothing was written; "
+        "send it again after Retry-After."
+    ),
+}
+
+
+def error_responses(*codes: str) -> dict:
+    """The documented error answers of an operation that can answer `codes` (besides
+    COMMON_CODES): one response per status, whose `code` is one of that status's codes.
+
+    The statuses come from `ERROR_CODES`, the one list of codes; a code not in it fails here,
+    when the views are imported.
+    """
+    by_status: dict[int, list[str]] = defaultdict(list)
+    for code in dict.fromkeys((*COMMON_CODES, *codes)):
+        by_status[ERROR_CODES[code]].append(code)
     return {
-        code: OpenApiResponse(s.ErrorSerializer, description=str(descriptions[code]))
-        for code in (401, 403, 429, *statuses)
+        status: OpenApiResponse(
+            {
+                "allOf": [
+                    {"$ref": "#/components/schemas/Error"},
+                    {"type": "object", "properties": {"code": {"enum": sorted(found)}}},
+                ]
+            },
+            description=f"{_STATUS_DESCRIPTIONS[status]} Codes: "
+            + ", ".join(f"`{code}`" for code in sorted(found))
+            + ".",
+        )
+        for status, found in sorted(by_status.items())
+    }
+
+
+def error_schemas() -> dict:
+    """The `Error` component (the one error body, loyalty_site/api/exceptions.py) and the
+    `ErrorCode` enumeration of every code in `ERROR_CODES`."""
+    return {
+        "ErrorCode": {
+            "type": "string",
+            "enum": sorted(ERROR_CODES),
+            "description": "\n".join(
+                f"* `{code}` - {status}" for code, status in sorted(ERROR_CODES.items())
+            ),
+        },
+        "Error": {
+            "type": "object",
+            "properties": {
+                "code": {"$ref": "#/components/schemas/ErrorCode"},
+                "detail": {"type": "string", "description": "For people; may be translated."},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                    "description": (
+                        "Each problem's field path (`email`, `lines.0.amount`; "
+                        "`non_field_errors` for the body as a whole) and its messages; "
+                        "empty when no field is at fault."
+                    ),
+                },
+            },
+            "required": ["code", "detail", "fields"],
+            "additionalProperties": False,
+        },
     }
 
 
@@ -182,6 +254,15 @@ REDEMPTION_EXAMPLES = [
 
 
 # --- post-processing (SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]) ---
+
+
+def error_components(result, generator, request, public):
+    """The `Error` and `ErrorCode` components that every error response refers to."""
+    components = result.setdefault("components", {})
+    components["schemas"] = dict(
+        sorted({**components.get("schemas", {}), **error_schemas()}.items())
+    )
+    return result
 
 
 def strict_request_bodies(result, generator, request, public):

@@ -351,9 +351,3 @@ class RedemptionSerializer(ApiSerializer):
     code = serializers.CharField(allow_null=True, help_text=_("The voucher code, if any."))
     balance = serializers.IntegerField()
     available = serializers.IntegerField()
-
-
-class ErrorSerializer(ApiSerializer):
-    code = serializers.CharField()
-    detail = serializers.CharField()
-    fields = serializers.DictField()

@@ -20,6 +20,8 @@ from loyalty_site.api.schema import (
     ENROL_EXAMPLES,
     IDEMPOTENCY_PARAMETER,
     MEMBER_EXAMPLES,
+    PATH_CODES,
+    WRITE_CODES,
     error_responses,
 )
 from loyalty_site.api.views.base import ChannelViewSet, member_get, member_reach
@@ -33,7 +35,7 @@ from rewards import selectors as reward_selectors
 @extend_schema_view(
     retrieve=extend_schema(
         summary="A member's profile, balance and tier",
-        responses={200: s.MemberSerializer, **error_responses(404)},
+        responses={200: s.MemberSerializer, **error_responses(*PATH_CODES, "member_not_found")},
         examples=MEMBER_EXAMPLES,
     ),
 )
@@ -54,7 +56,16 @@ class MemberViewSet(ChannelViewSet):
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             201: s.MemberEnrolledSerializer,
-            **error_responses(400, 404, 409, 413, 422, 503),
+            **error_responses(
+                *WRITE_CODES,
+                "email_taken",
+                "phone_taken",
+                "external_id_taken",
+                "card_number_exhausted",
+                "invalid_email",
+                "invalid_phone",
+                "invalid_referral",
+            ),
         },
         examples=ENROL_EXAMPLES,
     )
@@ -88,7 +99,10 @@ class MemberViewSet(ChannelViewSet):
 
     @extend_schema(
         summary="Rewards this member may see and afford in this channel",
-        responses={200: s.RewardSerializer(many=True), **error_responses(404)},
+        responses={
+            200: s.RewardSerializer(many=True),
+            **error_responses(*PATH_CODES, "member_not_found"),
+        },
     )
     @action(detail=True, methods=["get"])
     def rewards(self, request, id=None):
@@ -130,7 +144,11 @@ class LedgerViewSet(ChannelViewSet):
     @extend_schema(
         summary="A member's ledger, newest first (cursor-paginated)",
         parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
-        responses={200: s.EntrySerializer(many=True), **error_responses(400, 404)},
+        responses={
+            200: s.EntrySerializer(many=True),
+            # `invalid`: a filter's value; `not_found`: a cursor that is not one of ours.
+            **error_responses(*PATH_CODES, "invalid", "member_not_found", "not_found"),
+        },
     )
     def list(self, request, id=None):
         channel = channel_of(request)
@@ -147,13 +165,15 @@ class LedgerViewSet(ChannelViewSet):
 class CardViewSet(ChannelViewSet):
     lookup_field = "number"
     lookup_url_kwarg = "number"
-    lookup_value_regex = r"[^/]+"
     queryset = Card.objects.none()
     required_scopes = {"retrieve": "members:read"}
 
     @extend_schema(
         summary="The member behind an active card",
-        responses={200: s.MemberSerializer, **error_responses(404, 409)},
+        responses={
+            200: s.MemberSerializer,
+            **error_responses(*PATH_CODES, "card_not_found", "member_not_found", "card_blocked"),
+        },
         examples=MEMBER_EXAMPLES,
     )
     def retrieve(self, request, number=None):

@@ -13,8 +13,10 @@ from loyalty_site.api.idempotency import idempotent, write_atomic
 from loyalty_site.api.permissions import channel_of
 from loyalty_site.api.schema import (
     IDEMPOTENCY_PARAMETER,
+    PATH_CODES,
     PURCHASE_EXAMPLES,
     RETURN_EXAMPLES,
+    WRITE_CODES,
     error_responses,
 )
 from loyalty_site.api.views.base import (
@@ -38,7 +40,16 @@ class PurchaseViewSet(ChannelViewSet):
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             201: s.PurchaseResultSerializer,
-            **error_responses(400, 404, 409, 413, 422, 503),
+            **error_responses(
+                *WRITE_CODES,
+                "member_not_found",
+                "card_not_found",
+                "card_blocked",
+                "duplicate_purchase",
+                "invalid_currency",
+                "currency_not_supported",
+                "purchase_too_late",
+            ),
         },
         examples=PURCHASE_EXAMPLES,
     )
@@ -92,7 +103,18 @@ class PurchaseViewSet(ChannelViewSet):
         summary="Record a full or partial return and take back its points",
         request=s.ReturnCreateSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: s.ReturnResultSerializer, **error_responses(400, 404, 409, 413, 422, 503)},
+        responses={
+            201: s.ReturnResultSerializer,
+            **error_responses(
+                *WRITE_CODES,
+                *PATH_CODES,
+                "purchase_not_found",
+                "duplicate_return",
+                "nothing_to_return",
+                "return_exceeds_purchase",
+                "unknown_line",
+            ),
+        },
         examples=RETURN_EXAMPLES,
     )
     @action(detail=True, methods=["post"])
