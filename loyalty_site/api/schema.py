@@ -7,7 +7,10 @@ so that the views read as code.
 
 from collections import defaultdict
 
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 
 from loyalty_site.api.idempotency import HEADER
@@ -25,6 +28,39 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
         )
     ),
 )
+
+
+class AmountFieldExtension(OpenApiSerializerFieldExtension):
+    """An amount's schema carries the very pattern its field accepts (serializers.AmountField)."""
+
+    target_class = "loyalty_site.api.serializers.AmountField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "format": "decimal", "pattern": self.target.pattern}
+
+
+class CurrencyFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = "loyalty_site.api.serializers.CurrencyField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"type": "string", "enum": [settings.LOYALTY_CURRENCY]}
+
+
+# A path parameter that is a string holds no control character and no `/` (see PATH_CODES).
+PATH_TEXT_PATTERN = r"^[^/\u0000-\u001f\u007f-\u009f]+$"
+MEMBER_ID_PARAMETER = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+CARD_NUMBER_PARAMETER = OpenApiParameter(
+    "number", {"type": "string", "pattern": PATH_TEXT_PATTERN}, OpenApiParameter.PATH
+)
+
+
+def object_id_parameter(description: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        "id",
+        {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+        OpenApiParameter.PATH,
+        description=description,
+    )
 
 
 # Every operation can answer these: no or a wrong key, a key without the scope, a throttle.
@@ -270,4 +306,114 @@ def strict_request_bodies(result, generator, request, public):
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request") and component.get("type") == "object":
             component["additionalProperties"] = False
+    return result
+
+
+# Who a request names, as JSON Schema can say it: exactly one of each pair (the serializers'
+# `validate` refuses both or neither with 400).
+_EXACTLY_ONE = {
+    "PurchaseCreateRequest": [("member", "card_number")],
+    "RedemptionCreateRequest": [("member", "card_number"), ("reward", "points")],
+}
+
+
+def exactly_one_of(result, generator, request, public):
+    """`oneOf` the `required` of each pair that a request body must name exactly one of."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for name, pairs in _EXACTLY_ONE.items():
+        if name in schemas:
+            schemas[name]["allOf"] = [
+                {"oneOf": [{"required": [first]}, {"required": [second]}]}
+                for first, second in pairs
+            ]
+    return result
+
+
+def _link(operation_id: str, description: str, *, parameters=None, body=None) -> dict:
+    link = {"operationId": operation_id, "description": description}
+    if parameters:
+        link["parameters"] = parameters
+    if body:
+        link["requestBody"] = body
+    return link
+
+
+_MEMBER_ID = "$response.body#/id"
+# OpenAPI links: what an answer's ids lead to. Clients and tools (Swagger UI, a stateful fuzzer)
+# follow them from an enrolment to its member, purchases, returns and redemptions.
+_LINKS = {
+    ("/api/v1/members/", "post", "201"): {
+        "member": _link("members_retrieve", "The member.", parameters={"id": _MEMBER_ID}),
+        "card": _link(
+            "cards_retrieve", "Their card.", parameters={"number": "$response.body#/card_number"}
+        ),
+        "ledger": _link("members_ledger_list", "Their ledger.", parameters={"id": _MEMBER_ID}),
+        "rewards": _link("members_rewards_list", "Their rewards.", parameters={"id": _MEMBER_ID}),
+        "purchase": _link("purchases_create", "Record a purchase.", body={"member": _MEMBER_ID}),
+        "event": _link("events_create", "Record an event.", body={"member": _MEMBER_ID}),
+        "redemption": _link("redemptions_create", "Redeem.", body={"member": _MEMBER_ID}),
+    },
+    ("/api/v1/purchases/", "post", "201"): {
+        "return": _link(
+            "purchases_returns_create", "Return it.", parameters={"id": "$response.body#/id"}
+        ),
+        "member": _link(
+            "members_retrieve", "The member.", parameters={"id": "$response.body#/member"}
+        ),
+    },
+    ("/api/v1/redemptions/", "post", "201"): {
+        "confirm": _link(
+            "redemptions_confirm_create", "Confirm it.", parameters={"id": "$response.body#/id"}
+        ),
+        "cancel": _link(
+            "redemptions_cancel_create", "Cancel it.", parameters={"id": "$response.body#/id"}
+        ),
+    },
+}
+
+
+def response_links(result, generator, request, public):
+    for (path, method, status), links in _LINKS.items():
+        response = result.get("paths", {}).get(path, {}).get(method, {}).get("responses", {})
+        if status in response:
+            response[status]["links"] = links
+    return result
+
+
+# The parser refuses a NUL anywhere in a body (loyalty_site/api/parsers.py), so no string of a
+# request body may hold one; a string with a pattern of its own says more already.
+_NO_NUL_PATTERN = r"^[^\u0000]*$"
+# A required text is trimmed first (DRF's CharField): it needs one character that is not space.
+_NOT_BLANK_PATTERN = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+
+
+def _strings_without_nul(schema) -> None:
+    if isinstance(schema, dict):
+        free_text = schema.get("format") not in ("uuid", "date", "date-time", "email")
+        if schema.get("type") == "string" and free_text and not {"pattern", "enum"} & set(schema):
+            blank = schema.get("minLength", 0) == 0
+            schema["pattern"] = _NO_NUL_PATTERN if blank else _NOT_BLANK_PATTERN
+        for value in schema.values():
+            _strings_without_nul(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            _strings_without_nul(item)
+
+
+def request_strings(result, generator, request, public):
+    """What a request body can hold, as the parser enforces it: no NUL in any string; and a body
+    that must name one of a pair (`_EXACTLY_ONE`) is required, as an empty one is refused."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for name, component in schemas.items():
+        if name.endswith("Request"):
+            _strings_without_nul(component)
+    needs_body = {f"#/components/schemas/{name}" for name in _EXACTLY_ONE}
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            body = operation.get("requestBody")
+            if not body:
+                continue
+            refs = {media.get("schema", {}).get("$ref") for media in body["content"].values()}
+            if refs & needs_body:
+                body["required"] = True
     return result

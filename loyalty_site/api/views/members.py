@@ -1,8 +1,8 @@
 """Members: enrol, profile, rewards; their ledger; the member behind a card."""
 
+from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -17,9 +17,11 @@ from loyalty_site.api.idempotency import idempotent, write_atomic
 from loyalty_site.api.pagination import LedgerCursorPagination
 from loyalty_site.api.permissions import channel_of
 from loyalty_site.api.schema import (
+    CARD_NUMBER_PARAMETER,
     ENROL_EXAMPLES,
     IDEMPOTENCY_PARAMETER,
     MEMBER_EXAMPLES,
+    MEMBER_ID_PARAMETER,
     PATH_CODES,
     WRITE_CODES,
     error_responses,
@@ -35,6 +37,7 @@ from rewards import selectors as reward_selectors
 @extend_schema_view(
     retrieve=extend_schema(
         summary="A member's profile, balance and tier",
+        parameters=[MEMBER_ID_PARAMETER],
         responses={200: s.MemberSerializer, **error_responses(*PATH_CODES, "member_not_found")},
         examples=MEMBER_EXAMPLES,
     ),
@@ -99,6 +102,7 @@ class MemberViewSet(ChannelViewSet):
 
     @extend_schema(
         summary="Rewards this member may see and afford in this channel",
+        parameters=[MEMBER_ID_PARAMETER],
         responses={
             200: s.RewardSerializer(many=True),
             **error_responses(*PATH_CODES, "member_not_found"),
@@ -131,6 +135,16 @@ class EntryFilter(filters.FilterSet):
         model = Entry
         fields = ["kind", "created_after", "created_before"]
 
+    def is_valid(self):
+        # An empty `kind=` or `created_after=` is refused like any other value that is not one
+        # (django-filter would ignore it): the schema says what each parameter takes.
+        valid = super().is_valid()
+        for name in self.filters:
+            if self.data.get(name) == "":
+                self.form.add_error(name, _("Give a value, or leave the parameter out."))
+                valid = False
+        return valid
+
 
 class LedgerViewSet(ChannelViewSet):
     # `members/{id}/ledger/` is a view of its own so that its filters describe entries.
@@ -143,7 +157,7 @@ class LedgerViewSet(ChannelViewSet):
 
     @extend_schema(
         summary="A member's ledger, newest first (cursor-paginated)",
-        parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+        parameters=[MEMBER_ID_PARAMETER],
         responses={
             200: s.EntrySerializer(many=True),
             # `invalid`: a filter's value; `not_found`: a cursor that is not one of ours.
@@ -170,6 +184,7 @@ class CardViewSet(ChannelViewSet):
 
     @extend_schema(
         summary="The member behind an active card",
+        parameters=[CARD_NUMBER_PARAMETER],
         responses={
             200: s.MemberSerializer,
             **error_responses(*PATH_CODES, "card_not_found", "member_not_found", "card_blocked"),

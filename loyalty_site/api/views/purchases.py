@@ -18,6 +18,7 @@ from loyalty_site.api.schema import (
     RETURN_EXAMPLES,
     WRITE_CODES,
     error_responses,
+    object_id_parameter,
 )
 from loyalty_site.api.views.base import (
     ChannelViewSet,
@@ -102,7 +103,7 @@ class PurchaseViewSet(ChannelViewSet):
     @extend_schema(
         summary="Record a full or partial return and take back its points",
         request=s.ReturnCreateSerializer,
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[object_id_parameter("The purchase's id."), IDEMPOTENCY_PARAMETER],
         responses={
             201: s.ReturnResultSerializer,
             **error_responses(

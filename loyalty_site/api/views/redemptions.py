@@ -16,6 +16,7 @@ from loyalty_site.api.schema import (
     REDEMPTION_EXAMPLES,
     WRITE_CODES,
     error_responses,
+    object_id_parameter,
 )
 from loyalty_site.api.views.base import (
     ChannelViewSet,
@@ -116,7 +117,7 @@ class RedemptionViewSet(ChannelViewSet):
     @extend_schema(
         summary="Confirm a reserved redemption (the held points are debited)",
         request=None,
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[object_id_parameter("The redemption's id."), IDEMPOTENCY_PARAMETER],
         responses={
             200: s.RedemptionSerializer,
             **error_responses(
@@ -141,7 +142,7 @@ class RedemptionViewSet(ChannelViewSet):
     @extend_schema(
         summary="Cancel a reserved redemption (points, stock and code return)",
         request=None,
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[object_id_parameter("The redemption's id."), IDEMPOTENCY_PARAMETER],
         responses={
             200: s.RedemptionSerializer,
             **error_responses(*CONFIRM_CANCEL_CODES, "redemption_confirmed"),
