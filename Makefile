@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/loyalty
 
-.PHONY: run test test-sqlite install install-test lint format bench migrations messages smoke clean
+.PHONY: run test test-sqlite schemathesis install install-test lint format bench migrations messages smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ test: install-test
 test-sqlite: install-test
 	rm -f var/test-sqlite.sqlite3
 	DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 $(BIN)/pytest -n 2 tests/ledger tests/campaigns tests/api $(PYTEST_ARGS)
+
+## make schemathesis: the channel API against its OpenAPI schema, live, on a fresh PostgreSQL
+## database beside DATABASE_URL's (a few minutes; see .ci/schemathesis).
+schemathesis: install-test
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} bash .ci/schemathesis
 
 ## make smoke: the embedded SQLite mode migrates from scratch and serves the sign-in page.
 smoke: install

@@ -319,6 +319,10 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "loyalty_site.api.schema.strict_request_bodies",
+        "loyalty_site.api.schema.error_components",
+        "loyalty_site.api.schema.exactly_one_of",
+        "loyalty_site.api.schema.response_links",
+        "loyalty_site.api.schema.request_strings",
     ],
 }
 

@@ -12,8 +12,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+import yaml
 
-from loyalty_site.errors import Conflict, DomainError, NotFound
+from loyalty_site.errors import ERROR_CODES, Conflict, DomainError, NotFound
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("loyalty_site", "members", "ledger", "rewards", "campaigns")
@@ -139,11 +140,36 @@ def test_the_check_finds_a_code_with_two_classes_or_two_statuses(extra, expected
     assert [line.split(":")[0] for line in clashes(uses)] == expected
 
 
+def test_every_code_raised_is_in_the_one_list_with_its_status():
+    statuses = {code: status for code, status, *_ in error_uses()}
+    missing = sorted(set(statuses) - set(ERROR_CODES))
+    assert missing == [], f"loyalty_site.errors.ERROR_CODES lacks: {missing}"
+    wrong = {c: (ERROR_CODES[c], s) for c, s in statuses.items() if ERROR_CODES[c] != s}
+    assert wrong == {}
+
+
 def test_the_readme_lists_every_code_with_its_one_status():
     readme = (ROOT / "README.md").read_text()
     listed = dict(re.findall(r"^\| `([a-z_]+)` \| (\d{3}) \|", readme, flags=re.M))
-    statuses = {code: status for code, status, *_ in error_uses()}
-    missing = sorted(set(statuses) - set(listed))
+    missing = sorted(set(ERROR_CODES) - set(listed))
     assert missing == [], f"README's code table lacks: {missing}"
-    wrong = {code: (listed[code], s) for code, s in statuses.items() if int(listed[code]) != s}
+    wrong = {code: (listed[code], s) for code, s in ERROR_CODES.items() if int(listed[code]) != s}
     assert wrong == {}
+    assert sorted(set(listed) - set(ERROR_CODES)) == []
+
+
+def test_the_committed_openapi_schema_names_every_code():
+    schema = yaml.safe_load((ROOT / "loyalty_site" / "api" / "openapi.yaml").read_text())
+    enumerated = set(schema["components"]["schemas"]["ErrorCode"]["enum"])
+    raised = {code for code, *_ in error_uses()}
+    assert sorted(raised - enumerated) == [], "regenerate loyalty_site/api/openapi.yaml"
+    assert enumerated == set(ERROR_CODES)
+    # Each operation's error answers name codes of the one list, under their own status.
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) < 400:
+                    continue
+                codes = response["content"]["application/json"]["schema"]["allOf"][1]
+                for code in codes["properties"]["code"]["enum"]:
+                    assert ERROR_CODES[code] == int(status), (method, path, code)

@@ -1,4 +1,10 @@
-"""One error body for the whole API: `{"code": ..., "detail": ..., "fields": {...}}`."""
+"""One error body for the whole API: `{"code": ..., "detail": ..., "fields": {...}}`.
+
+`fields` is always an object whose values are lists of strings, keyed by the field's path:
+`{"email": ["..."], "lines.0.amount": ["..."], "non_field_errors": ["..."]}`. Every answer is
+built by `error_body`, which flattens whatever shape the error came in (a service's
+`{name: message}`, DRF's nested dicts and lists, a bare list), so a channel parses one shape.
+"""
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -15,14 +21,42 @@ from loyalty_site.errors import DomainError
 _CODES = {exceptions.AuthenticationFailed: "not_authenticated"}
 
 
-def error_body(code: str, detail, fields: dict | None = None) -> dict:
-    return {"code": code, "detail": str(detail), "fields": fields or {}}
+NON_FIELD = "non_field_errors"
+
+
+def error_fields(errors) -> dict[str, list[str]]:
+    """`errors` as `{path: [message, ...]}`: nested objects and lists give dotted paths
+    (`lines.0.amount`), a message or a list of messages without a name goes under
+    `non_field_errors`, and a list serializer's items without an error leave no key."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(value, path: str) -> None:
+        if isinstance(value, dict):
+            for name, item in value.items():
+                walk(item, f"{path}.{name}" if path else str(name))
+        elif isinstance(value, list | tuple):
+            # A list of messages, or a list serializer's errors: one (possibly empty) per item.
+            if all(not isinstance(item, dict | list | tuple) for item in value):
+                if value:
+                    flat.setdefault(path or NON_FIELD, []).extend(str(item) for item in value)
+                return
+            for index, item in enumerate(value):
+                walk(item, f"{path}.{index}" if path else str(index))
+        elif value is not None and value != "":
+            flat.setdefault(path or NON_FIELD, []).append(str(value))
+
+    walk(errors or {}, "")
+    return flat
+
+
+def error_body(code: str, detail, fields=None) -> dict:
+    """The one error body; `fields` in any shape an error may carry (see `error_fields`)."""
+    return {"code": code, "detail": str(detail), "fields": error_fields(fields)}
 
 
 def api_exception_handler(exc, context):
     if isinstance(exc, DomainError):
-        fields = {name: str(message) for name, message in (exc.fields or {}).items()}
-        return Response(error_body(exc.code, exc.detail, fields), status=exc.status)
+        return Response(error_body(exc.code, exc.detail, exc.fields), status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -31,8 +65,7 @@ def api_exception_handler(exc, context):
     if response is None:
         return None
     if isinstance(exc, exceptions.ValidationError):
-        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        response.data = error_body("invalid", _("Invalid input."), fields)
+        response.data = error_body("invalid", _("Invalid input."), exc.detail)
     else:
         code = _CODES.get(type(exc), exc.default_code)
         response.data = error_body(code, exc.detail if isinstance(exc.detail, str) else code)

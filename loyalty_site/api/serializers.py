@@ -6,6 +6,7 @@ Request serializers refuse fields they do not know, so a body that tries to set 
 
 import itertools
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -16,6 +17,7 @@ from django.utils.functional import cached_property
 from django.utils.text import format_lazy
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import relations, serializers
 from rest_framework.utils.serializer_helpers import BindingDict
 
@@ -105,7 +107,64 @@ class StrictSerializer(ApiSerializer):
         return super().to_internal_value(data)
 
 
+# --- money ---
+
+# An amount is a string to the cent, without sign, exponent or leading zeros ("12.50", "3",
+# "0.99"): what the schema's pattern says is exactly what is accepted, so that a channel (and a
+# fuzzer) can tell from the schema alone whether an amount will do.
+_INTEGER_PART = r"(?:0|[1-9]\d{0,9})"
+_CENTS = r"(?:\.\d{1,2})?"
+AMOUNT_PATTERN = rf"^{_INTEGER_PART}{_CENTS}$"
+POSITIVE_AMOUNT_PATTERN = rf"^(?:[1-9]\d{{0,9}}{_CENTS}|0\.(?:[1-9]\d?|0[1-9]))$"
+
+
+def amount_pattern_up_to(limit: Decimal) -> str:
+    """The pattern of an amount from 0 to `limit`: exact when `limit` is a power of ten (the
+    default maximum), else bounded by its number of digits (the value is checked all the same)."""
+    whole = int(limit)
+    digits = len(str(whole))
+    if limit == whole and whole == 10 ** (digits - 1) and digits > 1:
+        return rf"^(?:(?:0|[1-9]\d{{0,{digits - 2}}}){_CENTS}|{whole}(?:\.0{{1,2}})?)$"
+    return rf"^(?:0|[1-9]\d{{0,{digits - 1}}}){_CENTS}$"
+
+
+class AmountField(serializers.DecimalField):
+    """A money amount as a string matching `pattern`; the schema publishes the same pattern."""
+
+    def __init__(self, *, pattern: str = AMOUNT_PATTERN, **kwargs):
+        self.pattern = pattern
+        kwargs.setdefault("max_digits", 12)
+        kwargs.setdefault("decimal_places", 2)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not re.fullmatch(self.pattern, data):
+            raise serializers.ValidationError(
+                _('Give the amount as a string to the cent, such as "12.50".')
+            )
+        return super().to_internal_value(data)
+
+
+class CurrencyField(serializers.RegexField):
+    """A three-letter code; only the programme's currency is accepted (422 otherwise, by the
+    ledger), and the schema names it as the one value."""
+
+    def __init__(self, **kwargs):
+        super().__init__(r"^[A-Z]{3}$", **kwargs)
+
+
 # --- members ---
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {purpose: {"type": "boolean"} for purpose in Consent.Purpose.values},
+        "additionalProperties": False,
+    }
+)
+class ConsentsField(serializers.DictField):
+    """Purpose -> granted; the schema names the purposes (others are refused)."""
 
 
 class MemberEnrolSerializer(StrictSerializer):
@@ -115,7 +174,7 @@ class MemberEnrolSerializer(StrictSerializer):
     phone = serializers.CharField(max_length=32, required=False, allow_blank=True)
     birth_date = serializers.DateField(required=False, allow_null=True)
     external_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    consents = serializers.DictField(
+    consents = ConsentsField(
         child=serializers.BooleanField(),
         required=False,
         help_text=format_lazy(
@@ -206,25 +265,18 @@ class PurchaseLineSerializer(StrictSerializer):
     sku = serializers.CharField(max_length=64)
     category = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     quantity = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
-    amount = serializers.DecimalField(
-        max_digits=12,
-        decimal_places=2,
-        min_value=0,
-        help_text=_("What was paid for the line, after its discounts."),
-    )
+    amount = AmountField(help_text=_("What was paid for the line, after its discounts."))
 
 
 class PurchaseCreateSerializer(StrictSerializer):
     member = serializers.UUIDField(required=False, help_text=_("The member's id, or:"))
     card_number = serializers.CharField(max_length=19, required=False)
     external_id = serializers.CharField(max_length=64, help_text=_("Unique per channel."))
-    amount = serializers.DecimalField(
-        max_digits=12,
-        decimal_places=2,
-        min_value=0,
+    amount = AmountField(
+        pattern=amount_pattern_up_to(settings.LOYALTY_PURCHASE_MAX_AMOUNT),
         help_text=_("What was paid; with lines, their sum to the cent."),
     )
-    currency = serializers.RegexField(r"^[A-Z]{3}$", default=settings.LOYALTY_CURRENCY)
+    currency = CurrencyField(default=settings.LOYALTY_CURRENCY)
     store = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     occurred_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
     lines = PurchaseLineSerializer(many=True, required=False, max_length=500)
@@ -291,10 +343,8 @@ class ReturnLineSerializer(StrictSerializer):
 
 class ReturnCreateSerializer(StrictSerializer):
     external_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    amount = serializers.DecimalField(
-        max_digits=12,
-        decimal_places=2,
-        min_value=Decimal("0.01"),
+    amount = AmountField(
+        pattern=POSITIVE_AMOUNT_PATTERN,
         required=False,
         help_text=_("Part of the amount returned; leave out (and lines) for a full return."),
     )
@@ -382,9 +432,3 @@ class RedemptionSerializer(ApiSerializer):
     code = serializers.CharField(allow_null=True, help_text=_("The voucher code, if any."))
     balance = serializers.IntegerField()
     available = serializers.IntegerField()
-
-
-class ErrorSerializer(ApiSerializer):
-    code = serializers.CharField()
-    detail = serializers.CharField()
-    fields = serializers.DictField()

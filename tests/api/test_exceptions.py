@@ -15,7 +15,7 @@ def test_every_domain_error_is_answered_with_its_code_and_status(error):
         assert response.data == {
             "code": error.code,
             "detail": str(error.default_detail),
-            "fields": {"field": "why"},
+            "fields": {"field": ["why"]},
         }
 
 

@@ -255,7 +255,7 @@ def test_a_huge_refusal_is_stored_as_a_short_marker_and_replayed_with_its_status
     first = api.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY="huge")
     assert first.status_code == 400
     assert len(first.content) > MAX_STORED_ANSWER_BYTES  # the first answer itself is whole
-    assert len(first.json()["fields"]["lines"]) == 500
+    assert len([name for name in first.json()["fields"] if name.startswith("lines.")]) == 500
 
     record = IdempotencyRecord.objects.get(key="huge")
     assert len(json.dumps(record.response_body)) < 1024

@@ -84,9 +84,10 @@ def test_json_nested_a_thousand_levels_is_refused(api):
     assert body["code"] == "parse_error"
 
 
-def test_a_card_number_with_a_nul_is_not_found(api):
-    body = assert_error_shape(api.get("/api/v1/cards/%00/"), 404)
-    assert body["code"] == "card_not_found"
+def test_a_card_number_with_a_nul_is_refused(api):
+    body = assert_error_shape(api.get("/api/v1/cards/%00/"), 400)
+    assert body["code"] == "invalid_path_parameter"
+    assert list(body["fields"]) == ["number"]
 
 
 def test_a_body_over_the_size_limit_answers_json_413(api, member, settings):
@@ -189,7 +190,7 @@ def test_a_discount_is_not_a_negative_line(api, member):
     ]
     body = purchase_body(member, amount="10.00", lines=lines)
     response = assert_error_shape(api.post("/api/v1/purchases/", body, format="json"), 400)
-    assert "lines" in response["fields"]
+    assert "lines.1.amount" in response["fields"]
 
 
 # --- item 4: currency ---

@@ -121,7 +121,9 @@ def test_unknown_blocked_and_erased_cards_answer_alike_through_cards_and_purchas
         ({"amount": "abc"}, "amount"),
         ({"currency": "euro"}, "currency"),
         ({"external_id": ""}, "external_id"),
-        ({"lines": [{"sku": "A1", "quantity": 0, "amount": "1.00"}]}, "lines"),
+        ({"lines": [{"sku": "A1", "quantity": 0, "amount": "1.00"}]}, "lines.0.quantity"),
+        ({"amount": 25}, "amount"),  # a JSON number: amounts are strings to the cent
+        ({"amount": "025.00"}, "amount"),
         ({"points_earned": 1000}, "points_earned"),
         ({"balance": 1_000_000}, "balance"),
         ({"status": "recorded"}, "status"),
@@ -228,7 +230,7 @@ def test_return_validation(api, member):
     )
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
-    assert "lines" in response.json()["fields"]
+    assert set(response.json()["fields"]) == {"lines.0.line", "lines.0.quantity"}
     assert not Purchase.objects.get(pk=purchase_id).returns.exists()
 
 

@@ -1,9 +1,11 @@
 """What every channel view shares: the viewset base, and the lookups of a member or an object
 that a key may reach."""
 
+import unicodedata
 import uuid
 
 from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, viewsets
 from rest_framework.decorators import (
@@ -15,11 +17,29 @@ from rest_framework.decorators import (
 
 from ledger.models import Purchase
 from loyalty_site.channels import partner_reaches
-from loyalty_site.errors import NotFound
+from loyalty_site.errors import DomainError, NotFound
 from loyalty_site.models import Channel
 from members.errors import MemberNotFound
 from members.models import Member
 from rewards.models import Redemption
+
+
+class InvalidPathParameter(DomainError):
+    code = "invalid_path_parameter"
+    status = 400
+    default_detail = _("A path parameter contains a control character.")
+
+
+def path_parameters_check(kwargs: dict) -> None:
+    """Refuse a path parameter with a control character (NUL, a line break, DEL, C1): no id,
+    card number or code has one, and a NUL cannot even be sent to PostgreSQL."""
+    bad = {
+        name: [InvalidPathParameter.default_detail]
+        for name, value in kwargs.items()
+        if isinstance(value, str) and any(unicodedata.category(ch) == "Cc" for ch in value)
+    }
+    if bad:
+        raise InvalidPathParameter(fields=bad)
 
 
 class ChannelViewSet(viewsets.GenericViewSet):
@@ -31,6 +51,14 @@ class ChannelViewSet(viewsets.GenericViewSet):
     metadata_class = None
     # Set per action (the ledger's filters); as_view() only accepts attributes the class has.
     filterset_class = None
+    # Any id up to the next `/` reaches the view (the router's default stops at a `.`), so
+    # that a malformed id gets the resource's own 404 code (`member_not_found`, ...).
+    lookup_value_regex = r"[^/]+"
+
+    def initial(self, request, *args, **kwargs):
+        # After the key and scope checks: a caller without a key learns nothing from a 400.
+        super().initial(request, *args, **kwargs)
+        path_parameters_check(kwargs)
 
 
 def member_public_id(value) -> uuid.UUID:

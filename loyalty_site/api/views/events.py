@@ -10,7 +10,12 @@ from ledger import selectors as ledger_selectors
 from loyalty_site.api import serializers as s
 from loyalty_site.api.idempotency import idempotent, write_atomic
 from loyalty_site.api.permissions import channel_of
-from loyalty_site.api.schema import EVENT_EXAMPLES, IDEMPOTENCY_PARAMETER, error_responses
+from loyalty_site.api.schema import (
+    EVENT_EXAMPLES,
+    IDEMPOTENCY_PARAMETER,
+    WRITE_CODES,
+    error_responses,
+)
 from loyalty_site.api.views.base import ChannelViewSet, member_get
 from members.models import Member
 
@@ -23,7 +28,19 @@ class EventViewSet(ChannelViewSet):
         summary="Record an engagement event (review, survey, referral, share)",
         request=s.EventCreateSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: s.EventResultSerializer, **error_responses(400, 404, 409, 413, 422, 503)},
+        responses={
+            201: s.EventResultSerializer,
+            **error_responses(
+                *WRITE_CODES,
+                "member_not_found",
+                "unknown_event_kind",
+                "duplicate_event",
+                "engagement_limit_reached",
+                "score_required",
+                "score_not_collected",
+                "invalid_score",
+            ),
+        },
         examples=EVENT_EXAMPLES,
     )
     @idempotent

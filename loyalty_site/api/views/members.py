@@ -1,8 +1,8 @@
 """Members: enrol, profile, rewards; their ledger; the member behind a card."""
 
+from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -17,9 +17,13 @@ from loyalty_site.api.idempotency import idempotent, write_atomic
 from loyalty_site.api.pagination import LedgerCursorPagination
 from loyalty_site.api.permissions import channel_of
 from loyalty_site.api.schema import (
+    CARD_NUMBER_PARAMETER,
     ENROL_EXAMPLES,
     IDEMPOTENCY_PARAMETER,
     MEMBER_EXAMPLES,
+    MEMBER_ID_PARAMETER,
+    PATH_CODES,
+    WRITE_CODES,
     error_responses,
 )
 from loyalty_site.api.views.base import ChannelViewSet, member_get, member_reach
@@ -33,7 +37,8 @@ from rewards import selectors as reward_selectors
 @extend_schema_view(
     retrieve=extend_schema(
         summary="A member's profile, balance and tier",
-        responses={200: s.MemberSerializer, **error_responses(404)},
+        parameters=[MEMBER_ID_PARAMETER],
+        responses={200: s.MemberSerializer, **error_responses(*PATH_CODES, "member_not_found")},
         examples=MEMBER_EXAMPLES,
     ),
 )
@@ -54,7 +59,16 @@ class MemberViewSet(ChannelViewSet):
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             201: s.MemberEnrolledSerializer,
-            **error_responses(400, 404, 409, 413, 422, 503),
+            **error_responses(
+                *WRITE_CODES,
+                "email_taken",
+                "phone_taken",
+                "external_id_taken",
+                "card_number_exhausted",
+                "invalid_email",
+                "invalid_phone",
+                "invalid_referral",
+            ),
         },
         examples=ENROL_EXAMPLES,
     )
@@ -88,7 +102,11 @@ class MemberViewSet(ChannelViewSet):
 
     @extend_schema(
         summary="Rewards this member may see and afford in this channel",
-        responses={200: s.RewardSerializer(many=True), **error_responses(404)},
+        parameters=[MEMBER_ID_PARAMETER],
+        responses={
+            200: s.RewardSerializer(many=True),
+            **error_responses(*PATH_CODES, "member_not_found"),
+        },
     )
     @action(detail=True, methods=["get"])
     def rewards(self, request, id=None):
@@ -117,6 +135,16 @@ class EntryFilter(filters.FilterSet):
         model = Entry
         fields = ["kind", "created_after", "created_before"]
 
+    def is_valid(self):
+        # An empty `kind=` or `created_after=` is refused like any other value that is not one
+        # (django-filter would ignore it): the schema says what each parameter takes.
+        valid = super().is_valid()
+        for name in self.filters:
+            if self.data.get(name) == "":
+                self.form.add_error(name, _("Give a value, or leave the parameter out."))
+                valid = False
+        return valid
+
 
 class LedgerViewSet(ChannelViewSet):
     # `members/{id}/ledger/` is a view of its own so that its filters describe entries.
@@ -129,8 +157,12 @@ class LedgerViewSet(ChannelViewSet):
 
     @extend_schema(
         summary="A member's ledger, newest first (cursor-paginated)",
-        parameters=[OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
-        responses={200: s.EntrySerializer(many=True), **error_responses(400, 404)},
+        parameters=[MEMBER_ID_PARAMETER],
+        responses={
+            200: s.EntrySerializer(many=True),
+            # `invalid`: a filter's value; `not_found`: a cursor that is not one of ours.
+            **error_responses(*PATH_CODES, "invalid", "member_not_found", "not_found"),
+        },
     )
     def list(self, request, id=None):
         channel = channel_of(request)
@@ -147,13 +179,16 @@ class LedgerViewSet(ChannelViewSet):
 class CardViewSet(ChannelViewSet):
     lookup_field = "number"
     lookup_url_kwarg = "number"
-    lookup_value_regex = r"[^/]+"
     queryset = Card.objects.none()
     required_scopes = {"retrieve": "members:read"}
 
     @extend_schema(
         summary="The member behind an active card",
-        responses={200: s.MemberSerializer, **error_responses(404, 409)},
+        parameters=[CARD_NUMBER_PARAMETER],
+        responses={
+            200: s.MemberSerializer,
+            **error_responses(*PATH_CODES, "card_not_found", "member_not_found", "card_blocked"),
+        },
         examples=MEMBER_EXAMPLES,
     )
     def retrieve(self, request, number=None):

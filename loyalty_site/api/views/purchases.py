@@ -13,9 +13,12 @@ from loyalty_site.api.idempotency import idempotent, write_atomic
 from loyalty_site.api.permissions import channel_of
 from loyalty_site.api.schema import (
     IDEMPOTENCY_PARAMETER,
+    PATH_CODES,
     PURCHASE_EXAMPLES,
     RETURN_EXAMPLES,
+    WRITE_CODES,
     error_responses,
+    object_id_parameter,
 )
 from loyalty_site.api.views.base import (
     ChannelViewSet,
@@ -38,7 +41,16 @@ class PurchaseViewSet(ChannelViewSet):
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             201: s.PurchaseResultSerializer,
-            **error_responses(400, 404, 409, 413, 422, 503),
+            **error_responses(
+                *WRITE_CODES,
+                "member_not_found",
+                "card_not_found",
+                "card_blocked",
+                "duplicate_purchase",
+                "invalid_currency",
+                "currency_not_supported",
+                "purchase_too_late",
+            ),
         },
         examples=PURCHASE_EXAMPLES,
     )
@@ -91,8 +103,19 @@ class PurchaseViewSet(ChannelViewSet):
     @extend_schema(
         summary="Record a full or partial return and take back its points",
         request=s.ReturnCreateSerializer,
-        parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: s.ReturnResultSerializer, **error_responses(400, 404, 409, 413, 422, 503)},
+        parameters=[object_id_parameter("The purchase's id."), IDEMPOTENCY_PARAMETER],
+        responses={
+            201: s.ReturnResultSerializer,
+            **error_responses(
+                *WRITE_CODES,
+                *PATH_CODES,
+                "purchase_not_found",
+                "duplicate_return",
+                "nothing_to_return",
+                "return_exceeds_purchase",
+                "unknown_line",
+            ),
+        },
         examples=RETURN_EXAMPLES,
     )
     @action(detail=True, methods=["post"])

@@ -10,7 +10,14 @@ from loyalty_site.api import serializers as s
 from loyalty_site.api.answers import redemption_answer
 from loyalty_site.api.idempotency import idempotent, write_atomic
 from loyalty_site.api.permissions import channel_of
-from loyalty_site.api.schema import IDEMPOTENCY_PARAMETER, REDEMPTION_EXAMPLES, error_responses
+from loyalty_site.api.schema import (
+    IDEMPOTENCY_PARAMETER,
+    PATH_CODES,
+    REDEMPTION_EXAMPLES,
+    WRITE_CODES,
+    error_responses,
+    object_id_parameter,
+)
 from loyalty_site.api.views.base import (
     ChannelViewSet,
     member_get,
@@ -25,6 +32,16 @@ from members.models import Member
 from rewards import services as reward_services
 from rewards.models import Redemption, Reward
 
+# Confirm and cancel take no body, but an Idempotency-Key and a redemption's id.
+CONFIRM_CANCEL_CODES = (
+    *PATH_CODES,
+    "idempotency_conflict",
+    "idempotency_in_progress",
+    "busy",
+    "redemption_not_found",
+    "hold_not_open",
+)
+
 
 class RedemptionViewSet(ChannelViewSet):
     queryset = Redemption.objects.none()
@@ -38,7 +55,24 @@ class RedemptionViewSet(ChannelViewSet):
         summary="Redeem a reward or a number of points (or only reserve them)",
         request=s.RedemptionCreateSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
-        responses={201: s.RedemptionSerializer, **error_responses(400, 404, 409, 413, 422, 503)},
+        responses={
+            201: s.RedemptionSerializer,
+            **error_responses(
+                *WRITE_CODES,
+                "member_not_found",
+                "card_not_found",
+                "card_blocked",
+                "reward_not_found",
+                "insufficient_points",
+                "account_in_debt",
+                "member_blocked",
+                "reward_unavailable",
+                "limit_reached",
+                "out_of_stock",
+                "voucher_pool_empty",
+                "invalid_points",
+            ),
+        },
         examples=REDEMPTION_EXAMPLES,
     )
     @idempotent
@@ -83,8 +117,17 @@ class RedemptionViewSet(ChannelViewSet):
     @extend_schema(
         summary="Confirm a reserved redemption (the held points are debited)",
         request=None,
-        parameters=[IDEMPOTENCY_PARAMETER],
-        responses={200: s.RedemptionSerializer, **error_responses(404, 409, 503)},
+        parameters=[object_id_parameter("The redemption's id."), IDEMPOTENCY_PARAMETER],
+        responses={
+            200: s.RedemptionSerializer,
+            **error_responses(
+                *CONFIRM_CANCEL_CODES,
+                "reservation_expired",
+                "redemption_not_reserved",
+                "insufficient_points",
+                "member_blocked",
+            ),
+        },
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -99,8 +142,11 @@ class RedemptionViewSet(ChannelViewSet):
     @extend_schema(
         summary="Cancel a reserved redemption (points, stock and code return)",
         request=None,
-        parameters=[IDEMPOTENCY_PARAMETER],
-        responses={200: s.RedemptionSerializer, **error_responses(404, 409, 503)},
+        parameters=[object_id_parameter("The redemption's id."), IDEMPOTENCY_PARAMETER],
+        responses={
+            200: s.RedemptionSerializer,
+            **error_responses(*CONFIRM_CANCEL_CODES, "redemption_confirmed"),
+        },
     )
     @action(detail=True, methods=["post"])
     @idempotent
