@@ -23,3 +23,18 @@ class NotPending(Conflict):
 class InvalidReferral(DomainError):
     code = "invalid_referral"
     default_detail = _("This referral code is unknown or cannot be used by this member.")
+
+
+class CampaignTransitionInvalid(Conflict):
+    code = "campaign_transition_invalid"
+    default_detail = _("This campaign cannot make this status change now.")
+
+
+class CampaignNotReady(DomainError):
+    code = "campaign_not_ready"
+    default_detail = _("This campaign is not ready to be scheduled; see the fields.")
+
+
+class CampaignNotEditable(Conflict):
+    code = "campaign_not_editable"
+    default_detail = _("This campaign can no longer be changed this way.")

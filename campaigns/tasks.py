@@ -19,3 +19,9 @@ def birthdays_reward() -> int:
 def tiers_recalculate_task() -> dict:
     """Nightly: safe to run twice or concurrently (see campaigns.tiers)."""
     return tiers_recalculate()
+
+
+@shared_task(name="campaigns.campaigns_advance", ignore_result=True)
+def campaigns_advance() -> dict:
+    """Every minute: start and end campaigns on time; safe to run twice or concurrently."""
+    return services.campaigns_advance()

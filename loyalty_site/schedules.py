@@ -75,6 +75,12 @@ SCHEDULES: list[Schedule] = [
         hour="5",
         description="Give the birthday engagement event's points to today's birthdays (campaigns).",
     ),
+    Schedule(
+        name="Campaign start and end",
+        task="campaigns.campaigns_advance",
+        minute="*",
+        description="Start scheduled campaigns whose start has come, end those past their end.",
+    ),
     # loyalty_site (channel API and webhooks)
     Schedule(
         name="Idempotency keys purge",

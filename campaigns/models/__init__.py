@@ -2,6 +2,7 @@
 (`segments`) and campaigns (`campaigns`), as data marketing edits; `campaigns.services` applies
 them."""
 
+from campaigns.models.budgets import CampaignMemberUsage
 from campaigns.models.campaigns import Campaign, CampaignTransition
 from campaigns.models.engagement import (
     Badge,
@@ -28,6 +29,7 @@ __all__ = [
     "AbuseRule",
     "Badge",
     "Campaign",
+    "CampaignMemberUsage",
     "CampaignTransition",
     "Challenge",
     "ChallengeProgress",
