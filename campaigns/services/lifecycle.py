@@ -149,7 +149,11 @@ def _transition(
     prepare=None,
 ) -> Campaign:
     with transaction.atomic():
-        locked = Campaign.objects.select_for_update().select_related("segment").get(pk=campaign.pk)
+        locked = (
+            Campaign.objects.select_for_update(of=("self",))
+            .select_related("segment")
+            .get(pk=campaign.pk)
+        )
         sources, target = TRANSITIONS[action]
         if locked.status not in sources:
             raise _refuse(locked, action)
