@@ -24,7 +24,7 @@ from django.utils.translation import gettext
 
 from campaigns import control, engine, segments, selectors
 from campaigns.models import Campaign, EarningRule
-from campaigns.services.budgets import budget_left
+from campaigns.services.budgets import budget_left, money_in_points
 from ledger.models import Purchase, PurchaseLine
 from members.models import Member
 
@@ -384,8 +384,7 @@ def campaign_simulate(
     cid = campaign.pk
     left = budget_left(
         budget_points=campaign.budget_points,
-        budget_money=campaign.budget_money,
-        point_value=point_value,
+        budget_money_points=money_in_points(campaign.budget_money, point_value),
         points_spent=0,
     )
     report.budget_points = left

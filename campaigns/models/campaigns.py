@@ -99,6 +99,11 @@ class Campaign(models.Model):
     member_cap_period = models.CharField(
         _("cap period"), max_length=16, choices=CapPeriod.choices, default=CapPeriod.LIFETIME
     )
+    # The money budget in whole points at `point_value`, fixed when scheduled (or the budget is
+    # raised): the cap and its CHECK are then integer comparisons, exact on every database.
+    budget_money_points = models.PositiveBigIntegerField(
+        _("money budget in points"), null=True, blank=True, editable=False
+    )
     points_spent = models.PositiveBigIntegerField(_("points spent"), default=0, editable=False)
     point_value = models.DecimalField(
         _("point value"),
@@ -155,8 +160,8 @@ class Campaign(models.Model):
                 violation_error_message=_("The campaign cannot issue more points than its budget."),
             ),
             models.CheckConstraint(
-                condition=Q(budget_money__isnull=True)
-                | Q(budget_money__gte=F("points_spent") * F("point_value")),
+                condition=Q(budget_money_points__isnull=True)
+                | Q(points_spent__lte=F("budget_money_points")),
                 name="campaign_budget_money_not_overspent",
                 violation_error_message=_("The campaign cannot issue more than its money budget."),
             ),

@@ -1,7 +1,8 @@
 """A campaign's budget caps on the purchase path: read under lock, taken, and given back.
 
 An earning campaign may cap the points its rules issue in all (`Campaign.budget_points`), in
-money (`budget_money`, counted at the `point_value` frozen when it was scheduled) and per member
+money (`budget_money`, counted in whole points at the `point_value` frozen when it was scheduled:
+`budget_money_points`) and per member
 per period (`member_cap_points` over `member_cap_period`, in the programme's time zone). The
 purchase path does three steps, inside its one transaction and in the lock order of
 `campaigns.services.locks`:
@@ -69,21 +70,19 @@ def cap_period_start(period: str, at: datetime):
     return LIFETIME_START if start is None else start.date()
 
 
+def money_in_points(budget_money: Decimal | None, point_value: Decimal) -> int | None:
+    """The whole points a money budget pays for at `point_value`; None: no money budget."""
+    if budget_money is None or point_value <= 0:
+        return None
+    return int((budget_money / point_value).to_integral_value(ROUND_FLOOR))
+
+
 def budget_left(
-    *,
-    budget_points: int | None,
-    budget_money: Decimal | None,
-    point_value: Decimal,
-    points_spent: int,
+    *, budget_points: int | None, budget_money_points: int | None, points_spent: int
 ) -> int | None:
     """Points a campaign may still issue; None when it has no budget."""
-    left = None
-    if budget_points is not None:
-        left = budget_points - points_spent
-    if budget_money is not None and point_value > 0:
-        affordable = int((budget_money / point_value).to_integral_value(ROUND_FLOOR))
-        left = affordable - points_spent if left is None else min(left, affordable - points_spent)
-    return None if left is None else max(left, 0)
+    caps = [cap for cap in (budget_points, budget_money_points) if cap is not None]
+    return max(min(caps) - points_spent, 0) if caps else None
 
 
 def _treated(campaign: Campaign, member_id: int) -> bool:
@@ -119,16 +118,14 @@ def campaign_limits_lock(
             Campaign.objects.select_for_update()
             .filter(pk__in=budgeted)
             .order_by("pk")
-            .values_list(
-                "pk", "status", "budget_points", "budget_money", "point_value", "points_spent"
-            )
+            .values_list("pk", "status", "budget_points", "budget_money_points", "points_spent")
         )
-        for pk, status, points, money, value, spent in rows:
+        for pk, status, points, money_points, spent in rows:
             if status != Campaign.Status.ACTIVE:
                 limits.campaigns -= {pk}
                 continue
             limits.budget_left[pk] = budget_left(
-                budget_points=points, budget_money=money, point_value=value, points_spent=spent
+                budget_points=points, budget_money_points=money_points, points_spent=spent
             )
         limits.budgeted = frozenset(limits.budget_left)
     capped = {
@@ -173,7 +170,7 @@ def campaign_points(evaluation: engine.Evaluation, rules: list[EarningRule]) -> 
 def _budget_room_q(points: int) -> Q:
     after = F("points_spent") + points
     return (Q(budget_points__isnull=True) | Q(budget_points__gte=after)) & (
-        Q(budget_money__isnull=True) | Q(budget_money__gte=after * F("point_value"))
+        Q(budget_money_points__isnull=True) | Q(budget_money_points__gte=after)
     )
 
 

@@ -39,6 +39,7 @@ from django.utils.translation import gettext_lazy as _
 from campaigns import segments
 from campaigns.errors import CampaignNotEditable, CampaignNotReady, CampaignTransitionInvalid
 from campaigns.models import Campaign, CampaignMemberUsage, CampaignTransition
+from campaigns.services.budgets import money_in_points
 from campaigns.services.segments import segment_snapshot_take
 from loyalty_site.errors import DomainError
 from members import config_cache
@@ -189,7 +190,8 @@ def campaign_schedule(
         if problems:
             raise CampaignNotReady(fields=problems)
         locked.point_value = settings.LOYALTY_POINT_VALUE
-        return ["point_value"]
+        locked.budget_money_points = money_in_points(locked.budget_money, locked.point_value)
+        return ["point_value", "budget_money_points"]
 
     return _transition(campaign, "schedule", actor=actor, reason=reason, now=now, prepare=prepare)
 
@@ -334,8 +336,12 @@ def campaign_update(
             raise CampaignNotEditable(
                 fields={"ends_at": gettext("The end must be after the start.")}
             )
+        saved = [*changed, "updated_at"]
+        if "budget_money" in changed and locked.status != S.DRAFT:
+            locked.budget_money_points = money_in_points(locked.budget_money, locked.point_value)
+            saved.append("budget_money_points")
         locked.full_clean(exclude=["salt"], validate_unique=False)
-        locked.save(update_fields=[*changed, "updated_at"])
+        locked.save(update_fields=saved)
         if "member_cap_points" in changed and locked.status != S.DRAFT:
             # The usage rows carry the cap their CHECK constraint holds them to.
             CampaignMemberUsage.objects.filter(campaign=locked).update(cap=locked.member_cap_points)
