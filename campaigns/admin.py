@@ -480,6 +480,7 @@ class CampaignAdmin(NumbersInRange, admin.ModelAdmin):
     list_select_related = ["segment"]
     search_fields = ["name"]
     inlines = [CampaignEarningRuleInline, CampaignTransitionInline]
+    actions = ["simulate_selected"]
     fieldsets = [
         (None, {"fields": ["name", "description", "kind", "status", "segment"]}),
         (_("Period"), {"fields": [("starts_at", "ends_at")]}),
@@ -594,6 +595,16 @@ class CampaignAdmin(NumbersInRange, admin.ModelAdmin):
             ),
         ] + super().get_urls()
 
+    @admin.action(description=_("Simulate the selected draft earning campaign"))
+    def simulate_selected(self, request, queryset):
+        chosen = list(queryset.filter(kind=Campaign.Kind.EARNING, status=Campaign.Status.DRAFT)[:2])
+        if len(chosen) != 1:
+            self.message_user(
+                request, _("Select exactly one draft earning campaign."), messages.WARNING
+            )
+            return None
+        return redirect(reverse("admin:campaigns_campaign_simulate", args=[chosen[0].pk]))
+
     def transition_view(self, request, pk: int, action: str):
         campaign = get_object_or_404(Campaign, pk=pk)
         if action not in TRANSITION_SERVICES:
@@ -634,6 +645,16 @@ class CampaignAdmin(NumbersInRange, admin.ModelAdmin):
         campaign = get_object_or_404(Campaign.objects.select_related("segment"), pk=pk)
         if not request.user.has_perm("campaigns.simulate_earningrule"):
             raise PermissionDenied
+        if campaign.kind != Campaign.Kind.EARNING or campaign.status not in (
+            Campaign.Status.DRAFT,
+            Campaign.Status.SCHEDULED,
+        ):
+            self.message_user(
+                request,
+                _("Only an earning campaign that has not started can be simulated."),
+                messages.WARNING,
+            )
+            return redirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
         today = timezone.localdate()
         initial = {"start": today - timedelta(days=365), "end": today - timedelta(days=1)}
         form = CampaignSimulationForm(request.POST or None, initial=initial)

@@ -110,3 +110,22 @@ def test_the_simulation_page_shows_the_projection(marketing):
     assert response.status_code == 200
     assert response.context["report"].points == 0
     assert "Budget runs out on" in response.content.decode()
+
+
+def test_the_simulate_action_opens_the_page_for_one_draft_and_refuses_others(marketing):
+    campaign = draft()
+    url = reverse("admin:campaigns_campaign_changelist")
+    response = marketing.post(
+        url, {"action": "simulate_selected", "_selected_action": [campaign.pk]}
+    )
+    assert response.url == reverse("admin:campaigns_campaign_simulate", args=[campaign.pk])
+    MemberFactory()
+    started = running()
+    response = marketing.post(
+        url, {"action": "simulate_selected", "_selected_action": [started.pk]}
+    )
+    assert response.status_code == 302 and response.url != reverse(
+        "admin:campaigns_campaign_simulate", args=[started.pk]
+    )
+    page = marketing.get(reverse("admin:campaigns_campaign_simulate", args=[started.pk]))
+    assert page.status_code == 302  # a running campaign is not simulated
