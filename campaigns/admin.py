@@ -2,8 +2,11 @@ import json
 from datetime import datetime, time, timedelta
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -18,7 +21,9 @@ from campaigns.models import (
     AbuseRule,
     Badge,
     Campaign,
+    CampaignMemberUsage,
     CampaignMessage,
+    CampaignTransition,
     Challenge,
     ChallengeProgress,
     EarningAward,
@@ -36,7 +41,9 @@ from campaigns.models import (
     SegmentSnapshot,
     SegmentSnapshotMember,
 )
-from campaigns.simulator import period_refusal, simulate
+from campaigns.services import lifecycle
+from campaigns.simulator import campaign_simulate, period_refusal, simulate
+from loyalty_site.errors import DomainError, form_error
 from members.admin_actions import rows_run
 from members.admin_numbers import NumbersInRange
 from members.models import Member
@@ -135,7 +142,7 @@ class EarningRuleAdmin(NumbersInRange, admin.ModelAdmin):
     readonly_fields = ["budget_spent", "created_at"]
     actions = ["simulate_selected"]
     fieldsets = [
-        (None, {"fields": ["name", "description", "active", "priority", "stacks"]}),
+        (None, {"fields": ["name", "description", "campaign", "active", "priority", "stacks"]}),
         (
             _("Points"),
             {"fields": ["kind", "rate", "multiplier", "bonus_points", "rounding"]},
@@ -184,8 +191,6 @@ class EarningRuleAdmin(NumbersInRange, admin.ModelAdmin):
     @admin.action(description=_("Simulate the selected rules on the last 12 months"))
     def simulate_selected(self, request, queryset):
         ids = ",".join(str(pk) for pk in queryset.values_list("pk", flat=True))
-        from django.shortcuts import redirect
-
         return redirect(f"{reverse('admin:campaigns_earningrule_simulate')}?rules={ids}")
 
     def simulate_view(self, request):
@@ -463,11 +468,6 @@ class FrequencyCapAdmin(NumbersInRange, admin.ModelAdmin):
     list_filter = ["channel", "active"]
 
 
-# The campaign's templates on its own page. The Campaign admin is another part's (issue 13,
-# lifecycle): the inline joins it when it is registered, else the templates' own admin serves.
-if admin.site.is_registered(Campaign):
-    _campaign_admin = type(admin.site.get_model_admin(Campaign))
-    _campaign_admin.inlines = [*_campaign_admin.inlines, MessageTemplateInline]
 # -- segments (issue 13: segment definitions, live counts, snapshots) ------------------------
 
 
@@ -587,3 +587,317 @@ class SegmentSnapshotAdmin(ReadOnlyAdmin):
         return format_html(
             "<pre>{}</pre>", json.dumps(obj.definition, indent=2, ensure_ascii=False)
         )
+
+
+# -- campaigns: lifecycle, budgets, simulation (issue 13) --------------------------------------
+
+
+class CampaignEarningRuleInline(admin.TabularInline):
+    """An earning campaign's rules; their conditions and caps are edited on the rule's page."""
+
+    model = EarningRule
+    fields = ["name", "kind", "rate", "multiplier", "bonus_points", "priority", "stacks", "active"]
+    extra = 0
+    show_change_link = True
+
+    def _draft(self, obj) -> bool:
+        return obj is None or obj.status == Campaign.Status.DRAFT
+
+    def has_add_permission(self, request, obj=None):
+        return self._draft(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._draft(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._draft(obj) and super().has_delete_permission(request, obj)
+
+
+class CampaignTransitionInline(admin.TabularInline):
+    model = CampaignTransition
+    fields = ["at", "from_status", "to_status", "actor", "reason"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ["-at", "-id"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = sorted(lifecycle.DRAFT_FIELDS)
+
+    def __init__(self, *args, refusal: DomainError | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.refusal = refusal
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.refusal is not None:
+            form_error(self, self.refusal)
+        return cleaned
+
+
+class TransitionForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=255, required=False)
+
+
+class CampaignSimulationForm(forms.Form):
+    start = forms.DateField(label=_("From"))
+    end = forms.DateField(label=_("Until (inclusive)"))
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("start") and cleaned.get("end"):
+            refusal = period_refusal(
+                first=cleaned["start"], last=cleaned["end"], today=timezone.localdate()
+            )
+            if refusal:
+                raise forms.ValidationError(refusal)
+        return cleaned
+
+
+TRANSITION_SERVICES = {
+    "schedule": services.campaign_schedule,
+    "unschedule": services.campaign_unschedule,
+    "activate": services.campaign_activate,
+    "pause": services.campaign_pause,
+    "resume": services.campaign_resume,
+    "end": services.campaign_end,
+    "archive": services.campaign_archive,
+}
+
+
+@admin.register(Campaign)
+class CampaignAdmin(NumbersInRange, admin.ModelAdmin):
+    """Campaigns: edited as far as their status allows, moved by the buttons on their page.
+
+    Every save of an existing campaign and every button goes through a service
+    (campaigns.services.lifecycle), which locks the row, refuses what the status does not
+    allow and records a transition with the reason.
+    """
+
+    form = CampaignForm
+    change_form_template = "campaigns/campaign_change_form.html"
+    list_display = [
+        "name",
+        "kind",
+        "status",
+        "segment",
+        "starts_at",
+        "ends_at",
+        "control_basis_points",
+        "budget_points",
+        "points_spent",
+    ]
+    list_filter = ["status", "kind"]
+    list_select_related = ["segment"]
+    search_fields = ["name"]
+    inlines = [CampaignEarningRuleInline, MessageTemplateInline, CampaignTransitionInline]
+    actions = ["simulate_selected"]
+    fieldsets = [
+        (None, {"fields": ["name", "description", "kind", "status", "segment"]}),
+        (_("Period"), {"fields": [("starts_at", "ends_at")]}),
+        (
+            _("Control group and messages"),
+            {"fields": ["control_basis_points", "salt", "frequency_capped", "audience"]},
+        ),
+        (
+            _("Budget caps"),
+            {
+                "fields": [
+                    ("budget_points", "budget_money"),
+                    ("member_cap_points", "member_cap_period"),
+                    ("points_spent", "money_spent", "point_value"),
+                ],
+                "description": _(
+                    "Earning campaigns: issuance stops exactly at the budget, in points or its "
+                    "money value, and at the cap per member; a return gives budget back."
+                ),
+            },
+        ),
+        (_("History"), {"fields": ["created_by", "created_at"]}),
+    ]
+    ALWAYS_READ_ONLY = [
+        "status",
+        "salt",
+        "audience",
+        "points_spent",
+        "money_spent",
+        "point_value",
+        "created_by",
+        "created_at",
+    ]
+
+    @admin.display(description=_("money spent"))
+    def money_spent(self, obj):
+        return f"{obj.money_spent} {settings.LOYALTY_CURRENCY}"
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None or obj.status == Campaign.Status.DRAFT:
+            editable = lifecycle.DRAFT_FIELDS
+        elif obj.status in (Campaign.Status.ACTIVE, Campaign.Status.PAUSED):
+            editable = lifecycle.RUNNING_FIELDS
+        else:
+            editable = lifecycle.FREE_FIELDS
+        others = [f for f in lifecycle.DRAFT_FIELDS if f not in editable]
+        return [*self.ALWAYS_READ_ONLY, *sorted(others)]
+
+    def get_inlines(self, request, obj):
+        if obj is not None and obj.kind != Campaign.Kind.EARNING:
+            return [MessageTemplateInline, CampaignTransitionInline]
+        return self.inlines
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        refusal = getattr(request, "_campaign_refusal", None)
+        if refusal is None:
+            return form_class
+
+        class Refused(form_class):
+            def __init__(self, *args, **inner):
+                super().__init__(*args, refusal=refusal, **inner)
+
+        return Refused
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as refusal:
+            if request.method != "POST":
+                raise
+            # The service refused in save_model; changeform_view's transaction rolled back.
+            # Rendered again like any invalid form, with the refusal on its fields.
+            request._campaign_refusal = refusal
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+            obj.save()
+            return
+        changes = {
+            name: form.cleaned_data[name]
+            for name in form.changed_data
+            if name in lifecycle.DRAFT_FIELDS
+        }
+        services.campaign_update(campaign=obj, actor=request.user, changes=changes)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["campaign_actions"] = [
+                (action, lifecycle.ACTION_LABELS[action])
+                for action in lifecycle.actions_allowed(obj)
+            ]
+            context["campaign_can_simulate"] = obj.kind == Campaign.Kind.EARNING and obj.status in (
+                Campaign.Status.DRAFT,
+                Campaign.Status.SCHEDULED,
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:pk>/transition/<str:action>/",
+                self.admin_site.admin_view(self.transition_view),
+                name="campaigns_campaign_transition",
+            ),
+            path(
+                "<int:pk>/simulate/",
+                self.admin_site.admin_view(self.simulate_view),
+                name="campaigns_campaign_simulate",
+            ),
+        ] + super().get_urls()
+
+    @admin.action(description=_("Simulate the selected draft earning campaign"))
+    def simulate_selected(self, request, queryset):
+        chosen = list(queryset.filter(kind=Campaign.Kind.EARNING, status=Campaign.Status.DRAFT)[:2])
+        if len(chosen) != 1:
+            self.message_user(
+                request, _("Select exactly one draft earning campaign."), messages.WARNING
+            )
+            return None
+        return redirect(reverse("admin:campaigns_campaign_simulate", args=[chosen[0].pk]))
+
+    def transition_view(self, request, pk: int, action: str):
+        campaign = get_object_or_404(Campaign, pk=pk)
+        if action not in TRANSITION_SERVICES:
+            raise Http404
+        if not self.has_change_permission(request, campaign):
+            raise PermissionDenied
+        form = TransitionForm(request.POST or None)
+        problems = {}
+        if action == "schedule":
+            problems = services.campaign_schedule_problems(campaign)
+        if request.method == "POST" and form.is_valid():
+            try:
+                TRANSITION_SERVICES[action](
+                    campaign=campaign, actor=request.user, reason=form.cleaned_data["reason"]
+                )
+            except DomainError as error:
+                details = "; ".join(str(m) for m in error.fields.values())
+                self.message_user(request, f"{error.detail} {details}".strip(), messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    _("“%(campaign)s”: %(action)s done.")
+                    % {"campaign": campaign, "action": lifecycle.ACTION_LABELS[action]},
+                    messages.SUCCESS,
+                )
+            return redirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{lifecycle.ACTION_LABELS[action]}: {campaign}",
+            "campaign": campaign,
+            "form": form,
+            "problems": problems,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "campaigns/campaign_transition.html", context)
+
+    def simulate_view(self, request, pk: int):
+        campaign = get_object_or_404(Campaign.objects.select_related("segment"), pk=pk)
+        if not request.user.has_perm("campaigns.simulate_earningrule"):
+            raise PermissionDenied
+        if campaign.kind != Campaign.Kind.EARNING or campaign.status not in (
+            Campaign.Status.DRAFT,
+            Campaign.Status.SCHEDULED,
+        ):
+            self.message_user(
+                request,
+                _("Only an earning campaign that has not started can be simulated."),
+                messages.WARNING,
+            )
+            return redirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+        today = timezone.localdate()
+        initial = {"start": today - timedelta(days=365), "end": today - timedelta(days=1)}
+        form = CampaignSimulationForm(request.POST or None, initial=initial)
+        report = None
+        if request.method == "POST" and form.is_valid():
+            report = campaign_simulate(
+                campaign=campaign, first=form.cleaned_data["start"], last=form.cleaned_data["end"]
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Simulate “%(campaign)s”") % {"campaign": campaign},
+            "campaign": campaign,
+            "form": form,
+            "report": report,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "campaigns/campaign_simulation.html", context)
+
+
+@admin.register(CampaignMemberUsage)
+class CampaignMemberUsageAdmin(ReadOnlyAdmin):
+    list_display = ["campaign", "member", "period_start", "points", "cap"]
+    list_select_related = ["campaign", "member"]
+    list_filter = ["campaign"]
+    raw_id_fields = ["member"]
+    show_full_result_count = False

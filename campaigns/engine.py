@@ -17,7 +17,12 @@ Semantics, in the order they are applied:
    highest priority applies (ties: lowest id).
 5. Each rule's points are capped per purchase, then by what is left of its per-member period cap,
    then by what is left of its total budget.
-6. The member's tier multiplier, if above 1, adds a last line on top of the rules' total.
+6. A campaign's rule (`RuleSpec.campaign`) applies only to members of the campaign's audience
+   (`MemberFacts.campaigns`) outside its control group (`RuleSpec.control`, decided here from the
+   member id, no query); its points are then capped by what is left of the campaign's budget
+   (`evaluate(campaign_budget=)`) and of the member's campaign cap (`MemberFacts.campaign_left`),
+   both shared by all the campaign's rules, in rule order: the budget's last points go in part.
+7. The member's tier multiplier, if above 1, adds a last line on top of the rules' total.
 
 A rule's data never fails a purchase: a spec with a malformed field (`spec_problem`), or one that
 raises against a particular purchase (a naive start compared with an aware time), is skipped
@@ -33,6 +38,8 @@ from datetime import date, datetime, time
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import NamedTuple
+
+from campaigns.control import bucket
 
 RATE = "rate"
 MULTIPLIER = "multiplier"
@@ -82,6 +89,10 @@ class MemberFacts(NamedTuple):
     # Which of the segments that the rules name hold this member (ids); the caller asks the
     # database, only for segments some rule uses.
     segments: frozenset[int] = frozenset()
+    # Campaigns (by id) whose frozen audience holds the member, control group or not.
+    campaigns: frozenset[int] = frozenset()
+    # Points each capped campaign (by id) may still give the member in its current cap period.
+    campaign_left: Mapping[int, int] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +124,8 @@ class RuleSpec:
     budget_remaining: int | None = None
     priority: int = 0
     stacks: bool = True
+    campaign: int | None = None  # the campaign whose treated audience alone the rule reaches
+    control: tuple[int, int] | None = None  # the campaign's (salt, control share in buckets)
     # Why the stored rule cannot be applied (its builder logged it); such a rule never matches.
     unusable: str = ""
 
@@ -232,6 +245,14 @@ def spec_problem(rule: RuleSpec) -> str:
     for name in _FLAGS:
         if not isinstance(getattr(rule, name), bool):
             return name
+    if rule.campaign is not None and not _is_int(rule.campaign):
+        return "campaign"
+    if rule.control is not None and not (
+        isinstance(rule.control, tuple)
+        and len(rule.control) == 2
+        and all(_is_int(v) for v in rule.control)
+    ):
+        return "control"
     return ""
 
 
@@ -245,6 +266,15 @@ Check = Callable[[PurchaseFacts, "MemberFacts"], bool]
 def _checks(rule: RuleSpec) -> tuple[Check, ...]:
     """The rule's conditions as small predicates, only those it sets (evaluated per purchase)."""
     checks: list[Check] = []
+    if rule.campaign is not None:
+        campaign = rule.campaign
+        salt, share = rule.control or (1, 0)
+        checks.append(
+            lambda p, m: (
+                campaign in m.campaigns
+                and not (share and m.member_id is not None and bucket(m.member_id, salt) < share)
+            )
+        )
     if rule.starts_at is not None:
         starts = rule.starts_at
         checks.append(lambda p, m: p.occurred_at >= starts)
@@ -343,13 +373,46 @@ def _cap(rule: RuleSpec, points: int, member: MemberFacts, budget: dict) -> tupl
     return points, note
 
 
+def _campaign_cap(
+    campaign: int,
+    points: int,
+    note: str,
+    member: MemberFacts,
+    campaign_budget: Mapping[int, int] | None,
+    room: dict[int, int],
+) -> tuple[int, str]:
+    if campaign not in room:
+        left = None
+        if campaign_budget is not None and campaign in campaign_budget:
+            left = max(campaign_budget[campaign], 0)
+        if campaign in member.campaign_left:
+            mine = max(member.campaign_left[campaign], 0)
+            left = mine if left is None else min(left, mine)
+        room[campaign] = left
+    left = room[campaign]
+    if left is None:
+        return points, note
+    if points > left:
+        budget_left = (campaign_budget or {}).get(campaign)
+        note = (
+            "campaign budget exhausted"
+            if budget_left is not None and budget_left <= left
+            else "capped per member by the campaign"
+        )
+        points = left
+    room[campaign] = left - points
+    return points, note
+
+
 def evaluate(
     *,
     purchase: PurchaseFacts,
     member: MemberFacts,
     rules: Sequence[RuleSpec] | PreparedRules,
     explain: bool = True,
+    campaign_budget: Mapping[int, int] | None = None,
 ) -> Evaluation:
+    """`campaign_budget`: what is left of each budgeted campaign's points (by campaign id)."""
     prepared = rules if isinstance(rules, PreparedRules) else PreparedRules(rules)
     matching = []
     winner = None
@@ -379,6 +442,8 @@ def evaluate(
     awards: list[Award] = []
     base_rate = Decimal(0)
     budget = prepared.budget
+    # What the campaigns' budgets and member caps leave, lowered as this purchase's awards use it.
+    campaign_room: dict[int, int] = {}
     for entry, amount in matching:  # already in kind, priority, id order
         rule, exclusive, kind, rounding, capped = entry[0], entry[3], entry[4], entry[5], entry[6]
         if exclusive is not None and exclusive != winner:
@@ -395,6 +460,10 @@ def evaluate(
             note = ""
             if raw > 0 and (capped or rule.id in budget):
                 raw, note = _cap(rule, raw, member, budget)
+            if raw > 0 and rule.campaign is not None:
+                raw, note = _campaign_cap(
+                    rule.campaign, raw, note, member, campaign_budget, campaign_room
+                )
         except (TypeError, ValueError, ArithmeticError) as exc:  # a rate too large to round
             _skip(rule, repr(exc))
             continue

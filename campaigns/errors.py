@@ -48,3 +48,18 @@ class CampaignNotSendable(Conflict):
 class MessageTemplateMissing(DomainError):
     code = "message_template_missing"
     default_detail = _("The campaign has no message template for this channel.")
+
+
+class CampaignTransitionInvalid(Conflict):
+    code = "campaign_transition_invalid"
+    default_detail = _("This campaign cannot make this status change now.")
+
+
+class CampaignNotReady(DomainError):
+    code = "campaign_not_ready"
+    default_detail = _("This campaign is not ready to be scheduled; see the fields.")
+
+
+class CampaignNotEditable(Conflict):
+    code = "campaign_not_editable"
+    default_detail = _("This campaign can no longer be changed this way.")

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from campaigns import conditions, engine, segments
 from campaigns.models import (
+    Campaign,
     Challenge,
     ChallengeProgress,
     EarningAward,
@@ -40,12 +41,24 @@ def period_start(period: str, at: datetime) -> datetime | None:
     return None
 
 
-def rule_spec(rule: EarningRule) -> engine.RuleSpec:
+def rule_spec(rule: EarningRule, *, campaign_as_active: bool = False) -> engine.RuleSpec:
     """The engine's view of a stored rule; a rule whose stored data is malformed never matches.
 
     Validation keeps such data out (the model's validators and constraints), but a row written
     around it must cost its own points only, not every purchase: it is logged and skipped.
+
+    A campaign's rule takes its status and period from the campaign (not copied onto the rule):
+    it never matches while the campaign is not active, and only inside the campaign's period;
+    `campaign_as_active` judges it as if the campaign were running whenever it is asked about,
+    its status and period aside (the campaign simulator replays a draft over a past period).
     """
+    campaign = rule.campaign if rule.campaign_id is not None else None
+    if (
+        campaign is not None
+        and not campaign_as_active
+        and campaign.status != Campaign.Status.ACTIVE
+    ):
+        return engine.RuleSpec(id=rule.pk, name=rule.name, unusable="campaign not active")
     try:
         lists = {
             "skus": conditions.names(rule.skus),
@@ -72,8 +85,12 @@ def rule_spec(rule: EarningRule) -> engine.RuleSpec:
         **lists,
         time_from=rule.time_from,
         time_until=rule.time_until,
-        starts_at=rule.starts_at,
-        ends_at=rule.ends_at,
+        starts_at=rule.starts_at
+        if campaign is None or campaign_as_active
+        else _latest(rule.starts_at, campaign.starts_at),
+        ends_at=rule.ends_at
+        if campaign is None or campaign_as_active
+        else _earliest(rule.ends_at, campaign.ends_at),
         min_spend=rule.min_spend,
         first_purchase_only=rule.first_purchase_only,
         birthday=rule.birthday,
@@ -83,9 +100,19 @@ def rule_spec(rule: EarningRule) -> engine.RuleSpec:
         budget_remaining=budget,
         priority=rule.priority,
         stacks=rule.stacks,
+        campaign=rule.campaign_id,
+        control=(campaign.salt, campaign.control_basis_points) if campaign else None,
     )
     problem = engine.spec_problem(spec)
     return _rule_unusable(rule, problem) if problem else spec
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    return max((m for m in moments if m is not None), default=None)
+
+
+def _earliest(*moments: datetime | None) -> datetime | None:
+    return min((m for m in moments if m is not None), default=None)
 
 
 def _rule_unusable(rule: EarningRule, problem: str) -> engine.RuleSpec:
@@ -114,14 +141,22 @@ def rule_spec_shared(rule: EarningRule) -> engine.RuleSpec:
     return spec
 
 
-def rules_active_at(at: datetime):
+def rules_in_play():
+    """Rules that may apply at some moment: active, and of no campaign or an active campaign."""
     return (
         EarningRule.objects.filter(active=True)
-        .filter(
-            Q(starts_at__isnull=True) | Q(starts_at__lte=at),
-            Q(ends_at__isnull=True) | Q(ends_at__gt=at),
-        )
+        .filter(Q(campaign__isnull=True) | Q(campaign__status=Campaign.Status.ACTIVE))
+        .select_related("campaign")
         .prefetch_related("tiers", "segments")
+    )
+
+
+def rules_active_at(at: datetime):
+    return rules_in_play().filter(
+        Q(starts_at__isnull=True) | Q(starts_at__lte=at),
+        Q(ends_at__isnull=True) | Q(ends_at__gt=at),
+        Q(campaign__isnull=True) | Q(campaign__starts_at__lte=at),
+        Q(campaign__isnull=True) | Q(campaign__ends_at__isnull=True) | Q(campaign__ends_at__gt=at),
     )
 
 
@@ -131,18 +166,22 @@ def _in_force(row, at: datetime) -> bool:
     )
 
 
+def _rule_in_force(rule: EarningRule, at: datetime) -> bool:
+    # A campaign's rule runs in its campaign's period too (an active campaign has a start).
+    return _in_force(rule, at) and (rule.campaign_id is None or _in_force(rule.campaign, at))
+
+
 def rules_active_cached(at: datetime) -> list[EarningRule]:
     """`rules_active_at`, from the per-process copy of the active rules (config_cache).
 
-    Shared instances: a caller that changes one (a budget's spent points) copies it first.
-    The rules' segments come with them, definitions included: an edited segment reaches the
-    earn path within LOYALTY_CONFIG_CACHE_SECONDS, like an edited rule.
+    Shared instances: a caller that changes one (a budget's spent points) copies it first. A
+    campaign's start, pause or end reaches the kept copy within LOYALTY_CONFIG_CACHE_SECONDS,
+    like any edit; its budget is read from the locked row on every purchase, never kept. The
+    rules' segments come with them, definitions included: an edited segment reaches the earn
+    path within the same time.
     """
-    rules = config_cache.cached(
-        "earning-rules",
-        lambda: list(EarningRule.objects.filter(active=True).prefetch_related("tiers", "segments")),
-    )
-    return [rule for rule in rules if _in_force(rule, at)]
+    rules = config_cache.cached("earning-rules", lambda: list(rules_in_play()))
+    return [rule for rule in rules if _rule_in_force(rule, at)]
 
 
 def challenges_active_cached(at: datetime) -> list[Challenge]:

@@ -24,8 +24,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from campaigns import engine, segments, selectors
-from campaigns.models import EarningRule
+from campaigns import control, engine, segments, selectors
+from campaigns.models import Campaign, EarningRule
+from campaigns.services.budgets import budget_left, money_in_points
 from ledger.models import Purchase, PurchaseLine
 from members.models import Member
 
@@ -177,7 +178,7 @@ def simulate(
         raise ValueError(f"end ({end}) must be after start ({start})")
     began = time.monotonic()
     if rules is None:
-        rules = list(EarningRule.objects.filter(active=True).prefetch_related("tiers", "segments"))
+        rules = list(selectors.rules_in_play())
     # Budgets start full: the question is what the rules would have issued from the start.
     specs = [
         dataclasses.replace(selectors.rule_spec(r), budget_remaining=r.budget_points) for r in rules
@@ -272,5 +273,245 @@ def simulate(
     report.points_by_rule = dict(points_by_rule)
     report.points_by_member = dict(points_by_member)
     report.top_members = heapq.nlargest(top, points_by_member.items(), key=lambda kv: kv[1])
+    report.seconds = time.monotonic() - began
+    return report
+
+
+# -- a draft earning campaign ------------------------------------------------------------------
+
+
+@dataclass
+class TierLiability:
+    tier: str
+    points: int
+    value: Decimal
+
+
+@dataclass
+class CampaignSimulation:
+    """What a draft earning campaign would have done over a past period (see campaign_simulate).
+
+    `points` is what its rules would have given (what its budget counts); `extra_points` is
+    the change in everything members would have earned (the tier multiplier on top, and any
+    programme rule a non-stacking campaign rule displaces): the cost and the liability use it.
+    """
+
+    start: datetime
+    end: datetime
+    audience: int = 0
+    control: int = 0
+    purchases: int = 0
+    purchases_treated: int = 0
+    points: int = 0
+    extra_points: int = 0
+    cost: Decimal = Decimal(0)
+    currency: str = ""
+    members_reached: int = 0
+    budget_points: int | None = None
+    budget_exhausted_on: date | None = None
+    points_by_rule: dict[str, int] = field(default_factory=dict)
+    liability_by_tier: list[TierLiability] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class _Replay:
+    """One set of rules replayed over the purchases, with the state its rules depend on."""
+
+    def __init__(self, rules: list[EarningRule], specs: list[engine.RuleSpec]):
+        by_id = {r.pk: r for r in rules}
+        self.prepared = engine.PreparedRules(specs)
+        self.capped = [s for s in specs if s.cap_per_member is not None]
+        self.cap_periods = {s.id: by_id[s.id].cap_period for s in self.capped}
+        self.cap_state: dict[tuple[int, int], tuple] = {}
+
+    def evaluate(self, purchase, facts, member_id: int, local: datetime, **kwargs):
+        earned = {}
+        for spec in self.capped:
+            state = self.cap_state.get((member_id, spec.id))
+            if state and state[0] == _period_key(self.cap_periods[spec.id], local):
+                earned[spec.id] = state[1]
+        if earned:
+            facts = facts._replace(earned_in_period=earned)
+        result = engine.evaluate(
+            purchase=purchase, member=facts, rules=self.prepared, explain=False, **kwargs
+        )
+        for award in result.awards:
+            if award.rule_id is None:
+                continue
+            if award.rule_id in self.cap_periods:
+                key = _period_key(self.cap_periods[award.rule_id], local)
+                state = self.cap_state.get((member_id, award.rule_id))
+                before = state[1] if state and state[0] == key else 0
+                self.cap_state[(member_id, award.rule_id)] = (key, before + award.points)
+            if award.rule_id in self.prepared.budget:
+                self.prepared.budget[award.rule_id] -= award.points
+        return result
+
+
+def campaign_simulate(
+    *,
+    campaign,
+    first: date,
+    last: date,
+    point_value: Decimal | None = None,
+    progress=None,
+) -> CampaignSimulation:
+    """Replay an earning campaign that has not started over the days first..last (included).
+
+    The same engine as the tills, writing nothing. The audience is judged as the segment's
+    members *now* (its definition evaluated today, without the programme's holdout), minus the
+    campaign's control group (its own salt and share, as it will be when it starts); members are
+    judged with their current tier. The campaign's rules run as if it were active over the whole
+    period (its own start and end are not applied), on top of the programme's active rules
+    without a campaign; other campaigns are left out. Its budget and per-member cap start full;
+    the day the budget runs out is the day its last point would have been given. `progress` is
+    called with the number of purchases read since its last call.
+    """
+    began = time.monotonic()
+    tz = timezone.get_current_timezone()
+    start = datetime.combine(first, datetime.min.time(), tzinfo=tz)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    point_value = point_value if point_value is not None else settings.LOYALTY_POINT_VALUE
+    report = CampaignSimulation(start=start, end=end, currency=settings.LOYALTY_CURRENCY)
+
+    definition = (campaign.segment.definition if campaign.segment_id else None) or {"all": []}
+    audience = set(
+        segments.members(definition).exclude(control.holdout_q()).values_list("pk", flat=True)
+    )
+    report.audience = len(audience)
+    share = campaign.control_basis_points
+    treated = {m for m in audience if not (share and control.bucket(m, campaign.salt) < share)}
+    report.control = report.audience - len(treated)
+
+    base_rules = list(selectors.rules_in_play().filter(campaign__isnull=True))
+    own_rules = list(
+        campaign.rules.filter(active=True).select_related("campaign").prefetch_related("tiers")
+    )
+
+    def spec(rule, **kw):
+        # Budgets start full: the question is what the rules would have issued from the start.
+        return dataclasses.replace(
+            selectors.rule_spec(rule, **kw), budget_remaining=rule.budget_points
+        )
+
+    base_specs = [spec(r) for r in base_rules]
+    own_specs = [spec(r, campaign_as_active=True) for r in own_rules]
+    without = _Replay(base_rules, base_specs)
+    with_campaign = _Replay(base_rules + own_rules, base_specs + own_specs)
+    own_ids = {r.pk for r in own_rules}
+
+    cid = campaign.pk
+    left = budget_left(
+        budget_points=campaign.budget_points,
+        budget_money_points=money_in_points(campaign.budget_money, point_value),
+        points_spent=0,
+    )
+    report.budget_points = left
+    budget = {cid: left} if left is not None else {}
+    member_cap = campaign.member_cap_points
+    cap_period = (
+        None
+        if campaign.member_cap_period == Campaign.CapPeriod.LIFETIME
+        else campaign.member_cap_period
+    )
+    member_used: dict[int, tuple] = {}
+
+    specs = base_specs + own_specs
+    with_lines = any(s.filters_lines for s in specs)
+    bought_before: set[int] = set()
+    needs_first = any(s.first_purchase_only for s in specs)
+    if needs_first:
+        bought_before = (
+            set(
+                Purchase.objects.filter(occurred_at__lt=start, member_id__in=treated)
+                .exclude(status=Purchase.Status.REJECTED)
+                .values_list("member_id", flat=True)
+                .distinct()
+            )
+            if treated
+            else set()
+        )
+    members = _member_facts_table()
+    plain: dict[int, engine.MemberFacts] = {}
+    campaigns = frozenset({cid})
+    points_by_member: dict[int, int] = defaultdict(int)
+    extra_by_tier: dict[str, int] = defaultdict(int)
+    points_by_rule: dict[str, int] = defaultdict(int)
+    read = 0
+
+    for row, lines in _stream(start, end, with_lines):
+        read += 1
+        if progress is not None and read % 10_000 == 0:
+            progress(10_000)
+        report.purchases += 1
+        pid, member_id, amount, occurred_at, channel, store, currency = row[:7]
+        if member_id not in treated:
+            continue
+        if type(occurred_at) is float:
+            local = datetime.fromtimestamp(occurred_at, tz)
+        else:
+            if isinstance(occurred_at, str):
+                occurred_at = datetime.fromisoformat(occurred_at)
+            if timezone.is_naive(occurred_at):
+                occurred_at = timezone.make_aware(occurred_at, UTC)
+            local = occurred_at.astimezone(tz)
+        report.purchases_treated += 1
+        first_purchase = False
+        if needs_first and member_id not in bought_before:
+            first_purchase = True
+            bought_before.add(member_id)
+        facts = plain.get(member_id)
+        if facts is None:
+            tier, multiplier, birth, enrolled = members.get(member_id, ("", Decimal(1), None, None))
+            facts = plain[member_id] = engine.MemberFacts(
+                member_id, tier, multiplier, False, birth, enrolled, campaigns=campaigns
+            )
+        if first_purchase:
+            facts = facts._replace(first_purchase=True)
+        if member_cap is not None:
+            key = _period_key(cap_period, local) if cap_period else None
+            used = member_used.get(member_id)
+            mine = used[1] if used and used[0] == key else 0
+            facts = facts._replace(campaign_left={cid: max(member_cap - mine, 0)})
+        if type(amount) is not Decimal:
+            amount = Decimal(str(amount))
+        purchase = engine.PurchaseFacts(amount, local, channel, store, currency, tuple(lines))
+        base = without.evaluate(purchase, facts, member_id, local)
+        result = with_campaign.evaluate(purchase, facts, member_id, local, campaign_budget=budget)
+        own = sum(a.points for a in result.awards if a.rule_id in own_ids)
+        extra = result.points - base.points
+        if extra:
+            extra_by_tier[facts.tier] += extra
+            report.extra_points += extra
+        if not own:
+            continue
+        for award in result.awards:
+            if award.rule_id in own_ids:
+                points_by_rule[award.rule] += award.points
+        points_by_member[member_id] += own
+        if member_cap is not None:
+            key = _period_key(cap_period, local) if cap_period else None
+            used = member_used.get(member_id)
+            before = used[1] if used and used[0] == key else 0
+            member_used[member_id] = (key, before + own)
+        if cid in budget:
+            budget[cid] -= own
+            if budget[cid] <= 0 and report.budget_exhausted_on is None:
+                report.budget_exhausted_on = local.date()
+    if progress is not None and read % 10_000:
+        progress(read % 10_000)
+
+    report.points = sum(points_by_member.values())
+    report.members_reached = sum(1 for v in points_by_member.values() if v > 0)
+    report.cost = (Decimal(report.extra_points) * point_value).quantize(Decimal("0.01"))
+    report.points_by_rule = dict(points_by_rule)
+    report.liability_by_tier = [
+        TierLiability(
+            tier=tier,
+            points=points,
+            value=(Decimal(points) * point_value).quantize(Decimal("0.01")),
+        )
+        for tier, points in sorted(extra_by_tier.items())
+    ]
     report.seconds = time.monotonic() - began
     return report

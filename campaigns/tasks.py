@@ -75,3 +75,9 @@ def messages_send_chunk(message_ids: list[int], now: str | None = None) -> dict:
 def messages_retry() -> int:
     """Every few minutes: failed messages due again and those whose worker was lost."""
     return chunks_send(messages_send_chunk, services.messages_due(retries_only=True))
+
+
+@shared_task(name="campaigns.campaigns_advance", ignore_result=True)
+def campaigns_advance() -> dict:
+    """Every minute: start and end campaigns on time; safe to run twice or concurrently."""
+    return services.campaigns_advance()

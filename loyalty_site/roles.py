@@ -67,6 +67,10 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         *(f"campaigns.{action}_segment" for action in ("view", "add", "change", "delete")),
         "campaigns.view_segmentsnapshot",
         "campaigns.add_segmentsnapshot",
+        # campaigns: campaigns and their moves, per-member budget usage (issue 13, lifecycle)
+        *(f"campaigns.{action}_campaign" for action in ("view", "add", "change", "delete")),
+        "campaigns.view_campaigntransition",
+        "campaigns.view_campaignmemberusage",
     },
     CUSTOMER_SERVICE: {
         # rewards: see the catalogue and codes; cancel reservations, move shipments on

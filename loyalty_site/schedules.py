@@ -81,6 +81,12 @@ SCHEDULES: list[Schedule] = [
         minute="*/5",
         description="Send failed messages due again and those of a lost worker (campaigns).",
     ),
+    Schedule(
+        name="Campaign start and end",
+        task="campaigns.campaigns_advance",
+        minute="*",
+        description="Start scheduled campaigns whose start has come, end those past their end.",
+    ),
     # loyalty_site (channel API and webhooks)
     Schedule(
         name="Idempotency keys purge",

@@ -2,6 +2,7 @@
 (`segments`), campaigns (`campaigns`) and their messages (`messages`), as data marketing
 edits; `campaigns.services` applies them."""
 
+from campaigns.models.budgets import CampaignMemberUsage
 from campaigns.models.campaigns import Campaign, CampaignTransition
 from campaigns.models.engagement import (
     Badge,
@@ -30,6 +31,7 @@ __all__ = [
     "Badge",
     "Campaign",
     "CampaignMessage",
+    "CampaignMemberUsage",
     "CampaignTransition",
     "Challenge",
     "Channel",

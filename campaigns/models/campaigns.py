@@ -8,7 +8,10 @@ snapshot); the control group is computed from the campaign's salt (campaigns.con
 the same on every run and after the campaign has ended.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -31,6 +34,12 @@ class Campaign(models.Model):
         PAUSED = "paused", _("Paused")
         ENDED = "ended", _("Ended")
         ARCHIVED = "archived", _("Archived")
+
+    class CapPeriod(models.TextChoices):
+        LIFETIME = "lifetime", _("Campaign lifetime")
+        DAY = "day", _("Day")
+        WEEK = "week", _("Week")
+        MONTH = "month", _("Month")
 
     name = models.CharField(_("name"), max_length=120)
     description = models.TextField(_("description"), blank=True)
@@ -68,6 +77,43 @@ class Campaign(models.Model):
         related_name="campaign",
         verbose_name=_("audience"),
         editable=False,
+    )
+    # Budget caps (earning campaigns): the points its rules may issue in all, their money value
+    # at `point_value`, and per member per period. `points_spent` moves only by a conditional
+    # UPDATE in campaigns.services.budgets; the CHECK constraints below refuse any overspend.
+    budget_points = models.PositiveBigIntegerField(
+        _("budget (points)"), null=True, blank=True, help_text=_("Empty: no limit.")
+    )
+    budget_money = models.DecimalField(
+        _("budget (money)"),
+        max_digits=14,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text=_("In the programme's currency, counted at the point value. Empty: no limit."),
+    )
+    member_cap_points = models.PositiveIntegerField(
+        _("cap per member (points)"), null=True, blank=True, help_text=_("Empty: no limit.")
+    )
+    member_cap_period = models.CharField(
+        _("cap period"), max_length=16, choices=CapPeriod.choices, default=CapPeriod.LIFETIME
+    )
+    # The money budget in whole points at `point_value`, fixed when scheduled (or the budget is
+    # raised): the cap and its CHECK are then integer comparisons, exact on every database.
+    budget_money_points = models.PositiveBigIntegerField(
+        _("money budget in points"), null=True, blank=True, editable=False
+    )
+    points_spent = models.PositiveBigIntegerField(_("points spent"), default=0, editable=False)
+    point_value = models.DecimalField(
+        _("point value"),
+        max_digits=12,
+        decimal_places=6,
+        default=Decimal(0),
+        editable=False,
+        help_text=_(
+            "The money value of a point the money budget is counted at (set when scheduled)."
+        ),
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -108,10 +154,34 @@ class Campaign(models.Model):
                 name="campaign_scheduled_has_start",
                 violation_error_message=_("A campaign needs a start before it is scheduled."),
             ),
+            models.CheckConstraint(
+                condition=Q(budget_points__isnull=True) | Q(points_spent__lte=F("budget_points")),
+                name="campaign_budget_points_not_overspent",
+                violation_error_message=_("The campaign cannot issue more points than its budget."),
+            ),
+            models.CheckConstraint(
+                condition=Q(budget_money_points__isnull=True)
+                | Q(points_spent__lte=F("budget_money_points")),
+                name="campaign_budget_money_not_overspent",
+                violation_error_message=_("The campaign cannot issue more than its money budget."),
+            ),
+            models.CheckConstraint(
+                condition=Q(member_cap_period__in=["lifetime", "day", "week", "month"]),
+                name="campaign_member_cap_period_valid",
+                violation_error_message=_("Choose a valid cap period."),
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def money_spent(self) -> Decimal:
+        return (Decimal(self.points_spent) * self.point_value).quantize(Decimal("0.01"))
+
+    @property
+    def budgeted(self) -> bool:
+        return self.budget_points is not None or self.budget_money is not None
 
     def in_control_q(self, field: str = "pk") -> Q:
         """This campaign's control group, over member ids in `field`."""

@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import conditions, engine
+from campaigns.models.campaigns import Campaign
 from ledger.models import Purchase
 from members.models import Member, Tier
 
@@ -125,6 +126,17 @@ class EarningRule(models.Model):
         _("stacks with other rules"),
         default=True,
         help_text=_("Of the matching rules that do not stack, only the highest priority applies."),
+    )
+    # A campaign's rule applies only while its campaign is active and in its period, and only
+    # to the campaign's treated audience (campaigns.selectors.rule_spec).
+    campaign = models.ForeignKey(
+        Campaign,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="rules",
+        verbose_name=_("campaign"),
+        help_text=_("Empty: a rule of the programme, for every member."),
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 

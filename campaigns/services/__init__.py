@@ -3,8 +3,10 @@
 `purchases` (a purchase from any channel, the use case behind `POST purchases/`), `returns`,
 `reviews` (the abuse guard's queue), `abuse` (the guard itself), `engagement` (events and
 birthdays), `referrals`, `challenges` (and badges), `segments` (snapshots, RFM presets),
-`sends` (campaign messages: planning, claiming, sending, recording); `locks` finds and locks the
-member, first in the lock order every module keeps. Callers import the use cases from here.
+`sends` (campaign messages: planning, claiming, sending, recording), `lifecycle` (campaign status
+changes and the scheduler), `budgets` (campaign budget caps on the purchase path); `locks` finds
+and locks the member, first in the lock order every module keeps. Callers import the use cases
+from here.
 """
 
 from campaigns.services.challenges import badge_award, challenges_advance
@@ -13,6 +15,18 @@ from campaigns.services.engagement import (
     event_approve,
     event_record,
     event_reject,
+)
+from campaigns.services.lifecycle import (
+    campaign_activate,
+    campaign_archive,
+    campaign_end,
+    campaign_pause,
+    campaign_resume,
+    campaign_schedule,
+    campaign_schedule_problems,
+    campaign_unschedule,
+    campaign_update,
+    campaigns_advance,
 )
 from campaigns.services.purchases import PurchaseResult, purchase_record
 from campaigns.services.referrals import (
@@ -37,6 +51,16 @@ __all__ = [
     "ReturnResult",
     "SendResult",
     "badge_award",
+    "campaign_activate",
+    "campaign_archive",
+    "campaign_end",
+    "campaign_pause",
+    "campaign_resume",
+    "campaign_schedule",
+    "campaign_schedule_problems",
+    "campaign_unschedule",
+    "campaign_update",
+    "campaigns_advance",
     "birthdays_reward",
     "campaign_send_start",
     "challenges_advance",

@@ -2,7 +2,8 @@
 
 Locking order, to keep concurrent requests from deadlocking: the member row first (it serialises
 one member's purchases, events and returns, which makes first-purchase bonuses, per-member caps
-and velocity checks exact), then budgeted earning rules by id, then the ledger's account row
+and velocity checks exact), then budgeted earning rules by id, then budgeted campaigns by id and
+the member's campaign usage rows (campaigns.services.budgets), then the ledger's account row
 (taken inside ledger.services; see the lock order in ledger.services.posting).
 
 The member row is locked ``FOR NO KEY UPDATE``, not ``FOR UPDATE``. A write that only references

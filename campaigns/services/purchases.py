@@ -25,6 +25,12 @@ from campaigns.models import (
     PurchaseReview,
 )
 from campaigns.services.abuse import abuse_check
+from campaigns.services.budgets import (
+    campaign_budgets_take,
+    campaign_limits_lock,
+    campaign_points,
+    member_facts_with,
+)
 from campaigns.services.challenges import challenges_advance
 from campaigns.services.locks import balance_of, card_active, member_lock
 from campaigns.services.referrals import referral_reward
@@ -208,10 +214,13 @@ def _purchase_record(
             if rule.pk in spent:
                 rule.budget_spent = spent[rule.pk]
     facts = selectors.member_facts(member=member, rules=rules, at=occurred_at, first_purchase=first)
+    # Campaign rules: the member's audiences, and budgeted campaigns locked (after the rules).
+    limits = campaign_limits_lock(member=member, rules=rules, at=occurred_at)
     evaluation = engine.evaluate(
         purchase=purchase_facts(purchase, lines),
-        member=facts,
+        member=member_facts_with(facts, limits),
         rules=[selectors.rule_spec_shared(r) for r in rules],
+        campaign_budget=limits.budget_left,
     )
     points = evaluation.points
     explanation = evaluation.explanation()
@@ -226,6 +235,11 @@ def _purchase_record(
         else ""
     )
     points_recorded = not reason and points > 0
+    if limits.campaigns:
+        # Held points (under review) count too: approving them posts what was awarded here.
+        campaign_budgets_take(
+            member=member, limits=limits, points=campaign_points(evaluation, rules)
+        )
     _awards_store(
         member=member,
         purchase=purchase,

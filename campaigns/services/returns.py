@@ -11,6 +11,7 @@ from django.db.models import F, Sum
 from campaigns.models import (
     PurchasePoints,
 )
+from campaigns.services.budgets import campaign_budgets_give_back
 from campaigns.services.locks import balance_of, member_lock
 from ledger import services as ledger_services
 from ledger.models import Entry, PendingEarn, Purchase, Return
@@ -64,6 +65,13 @@ def returns_settle(*, purchase: Purchase) -> int:
         share = Decimal(earned.points) * returned / purchase.amount
         target = int(share.to_integral_value(ROUND_FLOOR))
     todo = max(target - earned.points_reversed, 0)
+    # Before the ledger's account lock: campaign rows come before it in the lock order.
+    campaign_budgets_give_back(
+        purchase=purchase,
+        earned=earned.points,
+        reversed_before=earned.points_reversed,
+        reversed_after=earned.points_reversed + todo,
+    )
     taken = _take_back(purchase=purchase, points=todo)
     PurchasePoints.objects.filter(pk=earned.pk).update(points_reversed=F("points_reversed") + taken)
     return taken

@@ -14,6 +14,7 @@ from campaigns.models import (
     EarningRule,
     PurchaseReview,
 )
+from campaigns.services.budgets import campaign_budgets_give_back
 from campaigns.services.locks import member_lock
 from campaigns.services.purchases import purchase_followups, purchase_points_post
 from campaigns.services.returns import returns_settle
@@ -64,5 +65,12 @@ def purchase_review_reject(*, review: PurchaseReview, actor) -> PurchaseReview:
             EarningRule.objects.filter(pk=award.rule_id).update(
                 budget_spent=F("budget_spent") - award.points
             )
+    # Campaigns after the rules (the lock order), as if the purchase had been returned whole.
+    campaign_budgets_give_back(
+        purchase=review.purchase,
+        earned=review.points,
+        reversed_before=0,
+        reversed_after=review.points,
+    )
     awards.delete()
     return review
