@@ -46,7 +46,9 @@ ERROR_CODES: dict[str, int] = {
     "card_not_active": 409,
     "card_number_exhausted": 409,
     "card_number_taken": 409,
+    "campaign_not_editable": 409,
     "campaign_not_sendable": 409,
+    "campaign_transition_invalid": 409,
     "card_replaced": 409,
     "channel_exists": 409,
     "conflict": 409,
@@ -84,6 +86,7 @@ ERROR_CODES: dict[str, int] = {
     "voucher_used": 409,
     # Understood, but refused by a business rule.
     "actor_required": 422,
+    "campaign_not_ready": 422,
     "currency_not_supported": 422,
     "discount_too_small": 422,
     "invalid_count": 422,

@@ -133,8 +133,8 @@ def _forget_rules_on_commit() -> None:
 
 def _refuse(campaign: Campaign, action: str) -> CampaignTransitionInvalid:
     return CampaignTransitionInvalid(
-        gettext("A campaign that is %(status)s cannot %(action)s.")
-        % {"status": campaign.get_status_display().lower(), "action": action}
+        gettext("A campaign that is %(status)s cannot take the step “%(action)s”.")
+        % {"status": campaign.get_status_display().lower(), "action": ACTION_LABELS[action]}
     )
 
 

@@ -8,9 +8,9 @@ import psycopg.errors
 import pytest
 from django.db import OperationalError
 
-from loyalty_site.api import idempotency
 from loyalty_site.api.exceptions import error_fields
 from loyalty_site.errors import ERROR_CODES, DomainError
+from members import busy
 from rewards import services as reward_services
 from tests.api.factories import member_with
 
@@ -131,7 +131,7 @@ def test_no_key_and_a_throttle_have_the_shape(make_channel, member):
 
 
 def test_busy_has_the_shape(api, monkeypatch):
-    monkeypatch.setattr(idempotency, "RETRY_BASE_SECONDS", 0)
+    monkeypatch.setattr(busy, "RETRY_BASE_SECONDS", 0)
 
     def deadlocked(**kwargs):
         error = OperationalError("deadlock")

@@ -104,7 +104,11 @@ def test_the_live_api_under_a_mixed_load_answers_no_server_error_and_keeps_every
     members = [MemberFactory() for _ in range(MEMBERS)]
     past = timezone.now() - timedelta(days=1)
     for member in members:
-        ledger_services.points_earn(member=member, points=300, reason="start")
+        # Earned before the expiring lot, so that redemptions (oldest lots first) take these
+        # and leave the expiring lot to the expiry runs, however the threads are scheduled.
+        ledger_services.points_earn(
+            member=member, points=300, reason="start", at=past - timedelta(days=2)
+        )
         # Lots already past their expiry date, so that the expiry runs have work to do.
         ledger_services.points_earn(
             member=member, points=40, reason="start", at=past - timedelta(days=1), expires_at=past
