@@ -75,6 +75,13 @@ SCHEDULES: list[Schedule] = [
         hour="5",
         description="Give the birthday engagement event's points to today's birthdays (campaigns).",
     ),
+    Schedule(
+        name="Campaign results",
+        task="campaigns.results_refresh",
+        minute="40",
+        hour="4",
+        description="Measure running and recently ended campaigns against their control groups.",
+    ),
     # loyalty_site (channel API and webhooks)
     Schedule(
         name="Idempotency keys purge",

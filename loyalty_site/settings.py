@@ -348,6 +348,12 @@ LOYALTY_HOLDOUT_BASIS_POINTS = env_int("LOYALTY_HOLDOUT_BASIS_POINTS", 0, minimu
 LOYALTY_HOLDOUT_SALT = env_int(
     "LOYALTY_HOLDOUT_SALT", 2_654_435_761, minimum=1, maximum=4_294_967_290
 )
+# Campaign results compare treated and control members also over this many days after a
+# campaign ends (the follow-up window: did the effect last?).
+LOYALTY_CAMPAIGN_FOLLOW_UP_DAYS = env_int("LOYALTY_CAMPAIGN_FOLLOW_UP_DAYS", 30, minimum=1)
+# A personalised offer's "most-bought category" is the member's largest spend over this many
+# days (campaigns.offers).
+LOYALTY_OFFER_HISTORY_DAYS = env_int("LOYALTY_OFFER_HISTORY_DAYS", 365, minimum=1)
 
 # --- campaigns: purchases, earning rules, engagement ---
 # The largest amount one purchase may have (a till's typo, or a probe for overflows, otherwise

@@ -1,6 +1,6 @@
 """The programme's rules (earning, abuse: `rules`), engagement (`engagement`), segments
-(`segments`) and campaigns (`campaigns`), as data marketing edits; `campaigns.services` applies
-them."""
+(`segments`), campaigns (`campaigns`) with their offers (`offers`), as data marketing edits;
+`campaigns.services` applies them and writes the campaigns' results (`results`)."""
 
 from campaigns.models.campaigns import Campaign, CampaignTransition
 from campaigns.models.engagement import (
@@ -13,6 +13,8 @@ from campaigns.models.engagement import (
     Referral,
     ReferralCode,
 )
+from campaigns.models.offers import CampaignOffer
+from campaigns.models.results import CampaignResult
 from campaigns.models.rules import (
     AbuseRule,
     EarningAward,
@@ -28,6 +30,8 @@ __all__ = [
     "AbuseRule",
     "Badge",
     "Campaign",
+    "CampaignOffer",
+    "CampaignResult",
     "CampaignTransition",
     "Challenge",
     "ChallengeProgress",

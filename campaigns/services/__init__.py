@@ -2,9 +2,9 @@
 
 `purchases` (a purchase from any channel, the use case behind `POST purchases/`), `returns`,
 `reviews` (the abuse guard's queue), `abuse` (the guard itself), `engagement` (events and
-birthdays), `referrals`, `challenges` (and badges), `segments` (snapshots); `locks` finds and
-locks the member, first in the lock order every module keeps. Callers import the use cases
-from here.
+birthdays), `referrals`, `challenges` (and badges), `segments` (snapshots), `results` (campaign
+results against the control group); `locks` finds and locks the member, first in the lock order
+every module keeps. Callers import the use cases from here.
 """
 
 from campaigns.services.challenges import badge_award, challenges_advance
@@ -21,6 +21,7 @@ from campaigns.services.referrals import (
     referral_register,
     referral_reward,
 )
+from campaigns.services.results import campaign_results_refresh, campaigns_results_due
 from campaigns.services.returns import ReturnResult, return_record
 from campaigns.services.reviews import purchase_review_approve, purchase_review_reject
 from campaigns.services.segments import segment_snapshot_take
@@ -30,6 +31,8 @@ __all__ = [
     "ReturnResult",
     "badge_award",
     "birthdays_reward",
+    "campaign_results_refresh",
+    "campaigns_results_due",
     "challenges_advance",
     "event_approve",
     "event_record",
