@@ -14,6 +14,9 @@ from campaigns import conditions, services
 from campaigns.models import (
     AbuseRule,
     Badge,
+    Campaign,
+    CampaignOffer,
+    CampaignResult,
     Challenge,
     ChallengeProgress,
     EarningAward,
@@ -361,3 +364,100 @@ class ChallengeProgressAdmin(ReadOnlyAdmin):
     list_filter = ["challenge"]
     raw_id_fields = ["member"]
     show_full_result_count = False
+
+
+# --- Personalised offers and campaign results (issue 13: offers) ------------------------------
+# CampaignAdmin belongs to the campaign lifecycle; CampaignOfferInline is meant for its
+# `inlines`. Until it is there, offers are edited on their own page below.
+
+
+class CampaignOfferInline(admin.TabularInline):
+    model = CampaignOffer
+    fields = ["priority", "rule", "category", "days", "reward"]
+    autocomplete_fields = ["reward"]
+    extra = 0
+
+
+@admin.register(CampaignOffer)
+class CampaignOfferAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "priority", "rule", "category", "days", "reward"]
+    list_select_related = ["campaign", "reward"]
+    list_filter = ["rule"]
+    search_fields = ["campaign__name", "category"]
+    autocomplete_fields = ["reward"]
+    fields = ["campaign", "priority", "rule", "category", "days", "reward"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "campaign":
+            kwargs["queryset"] = Campaign.objects.filter(kind=Campaign.Kind.OFFER)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(CampaignResult)
+class CampaignResultAdmin(ReadOnlyAdmin):
+    """The stored sums, and per campaign the results page: lifts against the control group."""
+
+    list_display = [
+        "campaign",
+        "window",
+        "metric",
+        "treated_n",
+        "treated_mean",
+        "control_n",
+        "control_mean",
+        "computed_at",
+        "results_link",
+    ]
+    list_select_related = ["campaign"]
+    list_filter = ["window", "metric"]
+    search_fields = ["campaign__name"]
+    show_full_result_count = False
+
+    @admin.display(description=_("treated mean"))
+    def treated_mean(self, obj):
+        return round(obj.treated_sum / obj.treated_n, 4) if obj.treated_n else None
+
+    @admin.display(description=_("control mean"))
+    def control_mean(self, obj):
+        return round(obj.control_sum / obj.control_n, 4) if obj.control_n else None
+
+    @admin.display(description=_("results"))
+    def results_link(self, obj):
+        from django.utils.html import format_html
+
+        url = reverse("admin:campaigns_campaignresult_campaign", args=[obj.campaign_id])
+        return format_html('<a href="{}">{}</a>', url, _("Lifts"))
+
+    def get_urls(self):
+        return [
+            path(
+                "campaign/<int:campaign_id>/",
+                self.admin_site.admin_view(self.campaign_view),
+                name="campaigns_campaignresult_campaign",
+            )
+        ] + super().get_urls()
+
+    def campaign_view(self, request, campaign_id: int):
+        from django.contrib import messages
+        from django.db import transaction
+        from django.shortcuts import get_object_or_404, redirect
+
+        from campaigns import tasks
+        from campaigns.results import campaign_results
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        if request.method == "POST":
+            # Measuring a large audience takes a while: the worker does it, not this request.
+            transaction.on_commit(lambda: tasks.results_refresh.delay(campaign.pk))
+            messages.info(request, _("The results are being refreshed; reload in a minute."))
+            return redirect(request.path)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Results of %(campaign)s") % {"campaign": campaign},
+            "campaign": campaign,
+            "results": campaign_results(campaign),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "campaigns/results.html", context)

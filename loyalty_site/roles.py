@@ -56,6 +56,9 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "campaigns.view_engagementevent",
         "campaigns.view_challengeprogress",
         "campaigns.view_memberbadge",
+        # campaigns: personalised offers and campaign results
+        *(f"campaigns.{action}_campaignoffer" for action in ("view", "add", "change", "delete")),
+        "campaigns.view_campaignresult",
     },
     CUSTOMER_SERVICE: {
         # rewards: see the catalogue and codes; cancel reservations, move shipments on
