@@ -32,8 +32,13 @@ class CampaignResult(models.Model):
     # Yes/no metrics: a share of members, compared by the two-proportion test.
     PROPORTIONS = frozenset({Metric.CONVERSION, Metric.REDEMPTION, Metric.OFFER_REDEMPTION})
 
+    # No index of its own: campaign_result_once starts with it.
     campaign = models.ForeignKey(
-        Campaign, on_delete=models.CASCADE, related_name="results", verbose_name=_("campaign")
+        Campaign,
+        on_delete=models.CASCADE,
+        related_name="results",
+        verbose_name=_("campaign"),
+        db_index=False,
     )
     window = models.CharField(_("window"), max_length=16, choices=Window.choices)
     metric = models.CharField(_("metric"), max_length=20, choices=Metric.choices)
