@@ -82,6 +82,7 @@ def rules_load() -> None:
             limit_count=limit,
             limit_period=period,
             requires_approval=approval,
+            collects_nps=code == "survey",
         )
     regular = Badge.objects.create(
         code="regular", name="Regular", description="Three purchases within thirty days."
@@ -164,7 +165,16 @@ def load(*, rng: random.Random, purchases_per_member: tuple[int, int] = (6, 9)) 
             )
             recorded += 1
         if rng.random() < 0.25:
-            event_record(member=member, kind="survey", reference=f"DEMO-S-{member.pk}")
+            # The survey asks for the NPS score: more promoters than detractors, as in a
+            # programme people chose to join.
+            score = rng.choices(range(11), weights=[1, 1, 1, 1, 2, 3, 4, 8, 10, 12, 9])[0]
+            event_record(
+                member=member,
+                kind="survey",
+                reference=f"DEMO-S-{member.pk}",
+                score=score,
+                at=times[-1],
+            )
         if rng.random() < 0.15:
             # Reviews wait for moderation: a queue for customer service to work.
             event_record(member=member, kind="review", reference=f"DEMO-R-{member.pk}")

@@ -1,11 +1,12 @@
 """Reads shared by the purchase path, the simulator, the admin and the API."""
 
+import calendar
 import dataclasses
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from campaigns import conditions, engine
@@ -14,6 +15,7 @@ from campaigns.models import (
     ChallengeProgress,
     EarningAward,
     EarningRule,
+    EngagementEvent,
     MemberBadge,
     Period,
 )
@@ -192,3 +194,30 @@ def challenges_for(*, member: Member) -> list[dict]:
 
 def badges_for(*, member: Member):
     return MemberBadge.objects.filter(member=member).select_related("badge").order_by("awarded_at")
+
+
+def birthday_reference(on: date) -> str:
+    """The birthday event's reference: one a year per member (the unique reference)."""
+    return f"birthday:{on.year}"
+
+
+def birthday_members(*, on: date) -> QuerySet[Member]:
+    """Active members whose birthday is ``on`` (29 February's on 28 February of other years)."""
+    days = [(on.month, on.day)]
+    if (on.month, on.day) == (2, 28) and not calendar.isleap(on.year):
+        days.append((2, 29))
+    query = Q()
+    for month, day in days:
+        query |= Q(birth_date__month=month, birth_date__day=day)
+    return Member.objects.filter(query, status=Member.Status.ACTIVE)
+
+
+def birthdays_due(*, on: date) -> list[int]:
+    """The members to reward for their birthday ``on`` and not rewarded yet this year, in id
+    order (what the job splits in chunks: a second run finds none)."""
+    rewarded = EngagementEvent.objects.filter(
+        kind__code="birthday", reference=birthday_reference(on)
+    ).values("member_id")
+    return list(
+        birthday_members(on=on).exclude(pk__in=rewarded).order_by("pk").values_list("pk", flat=True)
+    )

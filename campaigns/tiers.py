@@ -18,7 +18,9 @@ tier's threshold keeps it for that tier's ``downgrade_grace_days``, counted from
 recalculation that saw them below (``Member.tier_below_since``); qualifying again within the
 grace ends it. Every change writes a TierHistory row with its reason.
 
-The nightly run is a handful of set-based statements (no per-member Python loop): one
+The nightly job runs in chunks of members (``tier_candidates`` lists the members whose tier
+may change, ``tiers_recalculate(member_ids=...)`` does one chunk, all chunks as of the same
+moment). Each run is a handful of set-based statements (no per-member Python loop): one
 aggregates the qualifying points of every member into a temporary table, the others update the
 members and insert the history from it. It is safe to run twice (the second run finds nothing
 to change) and concurrently (PostgreSQL: a transaction-scoped advisory lock serialises runs;
@@ -147,9 +149,21 @@ def _sql_value(moment: datetime):
     return connection.ops.adapt_datetimefield_value(moment)
 
 
-def _create_targets(cursor, *, tiers: list[Tier], now: datetime) -> None:
-    """Fill TEMP_TABLE with (member, current tier, target tier, ranks, points) for every
-    member whose tier may change or whose grace clock runs."""
+def _members_in(column: str, member_ids: list[int] | None) -> tuple[str, list]:
+    """An SQL condition limiting ``column`` to a chunk's members (none: every member)."""
+    if member_ids is None:
+        return "", []
+    if not member_ids:
+        return " AND FALSE", []
+    return f" AND {column} IN ({', '.join(['%s'] * len(member_ids))})", list(member_ids)
+
+
+def _targets_query(
+    *, tiers: list[Tier], now: datetime, member_ids: list[int] | None = None
+) -> tuple[str, list]:
+    """The SELECT of (member, current tier, target tier, ranks, qualifying points per tier) for
+    every member (of ``member_ids``, when given) whose tier may change or whose grace clock
+    runs, with its parameters."""
     member_t = Member._meta.db_table
     tier_t = Tier._meta.db_table
     entry_t = Entry._meta.db_table
@@ -164,16 +178,18 @@ def _create_targets(cursor, *, tiers: list[Tier], now: datetime) -> None:
     for tier in tiers:
         sums.append(f"SUM(CASE WHEN e.created_at >= %s THEN e.amount ELSE 0 END) AS q_{tier.pk}")
         cutoff_params.append(_sql_value(cutoffs[tier.pk]))
-    points_cases = [f"WHEN {tier.pk} THEN COALESCE(q_{tier.pk}, 0)" for tier in tiers]
+    entries_of, entries_params = _members_in("a.member_id", member_ids)
+    members_of, members_params = _members_in("m.id", member_ids)
     params = [
         *threshold_params,
         *cutoff_params,
         _sql_value(min(cutoffs.values())),
         _sql_value(now),
+        *entries_params,
     ]
     params.append(Member.Status.ERASED)
+    params.extend(members_params)
     sql = f"""
-        CREATE TEMPORARY TABLE {TEMP_TABLE} AS
         SELECT x.*, COALESCE(ct.rank, -1) AS current_rank, COALESCE(tt.rank, -1) AS target_rank
         FROM (
             SELECT m.id AS member_id,
@@ -190,17 +206,27 @@ def _create_targets(cursor, *, tiers: list[Tier], now: datetime) -> None:
                 WHERE e.created_at >= %s AND e.created_at <= %s
                   AND ((e.kind = 'earn' AND e.amount > 0)
                        OR (e.kind = 'reverse' AND e.amount < 0 AND r.kind = 'earn'))
+                  {entries_of}
                 GROUP BY a.member_id
             ) q ON q.q_member_id = m.id
-            WHERE m.status <> %s
+            WHERE m.status <> %s{members_of}
         ) x
         LEFT JOIN {tier_t} ct ON ct.id = x.current_tier_id
         LEFT JOIN {tier_t} tt ON tt.id = x.target_tier_id
         WHERE COALESCE(x.current_tier_id, 0) <> COALESCE(x.target_tier_id, 0)
            OR x.below_since IS NOT NULL
     """
+    return sql, params
+
+
+def _create_targets(
+    cursor, *, tiers: list[Tier], now: datetime, member_ids: list[int] | None = None
+) -> None:
+    """Fill TEMP_TABLE with ``_targets_query``'s rows and the points that decided."""
+    sql, params = _targets_query(tiers=tiers, now=now, member_ids=member_ids)
+    points_cases = [f"WHEN {tier.pk} THEN COALESCE(q_{tier.pk}, 0)" for tier in tiers]
     cursor.execute(f"DROP TABLE IF EXISTS {TEMP_TABLE}")
-    cursor.execute(sql, params)
+    cursor.execute(f"CREATE TEMPORARY TABLE {TEMP_TABLE} AS {sql}", params)
     # The points that decided, in the target's window (or the current tier's on a downgrade
     # to no tier): written to the history.
     cursor.execute(f"ALTER TABLE {TEMP_TABLE} ADD COLUMN points BIGINT")
@@ -212,8 +238,22 @@ def _create_targets(cursor, *, tiers: list[Tier], now: datetime) -> None:
     cursor.execute(f"CREATE INDEX {TEMP_TABLE}_member ON {TEMP_TABLE} (member_id)")
 
 
-def _move(cursor, *, where: str, params: list, reason: str, now: datetime) -> int:
-    """Move the members of TEMP_TABLE matching ``where`` to their target tier, with history.
+def tier_candidates(*, now: datetime) -> list[int]:
+    """The members whose tier may change at ``now`` or whose grace clock runs, in id order:
+    what the nightly job splits in chunks (a read; each chunk computes its members again under
+    their row locks). A member moved by a chunk is no candidate any more."""
+    tiers = list(Tier.objects.all())
+    if not tiers:
+        return []
+    sql, params = _targets_query(tiers=tiers, now=now)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT t.member_id FROM ({sql}) t ORDER BY t.member_id", params)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _move(cursor, *, where: str, params: list, reason: str, now: datetime) -> tuple[int, list[int]]:
+    """Move the members of TEMP_TABLE matching ``where`` to their target tier, with history;
+    returns how many moved and the ids of the history rows written.
 
     The UPDATE re-checks each member's tier under its row lock, so a member whose tier changed
     since the temporary table was filled (an upgrade on earn) is left alone; the history is
@@ -237,6 +277,7 @@ def _move(cursor, *, where: str, params: list, reason: str, now: datetime) -> in
         [stamp, *params],
     )
     moved = cursor.rowcount
+    history_ids: list[int] = []
     if moved:
         cursor.execute(
             f"""
@@ -247,16 +288,24 @@ def _move(cursor, *, where: str, params: list, reason: str, now: datetime) -> in
             JOIN {member_t} m ON m.id = t.member_id
             WHERE ({where}) AND m.tier_since = %s
               AND COALESCE(m.tier_id, 0) = COALESCE(t.target_tier_id, 0)
+            RETURNING id
             """,
             [reason, stamp, *params, stamp],
         )
-    return moved
+        history_ids = [row[0] for row in cursor.fetchall()]
+    return moved, history_ids
 
 
 @transaction.atomic
-def tiers_recalculate(*, now: datetime | None = None, progress=None) -> dict:
+def tiers_recalculate(
+    *, now: datetime | None = None, progress=None, member_ids: list[int] | None = None
+) -> dict:
     """Recalculate every member's tier; returns counts of what changed.
 
+    ``member_ids`` limits the run to those members: the nightly job hands out chunks of them
+    (``tier_candidates``), each its own short task, all with the same ``now``.
+    A chunk run twice with that ``now`` moves nobody twice and writes the audit rows and events
+    only of the history rows it wrote itself.
     ``progress`` (optional) is called with a step name after each statement, for a progress bar.
     """
     now = now or timezone.now()
@@ -268,10 +317,10 @@ def tiers_recalculate(*, now: datetime | None = None, progress=None) -> dict:
         tiers = list(Tier.objects.all())
         if not tiers:
             return {"upgraded": 0, "downgraded": 0, "grace_started": 0, "grace_ended": 0}
-        _create_targets(cursor, tiers=tiers, now=now)
+        _create_targets(cursor, tiers=tiers, now=now, member_ids=member_ids)
         step("qualifying points")
 
-        upgraded = _move(
+        upgraded, history_ids = _move(
             cursor,
             where="t.target_rank > t.current_rank",
             params=[],
@@ -305,7 +354,7 @@ def tiers_recalculate(*, now: datetime | None = None, progress=None) -> dict:
         downgraded = 0
         for tier in tiers:
             grace_end = now - timedelta(days=tier.downgrade_grace_days)
-            downgraded += _move(
+            moved, written = _move(
                 cursor,
                 where=(
                     "t.target_rank < t.current_rank AND t.current_tier_id = %s "
@@ -315,20 +364,24 @@ def tiers_recalculate(*, now: datetime | None = None, progress=None) -> dict:
                 reason=TierHistory.Reason.DOWNGRADE,
                 now=now,
             )
+            downgraded += moved
+            history_ids += written
         step("downgrades")
         cursor.execute(f"DROP TABLE IF EXISTS {TEMP_TABLE}")
     # The audit rows and tier.changed events of every member this run moved, as
-    # member_tier_set writes them for one, in chunks so that memory stays flat.
-    moved = TierHistory.objects.filter(
-        at=now, reason__in=[TierHistory.Reason.QUALIFIED, TierHistory.Reason.DOWNGRADE]
-    ).order_by("pk")
-    chunk: list[TierHistory] = []
-    for history in moved.iterator(chunk_size=CHANGES_CHUNK):
-        chunk.append(history)
-        if len(chunk) == CHANGES_CHUNK:
-            tier_changes_record(histories=chunk)
-            chunk = []
-    tier_changes_record(histories=chunk)
+    # member_tier_set writes them for one, in chunks so that memory stays flat. By the ids this
+    # run inserted, not by ``at=now``: the other chunks of the night share that ``now``, and so
+    # does this chunk when it is delivered again.
+    # (A database takes at most so many parameters in one statement: CHANGES_CHUNK at a time.)
+    history_ids.sort()
+    for start in range(0, len(history_ids), CHANGES_CHUNK):
+        tier_changes_record(
+            histories=list(
+                TierHistory.objects.filter(
+                    pk__in=history_ids[start : start + CHANGES_CHUNK]
+                ).order_by("pk")
+            )
+        )
     step("audit and events")
     return {
         "upgraded": upgraded,

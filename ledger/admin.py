@@ -30,6 +30,7 @@ from ledger.services.adjustments import adjustment_too_large
 from loyalty_site.errors import DomainError, form_error
 from members.admin_actions import rows_run
 from members.admin_numbers import NumbersInRange
+from members.busy import busy_retry
 from members.selectors import member_search
 
 MEMBER_SEARCH = (
@@ -267,7 +268,14 @@ class AdjustmentRequestAdmin(NumbersInRange, admin.ModelAdmin):
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            # The whole view is run again when the database picks its transaction as a
+            # deadlock's victim (it rolled back whole); losing every time is WriteBusy, a
+            # refusal like the others below: the form comes back with "try again", not a 500.
+            return busy_retry(
+                lambda: super(AdjustmentRequestAdmin, self).changeform_view(
+                    request, object_id, form_url, extra_context
+                )
+            )
         except DomainError as refusal:
             if request.method != "POST" or object_id is not None:
                 raise

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import BigIntegerField, F, Min, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ledger.models import Account, Entry, Hold, Lot, PendingEarn, Purchase
+from ledger.models import Account, Entry, Hold, IdempotencyRecord, Lot, PendingEarn, Purchase
 from members.models import Member
 
 
@@ -34,12 +35,17 @@ def entries_for(*, member: Member) -> QuerySet[Entry]:
 
 
 def points_expiring_soon(
-    *, days: int, member: Member | None = None, now: datetime | None = None
+    *,
+    days: int,
+    member: Member | None = None,
+    now: datetime | None = None,
+    member_ids: Iterable[int] | None = None,
 ) -> QuerySet:
     """Points that expire within ``days`` days, per member.
 
     Rows of ``{"member_id", "points", "first_expiry"}``, soonest first; filtered to one member
-    when ``member`` is given (an empty result means nothing expires soon).
+    when ``member`` is given (an empty result means nothing expires soon), or to a job's chunk
+    of ``member_ids``.
     """
     now = now or timezone.now()
     lots = Lot.objects.filter(
@@ -47,6 +53,8 @@ def points_expiring_soon(
     )
     if member is not None:
         lots = lots.filter(account__member=member)
+    if member_ids is not None:
+        lots = lots.filter(account__member_id__in=list(member_ids))
     return (
         lots.values(member_id=F("account__member_id"))
         .annotate(points=Sum("remaining"), first_expiry=Min("expires_at"))
@@ -100,14 +108,18 @@ def account_mismatches(account: Account) -> list[str]:
     return problems
 
 
-def ledger_mismatches(*, chunk_size: int = 2000) -> Iterator[tuple[Account, list[str]]]:
-    """Every account that does not reconcile, with its problems, read in chunks by id."""
+def ledger_mismatches(
+    *, chunk_size: int = 2000, account_ids: Iterable[int] | None = None
+) -> Iterator[tuple[Account, list[str]]]:
+    """Every account that does not reconcile, with its problems, read in chunks by id; only
+    those of ``account_ids`` when given (a chunk of the nightly reconciliation)."""
+    accounts = Account.objects.all()
+    if account_ids is not None:
+        accounts = accounts.filter(pk__in=list(account_ids))
     last = 0
     while True:
         ids = list(
-            Account.objects.filter(pk__gt=last)
-            .order_by("pk")
-            .values_list("pk", flat=True)[:chunk_size]
+            accounts.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:chunk_size]
         )
         if not ids:
             return
@@ -126,3 +138,30 @@ def accounts_expiring(*, now: datetime) -> list[int]:
         .distinct()
         .order_by("account_id")
     )
+
+
+def account_ids() -> list[int]:
+    """Every account, in id order (what the nightly reconciliation splits into chunks)."""
+    return list(Account.objects.order_by("pk").values_list("pk", flat=True))
+
+
+def pending_maturing(*, now: datetime) -> QuerySet[PendingEarn]:
+    """Pending points whose date has come at ``now`` (what ``points_mature`` makes spendable)."""
+    return PendingEarn.objects.filter(status=PendingEarn.Status.PENDING, matures_at__lte=now)
+
+
+def holds_timed_out(*, now: datetime) -> QuerySet[Hold]:
+    """Open holds past their time-out at ``now`` (what ``holds_expire`` releases)."""
+    return Hold.objects.filter(status=Hold.Status.OPEN, expires_at__lte=now)
+
+
+def idempotency_records_expired(*, now: datetime) -> QuerySet[IdempotencyRecord]:
+    """Records older than LOYALTY_IDEMPOTENCY_TTL_HOURS at ``now``: a retry after that is a new
+    request (what ``idempotency_purge`` deletes)."""
+    cutoff = now - timedelta(hours=settings.LOYALTY_IDEMPOTENCY_TTL_HOURS)
+    return IdempotencyRecord.objects.filter(created_at__lt=cutoff)
+
+
+def due_ids(due: QuerySet) -> list[int]:
+    """The ids of a "due" queryset above, in id order (what a nightly job splits)."""
+    return list(due.order_by("pk").values_list("pk", flat=True))

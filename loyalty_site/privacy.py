@@ -75,6 +75,8 @@ def member_export(*, member: Member, actor=None) -> dict:
             "tier": member.tier.name if member.tier_id else None,
             "tier_since": member.tier_since,
             "profile": member.profile,
+            "nps_score": member.nps_score,
+            "nps_at": member.nps_at,
         },
         "cards": [
             {

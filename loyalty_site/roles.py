@@ -59,6 +59,13 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         # campaigns: personalised offers and campaign results
         *(f"campaigns.{action}_campaignoffer" for action in ("view", "add", "change", "delete")),
         "campaigns.view_campaignresult",
+        # campaigns: message templates and frequency caps; the planned messages, to read
+        *(
+            f"campaigns.{action}_{model}"
+            for action in ("view", "add", "change", "delete")
+            for model in ("messagetemplate", "frequencycap")
+        ),
+        "campaigns.view_campaignmessage",
     },
     CUSTOMER_SERVICE: {
         # rewards: see the catalogue and codes; cancel reservations, move shipments on
@@ -98,6 +105,8 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "campaigns.view_referralcode",
         "campaigns.view_challengeprogress",
         "campaigns.view_memberbadge",
+        # the messages a member was sent or spared, and why
+        "campaigns.view_campaignmessage",
     },
     FINANCE: {
         # ledger: balances, entries and lots for the liability; Finance approves large staff

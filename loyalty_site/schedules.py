@@ -82,6 +82,12 @@ SCHEDULES: list[Schedule] = [
         hour="4",
         description="Measure running and recently ended campaigns against their control groups.",
     ),
+    Schedule(
+        name="Campaign message retries",
+        task="campaigns.messages_retry",
+        minute="*/5",
+        description="Send failed messages due again and those of a lost worker (campaigns).",
+    ),
     # loyalty_site (channel API and webhooks)
     Schedule(
         name="Idempotency keys purge",

@@ -439,6 +439,21 @@ LOYALTY_BENCH = env_bool("LOYALTY_BENCH", False)
 # confirmed nor cancelled within this many minutes is released: points, stock and code return.
 LOYALTY_RESERVATION_MINUTES = env_int("LOYALTY_RESERVATION_MINUTES", 15, minimum=1)
 
+# --- Campaign messages (campaigns app: sends) ---
+# Dotted paths of the SMS and push backends (campaigns.backends): the logging ones write each
+# message to the log. E-mail goes through Django's EMAIL_BACKEND (console in the embedded mode).
+LOYALTY_SMS_BACKEND = env_str("LOYALTY_SMS_BACKEND", "campaigns.backends.LoggingSmsBackend")
+LOYALTY_PUSH_BACKEND = env_str("LOYALTY_PUSH_BACKEND", "campaigns.backends.LoggingPushBackend")
+# A worker's claim on a message lasts this long; past it another worker may take the message
+# over (after asking the backend whether it went out). Longer than the slowest send.
+LOYALTY_MESSAGE_LEASE_SECONDS = env_int("LOYALTY_MESSAGE_LEASE_SECONDS", 600, minimum=10)
+# A failed send is retried, waiting base · 2^(attempt-1) seconds (at most 20 min), until this
+# many attempts; then it stays failed with its reason.
+LOYALTY_MESSAGE_MAX_ATTEMPTS = env_int("LOYALTY_MESSAGE_MAX_ATTEMPTS", 4, minimum=1)
+LOYALTY_MESSAGE_RETRY_BASE_SECONDS = env_int("LOYALTY_MESSAGE_RETRY_BASE_SECONDS", 60, minimum=1)
+# {{ points_expiring }} in a message: the member's points expiring within this many days.
+LOYALTY_MESSAGE_EXPIRING_DAYS = env_int("LOYALTY_MESSAGE_EXPIRING_DAYS", 30, minimum=1)
+
 # --- Logging: one JSON object a line on stdout ---
 LOG_LEVEL = env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR"})
 LOGGING = {

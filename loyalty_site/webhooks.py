@@ -171,20 +171,33 @@ def events_listen() -> None:
     events_emitted.connect(_on_events, dispatch_uid="loyalty_site.webhooks")
 
 
-def points_expiring_soon_announce(*, now=None) -> int:
+def _expiring_soon_rows(*, now, member_ids=None) -> list[dict]:
+    # Only expiries that entered the horizon in the last day (see below).
+    days = settings.LOYALTY_WEBHOOK_EXPIRING_DAYS
+    horizon_start = now + timedelta(days=days - 1)
+    return [
+        row
+        for row in ledger_selectors.points_expiring_soon(days=days, now=now, member_ids=member_ids)
+        if row["first_expiry"] > horizon_start
+    ]
+
+
+def members_expiring_soon(*, now) -> list[int]:
+    """The members `points_expiring_soon_announce` announces at ``now``, in id order (what the
+    daily job splits in chunks)."""
+    return sorted(row["member_id"] for row in _expiring_soon_rows(now=now))
+
+
+def points_expiring_soon_announce(*, now=None, member_ids: list[int] | None = None) -> int:
     """A `points.expiring_soon` event per member whose first expiring points come within
     LOYALTY_WEBHOOK_EXPIRING_DAYS days. Only expiries entering that horizon in the last day are
     announced, so one daily run announces each expiry date once; the dedupe key keeps it once
-    when the job runs again within the day (a retry, a manual run) or on two workers at once.
+    when the job runs again within the day (a retry, a manual run, a chunk delivered again) or on
+    two workers at once. ``member_ids`` limits it to those members (a chunk of the job).
     Returns how many members were announced now."""
     now = now or timezone.now()
     days = settings.LOYALTY_WEBHOOK_EXPIRING_DAYS
-    horizon_start = now + timedelta(days=days - 1)
-    rows = [
-        row
-        for row in ledger_selectors.points_expiring_soon(days=days, now=now)
-        if row["first_expiry"] > horizon_start
-    ]
+    rows = _expiring_soon_rows(now=now, member_ids=member_ids)
     public_ids = dict(
         Member.objects.filter(pk__in=[r["member_id"] for r in rows]).values_list("pk", "public_id")
     )
@@ -299,11 +312,21 @@ def delivery_replay(*, delivery: WebhookDelivery) -> WebhookDelivery:
     return copy
 
 
-def deliveries_purge(*, now=None) -> int:
-    now = now or timezone.now()
+def deliveries_purgeable(*, now):
+    """Sent or failed deliveries older than LOYALTY_WEBHOOK_KEEP_DAYS at ``now``."""
     cutoff = now - timedelta(days=settings.LOYALTY_WEBHOOK_KEEP_DAYS)
-    deleted, _detail = WebhookDelivery.objects.filter(
+    return WebhookDelivery.objects.filter(
         created_at__lt=cutoff,
         status__in=[WebhookDelivery.Status.DELIVERED, WebhookDelivery.Status.FAILED],
-    ).delete()
+    )
+
+
+def deliveries_purge(*, now=None, ids: list[int] | None = None) -> int:
+    """Delete what ``deliveries_purgeable`` lists; only those of ``ids`` when given (a chunk of
+    the job). A second run finds them gone."""
+    now = now or timezone.now()
+    due = deliveries_purgeable(now=now)
+    if ids is not None:
+        due = due.filter(pk__in=ids)
+    deleted, _detail = due.delete()
     return deleted

@@ -123,6 +123,9 @@ class MemberAdmin(admin.ModelAdmin):
         "tier_below_since",
         "enrolled_at",
         "enrolled_channel",
+        # Kept by the engagement service from survey answers, never typed in.
+        "nps_score",
+        "nps_at",
     )
     inlines = [CardInline, ConsentInline, TierHistoryInline]
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib import messages
 
 from loyalty_site.errors import DomainError
+from members.busy import busy_retry
 
 
 def rows_run(
@@ -25,12 +26,13 @@ def rows_run(
 
     Each call is its own transaction, so a refused row leaves the others done: every refusal is
     an error message naming its row (``label``), and one success message ``done(count)`` counts
-    the rows done. Returns that count.
+    the rows done. Returns that count. A call the database rolls back as a deadlock's victim is
+    run again (``members.busy``); one that loses every time is refused as ``busy``, "try again".
     """
     count = 0
     for row in rows:
         try:
-            action(row)
+            busy_retry(lambda row=row: action(row))
         except DomainError as error:
             modeladmin.message_user(request, f"{label(row)}: {error.detail}", messages.ERROR)
         else:

@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
@@ -90,6 +91,16 @@ class Member(models.Model):
     tier_below_since = models.DateTimeField(_("below tier threshold since"), null=True, blank=True)
     # The "golden profile": free-form attributes that events and imports enrich.
     profile = models.JSONField(_("profile attributes"), default=dict, blank=True)
+    # The member's latest Net Promoter answer (0–10) and when it was given, kept by the
+    # engagement service from survey events so that segments filter on a column, not a subquery.
+    nps_score = models.PositiveSmallIntegerField(
+        _("latest NPS score"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(10)],
+        help_text=_("0–10, from the member's latest survey answer."),
+    )
+    nps_at = models.DateTimeField(_("NPS answered at"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
@@ -121,6 +132,20 @@ class Member(models.Model):
                 name="member_phone_unique",
                 violation_error_message=_("A member with this phone number is already enrolled."),
                 condition=~Q(phone=""),
+            ),
+            models.CheckConstraint(
+                condition=Q(nps_score__isnull=True) | Q(nps_score__gte=0, nps_score__lte=10),
+                name="member_nps_score_range",
+                violation_error_message=_("An NPS score is a whole number from 0 to 10."),
+            ),
+            # A score without its date could not be compared with a later answer.
+            models.CheckConstraint(
+                condition=Q(nps_score__isnull=True, nps_at__isnull=True)
+                | Q(nps_score__isnull=False, nps_at__isnull=False),
+                name="member_nps_score_dated",
+                violation_error_message=_(
+                    "An NPS score and the time it was given are set together."
+                ),
             ),
         ]
         # The tier's own foreign-key index serves the lookups by tier.

@@ -19,6 +19,8 @@ from ledger import selectors as ledger_selectors
 from members.models import Member
 from rewards.models import Redemption, Reward, RewardTierPrice, VoucherCode
 from rewards.services import COUNTING_STATUSES
+from rewards.services.redemptions import reservations_due
+from rewards.services.vouchers import voucher_codes_due
 
 
 def rewards_visible(
@@ -100,3 +102,13 @@ def rewards_available(
         for reward in rewards_visible(member=member, channel_kind=channel_kind, now=now)
         if reward.cost <= available
     ]
+
+
+def reservations_expiring(*, now: datetime) -> list[int]:
+    """Reservations past their time at ``now``, in id order (what the job splits in chunks)."""
+    return list(reservations_due(now=now).order_by("pk").values_list("pk", flat=True))
+
+
+def voucher_codes_expiring(*, now: datetime) -> list[int]:
+    """Codes to mark expired at ``now``, in id order (what the job splits in chunks)."""
+    return list(voucher_codes_due(now=now).order_by("pk").values_list("pk", flat=True))

@@ -1,5 +1,6 @@
 """The project's base task: every registered task retries database errors, and only those."""
 
+import psycopg.errors
 import pytest
 from django.db import InterfaceError, OperationalError
 
@@ -8,7 +9,15 @@ from loyalty_site.errors import Conflict
 from rewards import services as rewards_services
 
 FIRST_PARTY = ("members", "ledger", "rewards", "campaigns", "loyalty_site")
-TASK = "rewards.voucher_codes_expire"
+TASK = "rewards.voucher_codes_expire_chunk"
+CHUNK = ([1, 2], "2026-12-02T02:00:00+00:00")
+
+
+def deadlock() -> OperationalError:
+    """What Django raises when PostgreSQL picks the transaction as a deadlock's victim."""
+    error = OperationalError("deadlock detected")
+    error.__cause__ = psycopg.errors.DeadlockDetected("forced")
+    return error
 
 
 def _ours() -> dict:
@@ -44,8 +53,8 @@ def _not_propagating():
 def _flaky(monkeypatch, errors: list[Exception]) -> list[int]:
     calls = []
 
-    def voucher_codes_expire():
-        calls.append(1)
+    def voucher_codes_expire(**kwargs):
+        calls.append(kwargs)
         if errors:
             raise errors.pop(0)
         return 7
@@ -54,19 +63,38 @@ def _flaky(monkeypatch, errors: list[Exception]) -> list[int]:
     return calls
 
 
-@pytest.mark.parametrize("error", [OperationalError, InterfaceError])
+@pytest.mark.parametrize(
+    "error",
+    [
+        lambda: OperationalError("server closed the connection"),
+        lambda: InterfaceError("connection already closed"),
+        deadlock,  # a chunk that lost a deadlock is run again, not lost
+    ],
+    ids=["operational", "interface", "deadlock"],
+)
 @pytest.mark.usefixtures("_not_propagating")
 def test_a_task_retries_a_database_error_and_then_succeeds(monkeypatch, error):
-    calls = _flaky(monkeypatch, [error("server closed the connection"), error("again")])
-    result = app.tasks[TASK].apply()
+    calls = _flaky(monkeypatch, [error(), error()])
+    result = app.tasks[TASK].apply(CHUNK)
     assert result.get() == 7
     assert len(calls) == 3
+    assert calls[-1]["ids"] == [1, 2]  # the retry is the same chunk
 
 
 @pytest.mark.usefixtures("_not_propagating")
-def test_a_task_gives_up_after_max_retries(monkeypatch):
-    calls = _flaky(monkeypatch, [OperationalError("down")] * 10)
-    result = app.tasks[TASK].apply()
+def test_a_task_that_deadlocks_once_succeeds_on_its_first_retry(monkeypatch):
+    calls = _flaky(monkeypatch, [deadlock()])
+    assert app.tasks[TASK].apply(CHUNK).get() == 7
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize(
+    "error", [lambda: OperationalError("down"), deadlock], ids=["down", "deadlock"]
+)
+@pytest.mark.usefixtures("_not_propagating")
+def test_a_task_gives_up_after_max_retries(monkeypatch, error):
+    calls = _flaky(monkeypatch, [error() for _ in range(LoyaltyTask.max_retries + 2)])
+    result = app.tasks[TASK].apply(CHUNK)
     assert result.failed() and isinstance(result.result, OperationalError)
     assert len(calls) == 1 + LoyaltyTask.max_retries
 
@@ -75,6 +103,6 @@ def test_a_task_gives_up_after_max_retries(monkeypatch):
 @pytest.mark.usefixtures("_not_propagating")
 def test_a_refusal_or_another_error_is_not_retried(monkeypatch, error):
     calls = _flaky(monkeypatch, [error])
-    result = app.tasks[TASK].apply()
+    result = app.tasks[TASK].apply(CHUNK)
     assert result.failed() and result.result is error
     assert len(calls) == 1

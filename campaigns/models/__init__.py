@@ -1,6 +1,7 @@
 """The programme's rules (earning, abuse: `rules`), engagement (`engagement`), segments
-(`segments`), campaigns (`campaigns`) with their offers (`offers`), as data marketing edits;
-`campaigns.services` applies them and writes the campaigns' results (`results`)."""
+(`segments`), campaigns (`campaigns`) with their messages (`messages`) and offers
+(`offers`), as data marketing edits; `campaigns.services` applies them and writes the
+campaigns' results (`results`)."""
 
 from campaigns.models.campaigns import Campaign, CampaignTransition
 from campaigns.models.engagement import (
@@ -13,6 +14,7 @@ from campaigns.models.engagement import (
     Referral,
     ReferralCode,
 )
+from campaigns.models.messages import CampaignMessage, Channel, FrequencyCap, MessageTemplate
 from campaigns.models.offers import CampaignOffer
 from campaigns.models.results import CampaignResult
 from campaigns.models.rules import (
@@ -32,15 +34,19 @@ __all__ = [
     "Campaign",
     "CampaignOffer",
     "CampaignResult",
+    "CampaignMessage",
     "CampaignTransition",
     "Challenge",
+    "Channel",
     "ChallengeProgress",
     "EarningAward",
     "EarningRule",
     "EngagementEvent",
     "EngagementKind",
+    "FrequencyCap",
     "JSONTypeOf",
     "MemberBadge",
+    "MessageTemplate",
     "Period",
     "PurchasePoints",
     "PurchaseReview",

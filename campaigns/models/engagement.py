@@ -1,6 +1,7 @@
 """Engagement kinds and events, referrals, badges and challenges."""
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -22,6 +23,14 @@ class EngagementKind(models.Model):
         _("limit period"), max_length=8, choices=Period.choices, default=Period.DAY
     )
     requires_approval = models.BooleanField(_("requires approval"), default=False)
+    collects_nps = models.BooleanField(
+        _("collects an NPS score"),
+        default=False,
+        help_text=_(
+            'Each event of this kind carries the answer to "How likely are you to recommend '
+            "us?\" (0–10) and keeps the member's latest score on their profile."
+        ),
+    )
     active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -55,6 +64,13 @@ class EngagementEvent(models.Model):
     channel = models.CharField(_("channel"), max_length=64, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     points = models.PositiveIntegerField(_("points"), default=0)
+    # Only on events of a kind that collects NPS, where the service requires it.
+    score = models.PositiveSmallIntegerField(
+        _("NPS score"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(10)],
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -81,7 +97,12 @@ class EngagementEvent(models.Model):
                 condition=~Q(reference=""),
                 name="event_member_kind_reference",
                 violation_error_message=_("This event was already recorded."),
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(score__isnull=True) | Q(score__gte=0, score__lte=10),
+                name="event_score_range",
+                violation_error_message=_("An NPS score is a whole number from 0 to 10."),
+            ),
         ]
 
     def __str__(self) -> str:

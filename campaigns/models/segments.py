@@ -78,8 +78,13 @@ class SegmentSnapshot(models.Model):
 
 
 class SegmentSnapshotMember(models.Model):
+    # No index of its own: snapshot_member_once starts with it.
     snapshot = models.ForeignKey(
-        SegmentSnapshot, on_delete=models.CASCADE, related_name="+", verbose_name=_("snapshot")
+        SegmentSnapshot,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("snapshot"),
+        db_index=False,
     )
     member = models.ForeignKey(
         "members.Member", on_delete=models.CASCADE, related_name="+", verbose_name=_("member")

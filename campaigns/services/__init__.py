@@ -2,9 +2,10 @@
 
 `purchases` (a purchase from any channel, the use case behind `POST purchases/`), `returns`,
 `reviews` (the abuse guard's queue), `abuse` (the guard itself), `engagement` (events and
-birthdays), `referrals`, `challenges` (and badges), `segments` (snapshots), `results` (campaign
-results against the control group); `locks` finds and locks the member, first in the lock order
-every module keeps. Callers import the use cases from here.
+birthdays), `referrals`, `challenges` (and badges), `segments` (snapshots), `sends` (campaign
+messages: planning, claiming, sending, recording), `results` (campaign results against the
+control group); `locks` finds and locks the member, first in the lock order every module
+keeps. Callers import the use cases from here.
 """
 
 from campaigns.services.challenges import badge_award, challenges_advance
@@ -25,19 +26,31 @@ from campaigns.services.results import campaign_results_refresh, campaigns_resul
 from campaigns.services.returns import ReturnResult, return_record
 from campaigns.services.reviews import purchase_review_approve, purchase_review_reject
 from campaigns.services.segments import segment_snapshot_take
+from campaigns.services.sends import (
+    SendResult,
+    campaign_send_start,
+    messages_due,
+    messages_progress,
+    messages_send,
+)
 
 __all__ = [
     "PurchaseResult",
     "ReturnResult",
+    "SendResult",
     "badge_award",
     "birthdays_reward",
     "campaign_results_refresh",
     "campaigns_results_due",
+    "campaign_send_start",
     "challenges_advance",
     "event_approve",
     "event_record",
     "event_reject",
     "member_enrol_referred",
+    "messages_due",
+    "messages_progress",
+    "messages_send",
     "purchase_record",
     "purchase_review_approve",
     "purchase_review_reject",

@@ -1,8 +1,14 @@
-"""Engagement events (reviews, surveys, shares, birthdays) and the points they earn."""
+"""Engagement events (reviews, surveys, shares, birthdays) and the points they earn.
+
+A kind that collects NPS (``EngagementKind.collects_nps``, the survey) carries a 0–10 score on
+each event. The member's latest score and its time are kept on ``Member.nps_score`` /
+``nps_at`` in the transaction that accepts the event: when it is recorded, or, for a kind that
+waits for a moderator, when it is approved; a rejected answer never counts. "Latest" is by the
+event's own time, so a late-arriving older answer does not replace a newer one.
+"""
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, datetime
 
 from django.db import IntegrityError, transaction
@@ -13,7 +19,10 @@ from campaigns import selectors
 from campaigns.errors import (
     DuplicateEvent,
     EngagementLimitReached,
+    InvalidScore,
     NotPending,
+    ScoreNotCollected,
+    ScoreRequired,
 )
 from campaigns.models import (
     EngagementEvent,
@@ -36,7 +45,39 @@ def _kind(kind: EngagementKind | str) -> EngagementKind:
     return found
 
 
+def _score_refusal(kind: EngagementKind, score) -> Exception | None:
+    if not kind.collects_nps:
+        if score is None:
+            return None
+        return ScoreNotCollected(fields={"score": ScoreNotCollected.default_detail})
+    if score is None:
+        return ScoreRequired(fields={"score": ScoreRequired.default_detail})
+    # bool is an int in Python: True must not pass as a score of 1.
+    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
+        return InvalidScore(fields={"score": InvalidScore.default_detail})
+    return None
+
+
+def _nps_keep(event: EngagementEvent) -> None:
+    """The event's score becomes the member's latest unless a newer answer is already kept.
+
+    One conditional UPDATE, so that it holds without relying on the caller's lock: an answer
+    given earlier than the kept one (a late upload, a moderated answer approved after a newer
+    one) changes nothing. Equal times: the one accepted last wins.
+    """
+    if event.score is None:
+        return
+    kept = (
+        Member.objects.filter(pk=event.member_id)
+        .filter(Q(nps_at__isnull=True) | Q(nps_at__lte=event.created_at))
+        .update(nps_score=event.score, nps_at=event.created_at, updated_at=timezone.now())
+    )
+    if kept:
+        event.member.nps_score, event.member.nps_at = event.score, event.created_at
+
+
 def _credit_event(event: EngagementEvent) -> None:
+    _nps_keep(event)
     if event.points > 0:
         ledger_services.points_earn(
             member=event.member,
@@ -62,8 +103,17 @@ def event_record(
     points: int | None = None,
     force_review: bool = False,
     at: datetime | None = None,
+    score: int | None = None,
 ) -> EngagementEvent:
+    """Record an engagement event and credit its points (now, or when it is approved).
+
+    ``score`` is the NPS answer (0–10): required for a kind that collects NPS, refused for
+    any other.
+    """
     kind = _kind(kind)
+    refusal = _score_refusal(kind, score)
+    if refusal is not None:
+        raise refusal
     member = member_lock(member)
     at = at or timezone.now()
     if (
@@ -89,6 +139,7 @@ def event_record(
                 reference=reference,
                 channel=channel,
                 points=kind.points if points is None else points,
+                score=score,
                 status=EngagementEvent.Status.PENDING
                 if pending
                 else EngagementEvent.Status.APPROVED,
@@ -127,28 +178,25 @@ def event_reject(*, event: EngagementEvent, actor) -> EngagementEvent:
 # --- Birthdays ---------------------------------------------------------------------------------
 
 
-def birthdays_reward(*, on: date | None = None) -> int:
+def birthdays_reward(*, on: date | None = None, member_ids: list[int] | None = None) -> int:
     """Record the "birthday" engagement event for members whose birthday is today.
 
     The reference carries the year, so the unique (member, kind, reference) constraint makes a
     second run on the same day (or a concurrent one) reward nobody twice. One short transaction
-    per member: a slow night never holds many locks.
+    per member: a slow night never holds many locks. ``member_ids`` limits the run to those
+    members (a chunk of the job, listed by ``campaigns.selectors.birthdays_due``).
     """
     kind = EngagementKind.objects.filter(code="birthday", active=True).first()
     if kind is None:
         return 0
     on = on or timezone.localdate()
-    days = [(on.month, on.day)]
-    if (on.month, on.day) == (2, 28) and not calendar.isleap(on.year):
-        days.append((2, 29))
-    query = Q()
-    for month, day in days:
-        query |= Q(birth_date__month=month, birth_date__day=day)
-    members = Member.objects.filter(query, status=Member.Status.ACTIVE).only("pk")
+    members = selectors.birthday_members(on=on).only("pk")
+    if member_ids is not None:
+        members = members.filter(pk__in=member_ids)
     rewarded = 0
-    for member in members.iterator(chunk_size=1000):
+    for member in members.order_by("pk").iterator(chunk_size=1000):
         try:
-            event_record(member=member, kind=kind, reference=f"birthday:{on.year}")
+            event_record(member=member, kind=kind, reference=selectors.birthday_reference(on))
         except (DuplicateEvent, EngagementLimitReached):
             continue
         rewarded += 1

@@ -10,8 +10,8 @@ account, redemptions by member); around them, one GROUP BY over the control flag
 passes through Python, whatever the audience's size.
 
 The metrics, per member of a group:
-- reach: the members in the group (for a message campaign, once the sends exist, the messages
-  delivered to them);
+- reach: the members in the group; for a message campaign, the messages delivered to them
+  (`CampaignMessage` sent in the window);
 - conversion: whether they made a recorded purchase in the window;
 - purchases and revenue: their recorded purchases and spend in `LOYALTY_CURRENCY` (gross: a
   later return is not taken off);
@@ -44,7 +44,13 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignOffer, CampaignResult, SegmentSnapshotMember
+from campaigns.models import (
+    Campaign,
+    CampaignMessage,
+    CampaignOffer,
+    CampaignResult,
+    SegmentSnapshotMember,
+)
 from ledger.models import Entry, Purchase
 from rewards.models import Redemption
 
@@ -120,6 +126,19 @@ def _measures(campaign: Campaign, windows) -> dict[str, object]:
         annotations[f"offer_redemption_{window}"] = _flag(
             Exists(redemptions.filter(reward_id__in=offer_rewards))
         )
+        if campaign.kind == Campaign.Kind.MESSAGE:
+            # Messages delivered to the member in the window (the control group gets none).
+            annotations[f"reach_{window}"] = _total(
+                CampaignMessage.objects.filter(
+                    campaign=campaign,
+                    member_id=member,
+                    status=CampaignMessage.Status.SENT,
+                    sent_at__gte=start,
+                    sent_at__lt=end,
+                ),
+                "pk",
+                IntegerField(),
+            )
     return annotations
 
 
@@ -159,7 +178,8 @@ def _summaries(campaign: Campaign, windows) -> dict[tuple[str, str, bool], tuple
                 converted = _number(next(values))
                 summaries[window, Metric.CONVERSION, in_control] = (n, converted, converted)
         for window, _start, _end in windows:
-            summaries[window, Metric.REACH, in_control] = (n, Decimal(n), Decimal(n))
+            # Without messages, a group's reach is its members.
+            summaries.setdefault((window, Metric.REACH, in_control), (n, Decimal(n), Decimal(n)))
     return summaries
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from ledger import errors
 from ledger.models import Entry, Hold
+from ledger.selectors import holds_timed_out
 from ledger.services.posting import (
     SPENDING_REFUSED,
     _lock,
@@ -113,14 +114,17 @@ def hold_void(*, hold: Hold, at: datetime | None = None) -> Hold:
     return hold
 
 
-def holds_expire(*, now: datetime | None = None) -> int:
-    """Release open holds past their time-out. Safe to run twice at the same time."""
+def holds_expire(*, now: datetime | None = None, ids: list[int] | None = None) -> int:
+    """Release open holds past their time-out. Safe to run twice at the same time.
+
+    ``ids`` limits the run to those holds (a chunk of the job, listed by
+    ``ledger.selectors.holds_timed_out``).
+    """
     now = now or timezone.now()
-    due = list(
-        Hold.objects.filter(status=Hold.Status.OPEN, expires_at__lte=now).values_list(
-            "pk", "account_id"
-        )
-    )
+    due = holds_timed_out(now=now)
+    if ids is not None:
+        due = due.filter(pk__in=ids)
+    due = list(due.order_by("pk").values_list("pk", "account_id"))
     released = 0
     for pk, account_id in due:
         try:

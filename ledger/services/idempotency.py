@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from ledger import errors
 from ledger.models import IdempotencyRecord
+from ledger.selectors import idempotency_records_expired
 from members.models import Member
 
 
@@ -101,8 +101,12 @@ def idempotency_scrub(*, member: Member) -> int:
     return scrubbed
 
 
-def idempotency_purge(*, now: datetime | None = None) -> int:
+def idempotency_purge(*, now: datetime | None = None, ids: list[int] | None = None) -> int:
+    """Forget expired records (``ledger.selectors.idempotency_records_expired``); only those of
+    ``ids`` when given (a chunk of the job). A second run finds them gone."""
     now = now or timezone.now()
-    cutoff = now - timedelta(hours=settings.LOYALTY_IDEMPOTENCY_TTL_HOURS)
-    deleted, _by_model = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    expired = idempotency_records_expired(now=now)
+    if ids is not None:
+        expired = expired.filter(pk__in=ids)
+    deleted, _by_model = expired.delete()
     return deleted

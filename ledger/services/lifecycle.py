@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from ledger import errors
 from ledger.models import Account, Entry, Lot, PendingEarn
+from ledger.selectors import pending_maturing
 from ledger.services.points import earned_announce
 from ledger.services.posting import _lock, _points, _post, _save_counters
 from loyalty_site.errors import Conflict
@@ -79,14 +80,17 @@ def _expire_account(account: Account, now: datetime) -> int:
     return total
 
 
-def points_mature(*, now: datetime | None = None) -> int:
-    """Make pending points spendable once their date has come; returns how many matured."""
+def points_mature(*, now: datetime | None = None, ids: list[int] | None = None) -> int:
+    """Make pending points spendable once their date has come; returns how many matured.
+
+    ``ids`` limits the run to those pending points (a chunk of the job, listed by
+    ``ledger.selectors.pending_maturing``); one short transaction each, under the account lock.
+    """
     now = now or timezone.now()
-    due = list(
-        PendingEarn.objects.filter(
-            status=PendingEarn.Status.PENDING, matures_at__lte=now
-        ).values_list("pk", "account_id")
-    )
+    due = pending_maturing(now=now)
+    if ids is not None:
+        due = due.filter(pk__in=ids)
+    due = list(due.order_by("pk").values_list("pk", "account_id"))
     matured = 0
     for pk, account_id in due:
         with transaction.atomic():

@@ -25,22 +25,22 @@ nothing; only the details are not repeated.
 
 Busy: a write the database gave up on so that another could go on (a deadlock, SQLSTATE 40P01,
 or a serialization failure, 40001) rolled back whole, claim included, and is simply run again,
-up to WRITE_RETRIES times after a short random pause (so that the two losers of one deadlock do
-not meet again), with or without a key. The lock order of ``ledger.services.posting`` keeps this
-rare; it is the last line of defence, not the plan. When every attempt failed the channel gets
-503 ``busy`` with ``Retry-After`` and nothing is stored: the same key then works.
+up to ``members.busy.WRITE_RETRIES`` times after a short random pause (so that the two losers of
+one deadlock do not meet again), with or without a key; the admin's writes share that mechanism
+(``members.busy``). The lock order of ``ledger.services.posting`` keeps this rare; it is the
+last line of defence, not the plan. When every attempt failed the channel gets 503 ``busy`` with
+``Retry-After`` and nothing is stored: the same key then works.
 """
 
 import functools
 import hashlib
 import json
 import logging
-import random
 import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
@@ -50,7 +50,7 @@ from rest_framework.response import Response
 from ledger import services as ledger_services
 from ledger.errors import IdempotencyConflict, IdempotencyInProgress
 from ledger.models import IdempotencyRecord
-from loyalty_site.errors import DomainError
+from members.busy import WriteBusy, busy_retry, is_busy
 
 logger = logging.getLogger(__name__)
 
@@ -62,48 +62,16 @@ _POLL_SECONDS = 0.05
 MAX_STORED_ANSWER_BYTES = 16 * 1024
 ANSWER_NOT_KEPT = "answer_not_kept"
 
-# deadlock_detected, serialization_failure: the transaction was rolled back and may run again.
-RETRY_SQLSTATES = frozenset({"40P01", "40001"})
-WRITE_RETRIES = 3
-# The n-th retry waits a random time up to RETRY_BASE_SECONDS * 2**n (0.05, 0.1, 0.2 s).
-RETRY_BASE_SECONDS = 0.05
 BUSY_RETRY_AFTER_SECONDS = 1
 
 
-class WriteBusy(DomainError):
-    """The write lost to concurrent writes every time it was tried; nothing was written."""
-
-    code = "busy"
-    status = 503
-    default_detail = _("Too many changes at once; nothing was written. Try again in a moment.")
-
-
-def _retryable(exc: BaseException) -> bool:
-    # Django wraps psycopg's DeadlockDetected / SerializationFailure; the cause has the state.
-    return (
-        isinstance(exc, OperationalError)
-        and getattr(exc.__cause__, "sqlstate", None) in RETRY_SQLSTATES
-    )
-
-
 def _with_retries(view, write):
-    """``write()``, run again when the database rolled it back as a deadlock's victim."""
-    for attempt in range(WRITE_RETRIES + 1):
-        try:
-            return write()
-        except OperationalError as exc:
-            if not _retryable(exc):
-                raise
-            # Inside a caller's transaction that cannot go on (no savepoint of ours to return
-            # to), a retry would only fail again: answer busy at once.
-            if attempt == WRITE_RETRIES or (
-                connection.in_atomic_block and connection.needs_rollback
-            ):
-                logger.warning("write busy after %d attempts: %s", attempt + 1, exc.__cause__)
-                break
-            logger.info("write retried after %s", exc.__cause__.sqlstate)
-            time.sleep(random.uniform(0, RETRY_BASE_SECONDS * 2**attempt))
-    response = view.handle_exception(WriteBusy())
+    """``write()``, run again when the database rolled it back as a deadlock's victim
+    (``members.busy``, shared with the admin); when every attempt lost, 503 ``busy``."""
+    try:
+        return busy_retry(write)
+    except WriteBusy as busy:
+        response = view.handle_exception(busy)
     response["Retry-After"] = str(BUSY_RETRY_AFTER_SECONDS)
     return response
 
@@ -228,7 +196,7 @@ def idempotent(action):
         except (IdempotencyInProgress, IdempotencyConflict):
             raise
         except Exception as exc:
-            if _retryable(exc):
+            if is_busy(exc):
                 raise  # Rolled back with its claim: _with_retries runs the write again.
             # The claim rolled back with the write. handle_exception re-raises what it cannot
             # turn into a response (an unexpected error): the key is then free for a retry.

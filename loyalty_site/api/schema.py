@@ -143,7 +143,12 @@ EVENT_EXAMPLES = [
         "review",
         value={"kind": "review", "member": MEMBER_ID, "reference": "review-5531"},
         request_only=True,
-    )
+    ),
+    OpenApiExample(
+        "survey with an NPS score",
+        value={"kind": "survey", "member": MEMBER_ID, "reference": "survey-2026-q4", "score": 9},
+        request_only=True,
+    ),
 ]
 
 REDEMPTION_EXAMPLES = [

@@ -296,6 +296,15 @@ class EventCreateSerializer(StrictSerializer):
     kind = serializers.CharField(max_length=64, help_text=_("e.g. review, survey, referral."))
     member = serializers.UUIDField()
     reference = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    score = serializers.IntegerField(
+        min_value=0,
+        max_value=10,
+        required=False,
+        help_text=_(
+            'The NPS answer, 0–10 ("How likely are you to recommend us?"): required for a '
+            "kind that collects NPS (e.g. survey), refused for any other."
+        ),
+    )
 
 
 class EventResultSerializer(ApiSerializer):
@@ -304,6 +313,9 @@ class EventResultSerializer(ApiSerializer):
     status = serializers.CharField(help_text=_("credited, or pending when it awaits approval."))
     points_earned = serializers.IntegerField()
     balance = serializers.IntegerField()
+    score = serializers.IntegerField(
+        allow_null=True, help_text=_("The NPS score recorded with the event, if any.")
+    )
 
 
 # --- rewards and redemptions ---

@@ -294,30 +294,41 @@ def redemption_cancel(*, redemption: Redemption, now: datetime | None = None) ->
     return redemption
 
 
-def reservations_expire(*, now: datetime | None = None, batch_size: int = 500) -> int:
+def reservations_due(*, now: datetime):
+    """Reservations past their time at ``now``: what ``reservations_expire`` releases (and
+    ``rewards.selectors.reservations_expiring`` lists for the job's chunks)."""
+    return Redemption.objects.filter(status=Redemption.Status.RESERVED, reserved_until__lte=now)
+
+
+def reservations_expire(
+    *, now: datetime | None = None, ids: list[int] | None = None, batch_size: int = 500
+) -> int:
     """Release reservations past their time. Safe to run twice at once: each row is claimed by a
-    conditional UPDATE, and only the run that changed it releases its points and stock."""
+    conditional UPDATE, and only the run that changed it releases its points and stock.
+
+    ``ids`` limits the run to those reservations (a chunk of the job)."""
     now = now or timezone.now()
     released = 0
     seen: set[int] = set()
+    due = reservations_due(now=now)
+    if ids is not None:
+        due = due.filter(pk__in=ids)
     while True:
-        ids = [
+        batch = [
             pk
-            for pk in Redemption.objects.filter(
-                status=Redemption.Status.RESERVED, reserved_until__lte=now
-            )
-            .order_by("reserved_until", "pk")
-            .values_list("pk", flat=True)[:batch_size]
+            for pk in due.order_by("reserved_until", "pk").values_list("pk", flat=True)[:batch_size]
             if pk not in seen
         ]
-        if not ids:
+        if not batch:
             return released
-        for pk in ids:
+        for pk in batch:
             seen.add(pk)
             with transaction.atomic():
-                claimed = Redemption.objects.filter(
-                    pk=pk, status=Redemption.Status.RESERVED, reserved_until__lte=now
-                ).update(status=Redemption.Status.EXPIRED, ended_at=now)
+                claimed = (
+                    reservations_due(now=now)
+                    .filter(pk=pk)
+                    .update(status=Redemption.Status.EXPIRED, ended_at=now)
+                )
                 if not claimed:
                     continue
                 _release(redemption=Redemption.objects.get(pk=pk), now=now)

@@ -95,10 +95,20 @@ def voucher_codes_generate(
 
 
 @transaction.atomic
-def voucher_codes_expire(*, now: datetime | None = None) -> int:
-    """Mark codes past their expiry date expired (unused and issued ones alike)."""
-    now = now or timezone.now()
+def voucher_codes_due(*, now: datetime):
+    """Unused and issued codes past their expiry date at ``now`` (what
+    ``voucher_codes_expire`` marks, ``rewards.selectors.voucher_codes_expiring`` lists)."""
     return VoucherCode.objects.filter(
         status__in=[VoucherCode.Status.UNUSED, VoucherCode.Status.ISSUED],
         expires_at__lte=now,
-    ).update(status=VoucherCode.Status.EXPIRED)
+    )
+
+
+def voucher_codes_expire(*, now: datetime | None = None, ids: list[int] | None = None) -> int:
+    """Mark codes past their expiry date expired (unused and issued ones alike); only those of
+    ``ids`` when given (a chunk of the job). One conditional UPDATE: a second run changes none."""
+    now = now or timezone.now()
+    due = voucher_codes_due(now=now)
+    if ids is not None:
+        due = due.filter(pk__in=ids)
+    return due.update(status=VoucherCode.Status.EXPIRED)

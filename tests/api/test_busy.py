@@ -10,6 +10,7 @@ from django.db import OperationalError
 
 from ledger.models import Account, IdempotencyRecord
 from loyalty_site.api import idempotency
+from members import busy
 from rewards import services
 from rewards.models import Redemption
 
@@ -20,7 +21,7 @@ PATH = "/api/v1/redemptions/"
 
 @pytest.fixture(autouse=True)
 def _no_pause(monkeypatch):
-    monkeypatch.setattr(idempotency, "RETRY_BASE_SECONDS", 0)
+    monkeypatch.setattr(busy, "RETRY_BASE_SECONDS", 0)
 
 
 def database_error(cause: type[psycopg.Error]) -> OperationalError:
@@ -54,10 +55,10 @@ def body(member):
     "headers", [{"HTTP_IDEMPOTENCY_KEY": "retry-me"}, {}], ids=["key", "no key"]
 )
 def test_a_deadlocked_write_is_retried_and_succeeds(api, member, monkeypatch, cause, headers):
-    calls = fail_first(monkeypatch, idempotency.WRITE_RETRIES, cause)
+    calls = fail_first(monkeypatch, busy.WRITE_RETRIES, cause)
     response = api.post(PATH, body(member), format="json", **headers)
     assert response.status_code == 201, response.json()
-    assert len(calls) == idempotency.WRITE_RETRIES + 1
+    assert len(calls) == busy.WRITE_RETRIES + 1
     assert Redemption.objects.count() == 1
     assert Account.objects.get(member=member).balance == 490
 
@@ -73,11 +74,11 @@ def test_a_write_that_keeps_deadlocking_is_503_busy_and_may_be_sent_again(
     assert response.status_code == 503
     assert response.json() == {
         "code": "busy",
-        "detail": str(idempotency.WriteBusy.default_detail),
+        "detail": str(busy.WriteBusy.default_detail),
         "fields": {},
     }
     assert response["Retry-After"] == str(idempotency.BUSY_RETRY_AFTER_SECONDS)
-    assert len(calls) == idempotency.WRITE_RETRIES + 1
+    assert len(calls) == busy.WRITE_RETRIES + 1
     assert Redemption.objects.count() == 0
     assert not IdempotencyRecord.objects.exists()  # the claim was released, not stored
 

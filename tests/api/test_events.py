@@ -59,3 +59,42 @@ def test_event_query_count(api, member, django_assert_max_num_queries):
             "/api/v1/events/", {"kind": "survey", "member": str(member.public_id)}, format="json"
         )
     assert response.status_code == 201
+
+
+# --- NPS: the score of a survey answer ---
+
+
+@pytest.fixture
+def survey(db):
+    return EngagementKindFactory(code="survey", points=25, collects_nps=True)
+
+
+@pytest.mark.parametrize("score", [11, -1, "ten", None])
+def test_the_api_refuses_a_score_outside_0_to_10_naming_the_field(api, member, survey, score):
+    body = {"kind": "survey", "member": str(member.public_id), "score": score}
+    response = api.post("/api/v1/events/", body, format="json")
+    assert response.status_code == 400, response.json()
+    assert response.json()["code"] == "invalid"
+    assert list(response.json()["fields"]) == ["score"]
+    assert not EngagementEvent.objects.exists()
+
+
+def test_the_api_records_the_score_and_names_a_missing_one(api, member, survey):
+    member_id = str(member.public_id)
+    response = api.post("/api/v1/events/", {"kind": "survey", "member": member_id}, format="json")
+    assert response.status_code == 422
+    assert response.json()["code"] == "score_required"
+    assert list(response.json()["fields"]) == ["score"]
+
+    body = {"kind": "survey", "member": member_id, "reference": "q4", "score": 10}
+    response = api.post("/api/v1/events/", body, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["score"] == 10 and response.json()["points_earned"] == 25
+    member.refresh_from_db()
+    assert member.nps_score == 10 and member.nps_at is not None
+
+    EngagementKindFactory(code="review")
+    body = {"kind": "review", "member": member_id, "score": 10}
+    response = api.post("/api/v1/events/", body, format="json")
+    assert response.status_code == 422
+    assert response.json()["code"] == "score_not_collected"

@@ -281,7 +281,7 @@ def test_points_expiring_soon_is_announced_once(make_channel, settings):
         member=entering, points=40, expires_at=now + timedelta(days=29, hours=12)
     )
     ledger_services.points_earn(member=inside, points=10, expires_at=now + timedelta(days=3))
-    assert points_expiring_soon_notify() == 1
+    assert points_expiring_soon_notify() == 1  # one chunk, with the member entering only
     delivery = WebhookDelivery.objects.get()
     assert delivery.event_type == "points.expiring_soon"
     assert delivery.payload["data"]["member"] == str(entering.public_id)

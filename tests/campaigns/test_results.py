@@ -13,6 +13,7 @@ from django.db import connection
 from campaigns import stats, tasks
 from campaigns.models import (
     Campaign,
+    CampaignMessage,
     CampaignOffer,
     CampaignResult,
     SegmentSnapshot,
@@ -263,3 +264,22 @@ def test_two_refreshes_at_once_leave_one_set_of_rows():
         thread.join()
     assert errors == []
     assert CampaignResult.objects.filter(campaign=campaign).count() == 2 * 7
+
+
+@pytest.mark.django_db
+def test_a_message_campaigns_reach_is_the_messages_delivered(world):
+    campaign, (a, b, c, _d), (e, _f) = world
+    Campaign.objects.filter(pk=campaign.pk).update(kind="message")
+    campaign.refresh_from_db()
+    sent = {"status": "sent", "sent_at": START + timedelta(hours=1)}
+    CampaignMessage.objects.create(campaign=campaign, member=a, channel="email", **sent)
+    CampaignMessage.objects.create(campaign=campaign, member=a, channel="sms", **sent)
+    CampaignMessage.objects.create(campaign=campaign, member=b, channel="email", **sent)
+    CampaignMessage.objects.create(campaign=campaign, member=c, channel="email", status="failed")
+    CampaignMessage.objects.create(
+        campaign=campaign, member=e, channel="email", status="suppressed", suppression="control"
+    )
+    campaign_results_refresh(campaign=campaign, now=AFTER)
+    summary = stored(campaign)
+    assert summary["campaign", "reach"] == ((4, Decimal(3), Decimal(2**2 + 1)), (2, 0, 0))
+    assert summary["follow_up", "reach"] == ((4, 0, 0), (2, 0, 0))

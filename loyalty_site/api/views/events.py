@@ -39,6 +39,7 @@ class EventViewSet(ChannelViewSet):
                 kind=data["kind"],
                 reference=data.get("reference", ""),
                 channel=channel.name,
+                score=data.get("score"),
             )
             credited = event.status == EngagementEvent.Status.CREDITED
             points = event.points if credited else 0
@@ -49,5 +50,6 @@ class EventViewSet(ChannelViewSet):
             "status": event.status,
             "points_earned": points,
             "balance": balance,
+            "score": event.score,
         }
         return Response(s.EventResultSerializer(body).data, status=status.HTTP_201_CREATED)
