@@ -23,6 +23,8 @@ from campaigns.models import (
     Campaign,
     CampaignMemberUsage,
     CampaignMessage,
+    CampaignOffer,
+    CampaignResult,
     CampaignTransition,
     Challenge,
     ChallengeProgress,
@@ -592,6 +594,13 @@ class SegmentSnapshotAdmin(ReadOnlyAdmin):
 # -- campaigns: lifecycle, budgets, simulation (issue 13) --------------------------------------
 
 
+class CampaignOfferInline(admin.TabularInline):
+    model = CampaignOffer
+    fields = ["priority", "rule", "category", "days", "reward"]
+    autocomplete_fields = ["reward"]
+    extra = 0
+
+
 class CampaignEarningRuleInline(admin.TabularInline):
     """An earning campaign's rules; their conditions and caps are edited on the rule's page."""
 
@@ -699,7 +708,12 @@ class CampaignAdmin(NumbersInRange, admin.ModelAdmin):
     list_filter = ["status", "kind"]
     list_select_related = ["segment"]
     search_fields = ["name"]
-    inlines = [CampaignEarningRuleInline, MessageTemplateInline, CampaignTransitionInline]
+    inlines = [
+        CampaignEarningRuleInline,
+        CampaignOfferInline,
+        MessageTemplateInline,
+        CampaignTransitionInline,
+    ]
     actions = ["simulate_selected"]
     fieldsets = [
         (None, {"fields": ["name", "description", "kind", "status", "segment"]}),
@@ -750,9 +764,17 @@ class CampaignAdmin(NumbersInRange, admin.ModelAdmin):
         return [*self.ALWAYS_READ_ONLY, *sorted(others)]
 
     def get_inlines(self, request, obj):
-        if obj is not None and obj.kind != Campaign.Kind.EARNING:
-            return [MessageTemplateInline, CampaignTransitionInline]
-        return self.inlines
+        if obj is None:
+            return self.inlines
+        by_kind = {
+            Campaign.Kind.EARNING: CampaignEarningRuleInline,
+            Campaign.Kind.OFFER: CampaignOfferInline,
+        }
+        return [
+            inline
+            for inline in self.inlines
+            if inline not in by_kind.values() or by_kind.get(obj.kind) is inline
+        ]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form_class = super().get_form(request, obj, change=change, **kwargs)
@@ -901,3 +923,93 @@ class CampaignMemberUsageAdmin(ReadOnlyAdmin):
     list_filter = ["campaign"]
     raw_id_fields = ["member"]
     show_full_result_count = False
+
+
+# --- Personalised offers and campaign results (issue 13: offers) ------------------------------
+# The Campaign admin is another part's (issue 13, lifecycle): the offers inline joins it when it
+# is registered (at the end of this block); offers also have their own page below.
+
+
+@admin.register(CampaignOffer)
+class CampaignOfferAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "priority", "rule", "category", "days", "reward"]
+    list_select_related = ["campaign", "reward"]
+    list_filter = ["rule"]
+    search_fields = ["campaign__name", "category"]
+    autocomplete_fields = ["reward"]
+    fields = ["campaign", "priority", "rule", "category", "days", "reward"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "campaign":
+            kwargs["queryset"] = Campaign.objects.filter(kind=Campaign.Kind.OFFER)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(CampaignResult)
+class CampaignResultAdmin(ReadOnlyAdmin):
+    """The stored sums, and per campaign the results page: lifts against the control group."""
+
+    list_display = [
+        "campaign",
+        "window",
+        "metric",
+        "treated_n",
+        "treated_mean",
+        "control_n",
+        "control_mean",
+        "computed_at",
+        "results_link",
+    ]
+    list_select_related = ["campaign"]
+    list_filter = ["window", "metric"]
+    search_fields = ["campaign__name"]
+    show_full_result_count = False
+
+    @admin.display(description=_("treated mean"))
+    def treated_mean(self, obj):
+        return round(obj.treated_sum / obj.treated_n, 4) if obj.treated_n else None
+
+    @admin.display(description=_("control mean"))
+    def control_mean(self, obj):
+        return round(obj.control_sum / obj.control_n, 4) if obj.control_n else None
+
+    @admin.display(description=_("results"))
+    def results_link(self, obj):
+        from django.utils.html import format_html
+
+        url = reverse("admin:campaigns_campaignresult_campaign", args=[obj.campaign_id])
+        return format_html('<a href="{}">{}</a>', url, _("Lifts"))
+
+    def get_urls(self):
+        return [
+            path(
+                "campaign/<int:campaign_id>/",
+                self.admin_site.admin_view(self.campaign_view),
+                name="campaigns_campaignresult_campaign",
+            )
+        ] + super().get_urls()
+
+    def campaign_view(self, request, campaign_id: int):
+        from django.contrib import messages
+        from django.db import transaction
+        from django.shortcuts import get_object_or_404, redirect
+
+        from campaigns import tasks
+        from campaigns.results import campaign_results
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        campaign = get_object_or_404(Campaign, pk=campaign_id)
+        if request.method == "POST":
+            # Measuring a large audience takes a while: the worker does it, not this request.
+            transaction.on_commit(lambda: tasks.results_refresh.delay(campaign.pk))
+            messages.info(request, _("The results are being refreshed; reload in a minute."))
+            return redirect(request.path)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Results of %(campaign)s") % {"campaign": campaign},
+            "campaign": campaign,
+            "results": campaign_results(campaign),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "campaigns/results.html", context)

@@ -36,6 +36,7 @@ from django.utils.translation import gettext_lazy as _
 
 from campaigns.errors import MessageTemplateMissing
 from campaigns.models import Campaign, MessageTemplate
+from campaigns.offers import member_offers
 from ledger import selectors as ledger_selectors
 from members.models import Member
 
@@ -151,6 +152,7 @@ class CampaignTemplates:
         values = member_variables(member=member, now=now)
         # Dates, numbers and any translated filter output follow the template's language.
         with translation.override(template.language):
+            values.update(_offer_variables(member=member, now=now))
             context = Context(values, autoescape=False)
             subject = self._compile(template, "subject").render(context)
             body = self._compile(template, "body").render(context)
@@ -173,8 +175,6 @@ def member_variables(*, member: Member, now: datetime | None = None) -> dict:
         days=settings.LOYALTY_MESSAGE_EXPIRING_DAYS, member=member, now=now
     ).first()
     tier = member.tier.name if member.tier_id else ""
-    # The offer of an offer campaign is not passed yet: the offers part of issue 13 has no
-    # selector for one member's chosen offer on this branch (see the README).
     return {
         "first_name": member.first_name,
         "balance": ledger_selectors.balance_summary(member=member)["balance"],
@@ -182,6 +182,17 @@ def member_variables(*, member: Member, now: datetime | None = None) -> dict:
         "points_expiring": expiring["points"] if expiring else 0,
         "points_expiring_at": expiring["first_expiry"] if expiring else None,
     }
+
+
+def _offer_variables(*, member: Member, now: datetime | None = None) -> dict:
+    """The member's personalised offer now (of a running offer campaign; the first by campaign
+    when several), in the active language: `offer` (the reward's name, "" when none) and
+    `offer_points` (the member's price)."""
+    offers = member_offers(member=member, at=now)
+    if not offers:
+        return {"offer": "", "offer_points": None}
+    first = offers[0]
+    return {"offer": str(first.reward.name), "offer_points": getattr(first.reward, "cost", None)}
 
 
 def message_preview(

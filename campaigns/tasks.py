@@ -81,3 +81,21 @@ def messages_retry() -> int:
 def campaigns_advance() -> dict:
     """Every minute: start and end campaigns on time; safe to run twice or concurrently."""
     return services.campaigns_advance()
+
+
+@shared_task(name="campaigns.results_refresh", ignore_result=True)
+def results_refresh(campaign_id: int | None = None) -> int:
+    """Daily without an id: one task per campaign whose results may still change (running, or
+    ended within its follow-up window), so a lost worker costs one campaign. With an id (the
+    admin's "Refresh"): that campaign. Safe to run twice: a refresh replaces the rows it wrote.
+    Returns how many campaigns were refreshed or sent."""
+    if campaign_id is None:
+        due = services.campaigns_results_due()
+        for pk in due:
+            results_refresh.delay(pk)
+        return len(due)
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None:
+        return 0
+    services.campaign_results_refresh(campaign=campaign)
+    return 1

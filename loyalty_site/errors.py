@@ -77,6 +77,7 @@ ERROR_CODES: dict[str, int] = {
     "referral_code_exhausted": 409,
     "request_not_pending": 409,
     "reservation_expired": 409,
+    "reward_not_offered": 409,
     "reward_unavailable": 409,
     "self_approval": 409,
     "voucher_expired": 409,

@@ -56,6 +56,9 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "campaigns.view_engagementevent",
         "campaigns.view_challengeprogress",
         "campaigns.view_memberbadge",
+        # campaigns: personalised offers and campaign results
+        *(f"campaigns.{action}_campaignoffer" for action in ("view", "add", "change", "delete")),
+        "campaigns.view_campaignresult",
         # campaigns: message templates and frequency caps; the planned messages, to read
         *(
             f"campaigns.{action}_{model}"

@@ -76,6 +76,13 @@ SCHEDULES: list[Schedule] = [
         description="Give the birthday engagement event's points to today's birthdays (campaigns).",
     ),
     Schedule(
+        name="Campaign results",
+        task="campaigns.results_refresh",
+        minute="40",
+        hour="4",
+        description="Measure running and recently ended campaigns against their control groups.",
+    ),
+    Schedule(
         name="Campaign message retries",
         task="campaigns.messages_retry",
         minute="*/5",

@@ -354,6 +354,12 @@ LOYALTY_HOLDOUT_SALT = env_int(
 )
 # The RFM presets score recency and frequency over this many days up to today.
 LOYALTY_RFM_WINDOW_DAYS = env_int("LOYALTY_RFM_WINDOW_DAYS", 365, minimum=1, maximum=3660)
+# Campaign results compare treated and control members also over this many days after a
+# campaign ends (the follow-up window: did the effect last?).
+LOYALTY_CAMPAIGN_FOLLOW_UP_DAYS = env_int("LOYALTY_CAMPAIGN_FOLLOW_UP_DAYS", 30, minimum=1)
+# A personalised offer's "most-bought category" is the member's largest spend over this many
+# days (campaigns.offers).
+LOYALTY_OFFER_HISTORY_DAYS = env_int("LOYALTY_OFFER_HISTORY_DAYS", 365, minimum=1)
 
 # --- campaigns: purchases, earning rules, engagement ---
 # The largest amount one purchase may have (a till's typo, or a probe for overflows, otherwise

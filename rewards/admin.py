@@ -111,7 +111,7 @@ class RewardAdmin(NumbersInRange, admin.ModelAdmin):
         "active",
     )
     list_editable = ("sort_order", "active")
-    list_filter = ("kind", "active")
+    list_filter = ("kind", "active", "offer_only")
     search_fields = ("name_en", "name_nl")
     filter_horizontal = ("visible_tiers",)
     inlines = [RewardTierPriceInline]
@@ -134,7 +134,15 @@ class RewardAdmin(NumbersInRange, admin.ModelAdmin):
         (_("Price and stock"), {"fields": ("points", "stock", "limit_per_member")}),
         (
             _("Who, where and when"),
-            {"fields": ("visible_tiers", "channels", "valid_from", "valid_until")},
+            {
+                "fields": (
+                    "visible_tiers",
+                    "channels",
+                    "valid_from",
+                    "valid_until",
+                    "offer_only",
+                )
+            },
         ),
     )
 

@@ -10,6 +10,11 @@ class RewardUnavailable(Conflict):
     default_detail = _("This reward is not available to this member here and now.")
 
 
+class RewardNotOffered(Conflict):
+    code = "reward_not_offered"
+    default_detail = _("This reward is only for members a campaign offers it to.")
+
+
 class OutOfStock(Conflict):
     code = "out_of_stock"
     default_detail = _("This reward is out of stock.")

@@ -80,6 +80,17 @@ class Reward(models.Model):
     )
     sort_order = models.IntegerField(_("sort order"), default=0)
     active = models.BooleanField(_("active"), default=True)
+    # Set by marketing for a reward that only an offer campaign hands out: the catalogue hides
+    # it and a redemption needs the caller's word that a campaign offers it to the member (the
+    # `offered` argument of the redemption services; rewards cannot ask campaigns itself).
+    offer_only = models.BooleanField(
+        _("only as a campaign offer"),
+        default=False,
+        help_text=_(
+            "Hidden from the catalogue; only members an active offer campaign offers it to may "
+            "redeem it."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

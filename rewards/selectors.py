@@ -35,7 +35,7 @@ def rewards_visible(
     tier_id = member.tier_id
     tier_links = Reward.visible_tiers.through.objects.filter(reward_id=OuterRef("pk"))
     rewards = (
-        Reward.objects.filter(active=True)
+        Reward.objects.filter(active=True, offer_only=False)
         .filter(Q(valid_from__isnull=True) | Q(valid_from__lte=now))
         .filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
         .filter(Q(stock__isnull=True) | Q(stock__gt=0))

@@ -1,6 +1,7 @@
 """The programme's rules (earning, abuse: `rules`), engagement (`engagement`), segments
-(`segments`), campaigns (`campaigns`) and their messages (`messages`), as data marketing
-edits; `campaigns.services` applies them."""
+(`segments`), campaigns (`campaigns`) with their messages (`messages`) and offers
+(`offers`), as data marketing edits; `campaigns.services` applies them and writes the
+campaigns' results (`results`)."""
 
 from campaigns.models.budgets import CampaignMemberUsage
 from campaigns.models.campaigns import Campaign, CampaignTransition
@@ -15,6 +16,8 @@ from campaigns.models.engagement import (
     ReferralCode,
 )
 from campaigns.models.messages import CampaignMessage, Channel, FrequencyCap, MessageTemplate
+from campaigns.models.offers import CampaignOffer
+from campaigns.models.results import CampaignResult
 from campaigns.models.rules import (
     AbuseRule,
     EarningAward,
@@ -30,6 +33,8 @@ __all__ = [
     "AbuseRule",
     "Badge",
     "Campaign",
+    "CampaignOffer",
+    "CampaignResult",
     "CampaignMessage",
     "CampaignMemberUsage",
     "CampaignTransition",

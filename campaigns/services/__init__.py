@@ -4,9 +4,9 @@
 `reviews` (the abuse guard's queue), `abuse` (the guard itself), `engagement` (events and
 birthdays), `referrals`, `challenges` (and badges), `segments` (snapshots, RFM presets),
 `sends` (campaign messages: planning, claiming, sending, recording), `lifecycle` (campaign status
-changes and the scheduler), `budgets` (campaign budget caps on the purchase path); `locks` finds
-and locks the member, first in the lock order every module keeps. Callers import the use cases
-from here.
+changes and the scheduler), `budgets` (campaign budget caps on the purchase path), `results`
+(campaign results against the control group); `locks` finds and locks the member, first in the
+lock order every module keeps. Callers import the use cases from here.
 """
 
 from campaigns.services.challenges import badge_award, challenges_advance
@@ -35,6 +35,7 @@ from campaigns.services.referrals import (
     referral_register,
     referral_reward,
 )
+from campaigns.services.results import campaign_results_refresh, campaigns_results_due
 from campaigns.services.returns import ReturnResult, return_record
 from campaigns.services.reviews import purchase_review_approve, purchase_review_reject
 from campaigns.services.segments import segment_presets_ensure, segment_snapshot_take
@@ -62,6 +63,8 @@ __all__ = [
     "campaign_update",
     "campaigns_advance",
     "birthdays_reward",
+    "campaign_results_refresh",
+    "campaigns_results_due",
     "campaign_send_start",
     "challenges_advance",
     "event_approve",

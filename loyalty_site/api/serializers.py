@@ -398,6 +398,34 @@ class RewardSerializer(ApiSerializer):
     points = serializers.IntegerField(help_text=_("The cost for this member."))
 
 
+class OfferRedeemSerializer(ApiSerializer):
+    method = serializers.CharField(help_text=_("POST"))
+    path = serializers.CharField(help_text=_("/api/v1/redemptions/"))
+    reward = serializers.IntegerField(help_text=_("The reward to send in the redemption."))
+    identify_by = serializers.ChoiceField(
+        choices=["member", "card_number"],
+        help_text=_("Send the member's id, or (partner keys) the card number the member showed."),
+    )
+
+
+class OfferSerializer(ApiSerializer):
+    reward = serializers.IntegerField(help_text=_("The reward's id."))
+    kind = serializers.CharField()
+    name = serializers.CharField(help_text=_("In the request's language."))
+    description = serializers.CharField()
+    points = serializers.IntegerField(help_text=_("The cost for this member."))
+    campaign = serializers.IntegerField(help_text=_("The offer campaign's id."))
+    rule = serializers.ChoiceField(
+        choices=["top_category", "bought_category", "fallback"],
+        help_text=_("Which of the campaign's options chose this offer."),
+    )
+    why = serializers.CharField(help_text=_("Why this member gets it, in the request's language."))
+    valid_until = serializers.DateTimeField(
+        allow_null=True, help_text=_("The campaign's end or the reward's, whichever is first.")
+    )
+    redeem = OfferRedeemSerializer(help_text=_("How to redeem it: the usual redemption call."))
+
+
 class RedemptionCreateSerializer(StrictSerializer):
     member = serializers.UUIDField(required=False, help_text=_("The member's id, or:"))
     card_number = serializers.CharField(

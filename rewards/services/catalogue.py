@@ -8,6 +8,7 @@ from members.models import Member
 from rewards.errors import (
     LimitReached,
     OutOfStock,
+    RewardNotOffered,
     RewardUnavailable,
 )
 from rewards.models import Redemption, Reward, RewardTierPrice
@@ -31,9 +32,13 @@ def reward_cost(*, reward: Reward, member: Member) -> int:
     return reward.points
 
 
-def _reward_check(*, reward: Reward, member: Member, channel_kind: str, now: datetime) -> None:
+def _reward_check(
+    *, reward: Reward, member: Member, channel_kind: str, now: datetime, offered: bool = False
+) -> None:
     if not reward.active or not reward.is_valid_at(now):
         raise RewardUnavailable()
+    if reward.offer_only and not offered:
+        raise RewardNotOffered()
     if channel_kind and reward.channels and channel_kind not in reward.channels:
         raise RewardUnavailable()
     tiers = set(reward.visible_tiers.values_list("pk", flat=True))

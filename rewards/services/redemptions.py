@@ -71,10 +71,13 @@ def _redemption_open(
     reserve: bool,
     discount_amount: Decimal | None = None,
     currency: str = "",
+    offered: bool = False,
 ) -> Redemption:
     if reward is not None:
         reward = Reward.objects.get(pk=reward.pk)
-        _reward_check(reward=reward, member=member, channel_kind=channel_kind, now=now)
+        _reward_check(
+            reward=reward, member=member, channel_kind=channel_kind, now=now, offered=offered
+        )
         points = reward_cost(reward=reward, member=member)
     elif not isinstance(points, int) or isinstance(points, bool) or points <= 0:
         raise InvalidPoints(fields={"points": _("Must be a positive whole number.")})
@@ -157,11 +160,14 @@ def redemption_redeem(
     reference: str = "",
     shipping_address: str = "",
     now: datetime | None = None,
+    offered: bool = False,
 ) -> Redemption:
     """Redeem a reward (or, without one, a number of points) in one step: confirmed at once.
 
     `channel_kind` (pos/webshop/app/partner), when given, must be one the reward is offered in;
-    staff redeeming in the back office leave it empty.
+    staff redeeming in the back office leave it empty. An offer-only reward needs `offered`:
+    the caller's word that an active campaign offers it to this member
+    (`campaigns.offers.member_offered`); without it the redemption is refused.
     """
     return _redemption_open(
         member=member,
@@ -173,6 +179,7 @@ def redemption_redeem(
         shipping_address=shipping_address,
         now=now or timezone.now(),
         reserve=False,
+        offered=offered,
     )
 
 
@@ -187,10 +194,12 @@ def redemption_reserve(
     reference: str = "",
     shipping_address: str = "",
     now: datetime | None = None,
+    offered: bool = False,
 ) -> Redemption:
     """Reserve points, stock and a voucher code for LOYALTY_RESERVATION_MINUTES.
 
     Confirm or cancel it within that time; otherwise `reservations_expire` releases it.
+    `offered` as for `redemption_redeem`.
     """
     return _redemption_open(
         member=member,
@@ -202,6 +211,7 @@ def redemption_reserve(
         shipping_address=shipping_address,
         now=now or timezone.now(),
         reserve=True,
+        offered=offered,
     )
 
 

@@ -84,6 +84,8 @@ def test_a_running_campaign_form_refuses_a_lower_budget_on_the_field(marketing):
         "member_cap_points": "",
         "rules-TOTAL_FORMS": "0",
         "rules-INITIAL_FORMS": "0",
+        "message_templates-TOTAL_FORMS": "0",
+        "message_templates-INITIAL_FORMS": "0",
         "transitions-TOTAL_FORMS": "0",
         "transitions-INITIAL_FORMS": "0",
     }

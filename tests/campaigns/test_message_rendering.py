@@ -168,3 +168,35 @@ def test_text_is_not_escaped_html_is_and_a_subject_stays_one_line():
     assert message.subject == "Hi Tom & <Jerry> Bcc: x@example.org"
     assert message.body == "Dear Tom & <Jerry>"
     assert message.html_body == "<p>Dear Tom &amp; &lt;Jerry&gt;</p>"
+
+
+def test_a_message_names_the_members_offer_in_the_templates_language():
+    from campaigns.models import CampaignOffer
+    from tests.campaigns.offering import active_campaign
+    from tests.rewards.factories import RewardFactory
+
+    member = MemberFactory(locale="nl")
+    offer_campaign = active_campaign(
+        starts_at=timezone.now() - timedelta(days=1), ends_at=timezone.now() + timedelta(days=9)
+    )
+    reward = RewardFactory(name_en="Free coffee", name_nl="Gratis koffie", points=150)
+    CampaignOffer.objects.create(campaign=offer_campaign, reward=reward, rule="fallback")
+    campaign = message_campaign(
+        channels=("sms",), body="{% if offer %}{{ offer }} for {{ offer_points }}{% endif %}"
+    )
+    MessageTemplate.objects.create(
+        campaign=campaign, channel="sms", language="nl", subject="Nieuws",
+        body="{{ offer }} voor {{ offer_points }}",
+    )  # fmt: skip
+    assert message_preview(campaign=campaign, channel="sms", member=member).body == (
+        "Gratis koffie voor 150"
+    )
+    assert message_preview(campaign=campaign, channel="sms", member=member, language="en").body == (
+        "Free coffee for 150"
+    )
+    # Without a running offer campaign there is no offer to name.
+    offer_campaign.status = "ended"
+    offer_campaign.save(update_fields=["status"])
+    assert (
+        message_preview(campaign=campaign, channel="sms", member=member, language="en").body == ""
+    )

@@ -1,5 +1,6 @@
 """Members: enrol, profile, rewards; their ledger; the member behind a card."""
 
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, extend_schema_view
@@ -7,6 +8,7 @@ from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from campaigns import offers as campaign_offers
 from campaigns import services as campaign_services
 from ledger import selectors as ledger_selectors
 from ledger.models import Entry
@@ -51,6 +53,7 @@ class MemberViewSet(ChannelViewSet):
         "create": "members:write",
         "retrieve": "members:read",
         "rewards": "members:read",
+        "offers": "members:read",
     }
 
     @extend_schema(
@@ -124,6 +127,45 @@ class MemberViewSet(ChannelViewSet):
             for r in rewards
         ]
         return Response(s.RewardSerializer(data, many=True).data)
+
+    @extend_schema(
+        summary="Personalised offers for this member, chosen from their own purchase history",
+        description=(
+            "One offer per active offer campaign the member is in (never for its control "
+            "group). Redeem one with `POST redemptions/` and its reward; an offer-only reward "
+            "is refused (`reward_not_offered`) to members not offered it."
+        ),
+        responses={
+            200: s.OfferSerializer(many=True),
+            **error_responses(*PATH_CODES, "member_not_found"),
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def offers(self, request, id=None):
+        channel = channel_of(request)
+        member = member_get(id, channel=channel, queryset=Member.objects.select_related("tier"))
+        identify_by = "card_number" if channel.kind == Channel.Kind.PARTNER else "member"
+        data = [
+            {
+                "reward": offer.reward.pk,
+                "kind": offer.reward.kind,
+                "name": offer.reward.name,
+                "description": offer.reward.description,
+                "points": offer.reward.cost,
+                "campaign": offer.campaign.pk,
+                "rule": offer.option.rule,
+                "why": offer.why,
+                "valid_until": offer.valid_until,
+                "redeem": {
+                    "method": "POST",
+                    "path": reverse("redemption-list"),
+                    "reward": offer.reward.pk,
+                    "identify_by": identify_by,
+                },
+            }
+            for offer in campaign_offers.member_offers(member=member, channel_kind=channel.kind)
+        ]
+        return Response(s.OfferSerializer(data, many=True).data)
 
 
 class EntryFilter(filters.FilterSet):

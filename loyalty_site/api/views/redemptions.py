@@ -6,6 +6,7 @@ from rest_framework import exceptions, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from campaigns import offers as campaign_offers
 from loyalty_site.api import serializers as s
 from loyalty_site.api.answers import redemption_answer
 from loyalty_site.api.idempotency import idempotent, write_atomic
@@ -67,6 +68,7 @@ class RedemptionViewSet(ChannelViewSet):
                 "account_in_debt",
                 "member_blocked",
                 "reward_unavailable",
+                "reward_not_offered",
                 "limit_reached",
                 "out_of_stock",
                 "voucher_pool_empty",
@@ -93,10 +95,16 @@ class RedemptionViewSet(ChannelViewSet):
                 data["member"], channel=channel, queryset=Member.objects.select_related("tier")
             )
         reward = None
+        offered = False
         if data.get("reward") is not None:
             reward = Reward.objects.filter(pk=data["reward"], active=True).first()
             if reward is None:
                 raise NotFound(code="reward_not_found")
+            if reward.offer_only:
+                # rewards cannot ask campaigns (the layering): the use case asks for it.
+                offered = campaign_offers.member_offered(
+                    member=member, reward=reward, channel_kind=channel.kind
+                )
         service = (
             reward_services.redemption_reserve
             if data["reserve"]
@@ -110,6 +118,7 @@ class RedemptionViewSet(ChannelViewSet):
                 channel=channel.name,
                 channel_kind=channel.kind,
                 reference=data.get("reference", ""),
+                offered=offered,
             )
             body = redemption_answer(redemption)
         return Response(s.RedemptionSerializer(body).data, status=status.HTTP_201_CREATED)
