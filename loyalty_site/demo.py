@@ -67,4 +67,9 @@ def demo_load(*, stdout, members: int = 600) -> list[tuple[str, str]]:
 
     redeemed = rewards_demo.load(rng=random.Random(SEED + 6))
     stdout.write(f"rewards: {redeemed} redemptions" if redeemed else "rewards: already there")
+    # Campaigns last: their audiences, sends and results read the members' story so far.
+    from campaigns import demo_campaigns
+
+    made = demo_campaigns.load()
+    stdout.write(f"campaigns: {made} created" if made else "campaigns: already there")
     return logins

@@ -58,3 +58,22 @@ def test_demo_logins_have_their_role(client):
 def test_demo_data_refuses_a_nonsense_size():
     with pytest.raises(CommandError, match="at least 1"):
         call_command("demo_data", members=0)
+
+
+@pytest.mark.django_db
+def test_demo_campaigns_show_every_stage_with_messages_and_results(capsys):
+    from campaigns.models import Campaign, CampaignMessage, CampaignResult, Segment
+
+    call_command("demo_data", members=30)
+    statuses = dict(Campaign.objects.values_list("kind", "status"))
+    assert statuses == {"message": "ended", "earning": "active", "offer": "scheduled"}
+    finished = Campaign.objects.get(kind="message")
+    # A finished campaign with its control group: held-out members recorded, never sent.
+    messages = CampaignMessage.objects.filter(campaign=finished)
+    assert messages.filter(status="sent").exists()
+    assert set(messages.filter(suppression="control").values_list("status", flat=True)) <= {
+        "suppressed"
+    }
+    assert CampaignResult.objects.filter(campaign=finished).exists()
+    assert Segment.objects.filter(name__startswith="RFM: ").count() == 8
+    assert Campaign.objects.get(kind="earning").transitions.filter(to_status="active").exists()
