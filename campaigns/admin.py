@@ -5,6 +5,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -15,7 +16,7 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from campaigns import conditions, segments, services
+from campaigns import conditions, segments, services, tasks
 from campaigns.message_rendering import message_preview
 from campaigns.models import (
     AbuseRule,
@@ -43,6 +44,7 @@ from campaigns.models import (
     SegmentSnapshot,
     SegmentSnapshotMember,
 )
+from campaigns.results import campaign_results
 from campaigns.services import lifecycle
 from campaigns.simulator import campaign_simulate, period_refusal, simulate
 from loyalty_site.errors import DomainError, form_error
@@ -975,8 +977,6 @@ class CampaignResultAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("results"))
     def results_link(self, obj):
-        from django.utils.html import format_html
-
         url = reverse("admin:campaigns_campaignresult_campaign", args=[obj.campaign_id])
         return format_html('<a href="{}">{}</a>', url, _("Lifts"))
 
@@ -990,13 +990,6 @@ class CampaignResultAdmin(ReadOnlyAdmin):
         ] + super().get_urls()
 
     def campaign_view(self, request, campaign_id: int):
-        from django.contrib import messages
-        from django.db import transaction
-        from django.shortcuts import get_object_or_404, redirect
-
-        from campaigns import tasks
-        from campaigns.results import campaign_results
-
         if not self.has_view_permission(request):
             raise PermissionDenied
         campaign = get_object_or_404(Campaign, pk=campaign_id)

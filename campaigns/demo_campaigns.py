@@ -10,6 +10,7 @@ frequency caps and recorded like a real send.
 
 from datetime import timedelta
 from decimal import Decimal
+from unittest import mock
 
 from django.contrib.auth import get_user_model
 from django.test.utils import override_settings
@@ -90,9 +91,12 @@ def _finished_newsletter(*, actor, now) -> Campaign:
         services.campaign_activate(campaign=campaign, actor=actor, reason="Demo: sent", now=start)
         # Starting plans the messages once committed (campaigns.services.lifecycle); planning
         # here too is harmless (a unique key) and holds inside a caller's transaction. They are
-        # sent in this process, rather than by a worker that `make run` starts only afterwards.
+        # sent in this process, rather than by a worker that `make run` starts only afterwards,
+        # and dated at the campaign's start (the send's service takes its time from the clock),
+        # as they would have been then.
         services.campaign_send_start(campaign=campaign, now=start, fan_out=False)
-        services.messages_send(message_ids=services.messages_due(campaign=campaign))
+        with mock.patch("django.utils.timezone.now", return_value=start + timedelta(minutes=5)):
+            services.messages_send(message_ids=services.messages_due(campaign=campaign, now=start))
     campaign.refresh_from_db()
     services.campaign_end(campaign=campaign, actor=actor, reason="Demo: over", now=end)
     campaign.refresh_from_db()

@@ -74,7 +74,7 @@ class SegmentSnapshot(models.Model):
         ordering = ["-taken_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.segment or '-'} @ {self.taken_at:%Y-%m-%d %H:%M}"
+        return f"{self.segment or '-'} @ {timezone.localtime(self.taken_at):%Y-%m-%d %H:%M}"
 
 
 class SegmentSnapshotMember(models.Model):
