@@ -94,3 +94,23 @@ def test_the_schema_links_an_enrolment_to_what_follows():
         for response in responses.values():
             for link in response.get("links", {}).values():
                 assert link["operationId"] in operation_ids
+
+
+def test_every_path_parameter_is_typed_so_generated_ids_are_what_the_server_takes():
+    """An untyped `{id}` lets a client (and Schemathesis) send any text, which the server then
+    refuses: every path parameter says its format, range or pattern."""
+    components = SCHEMA["components"].get("parameters", {})
+    untyped = []
+    for path, operations in SCHEMA["paths"].items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                if "$ref" in parameter:
+                    parameter = components[parameter["$ref"].rsplit("/", 1)[-1]]
+                schema = parameter.get("schema", {})
+                if parameter["in"] == "path" and not (
+                    schema.get("format") or "minimum" in schema or schema.get("pattern")
+                ):
+                    untyped.append(f"{method.upper()} {path} {parameter['name']}")
+    assert untyped == []

@@ -135,6 +135,7 @@ class MemberViewSet(ChannelViewSet):
             "group). Redeem one with `POST redemptions/` and its reward; an offer-only reward "
             "is refused (`reward_not_offered`) to members not offered it."
         ),
+        parameters=[MEMBER_ID_PARAMETER],
         responses={
             200: s.OfferSerializer(many=True),
             **error_responses(*PATH_CODES, "member_not_found"),
