@@ -105,15 +105,12 @@ class EarningRuleForm(forms.ModelForm):
         fields = ["skus", "categories", "stores", "channels", "days_of_week"]
 
 
-class SimulationForm(forms.Form):
+class SimulationPeriodForm(forms.Form):
+    """A past period to replay (the rules' simulator and a draft campaign's), refused the same
+    way as the command refuses it (campaigns.simulator.period_refusal)."""
+
     start = forms.DateField(label=_("From"))
     end = forms.DateField(label=_("Until (inclusive)"))
-    rules = forms.ModelMultipleChoiceField(
-        label=_("Rules"),
-        queryset=EarningRule.objects.all(),
-        widget=forms.CheckboxSelectMultiple,
-        help_text=_("The rules to replay, active or not, exactly as they are set now."),
-    )
 
     def clean(self):
         cleaned = super().clean()
@@ -124,6 +121,15 @@ class SimulationForm(forms.Form):
             if refusal:
                 raise forms.ValidationError(refusal)
         return cleaned
+
+
+class SimulationForm(SimulationPeriodForm):
+    rules = forms.ModelMultipleChoiceField(
+        label=_("Rules"),
+        queryset=EarningRule.objects.all(),
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("The rules to replay, active or not, exactly as they are set now."),
+    )
 
 
 @admin.register(EarningRule)
@@ -659,21 +665,6 @@ class TransitionForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=255, required=False)
 
 
-class CampaignSimulationForm(forms.Form):
-    start = forms.DateField(label=_("From"))
-    end = forms.DateField(label=_("Until (inclusive)"))
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("start") and cleaned.get("end"):
-            refusal = period_refusal(
-                first=cleaned["start"], last=cleaned["end"], today=timezone.localdate()
-            )
-            if refusal:
-                raise forms.ValidationError(refusal)
-        return cleaned
-
-
 TRANSITION_SERVICES = {
     "schedule": services.campaign_schedule,
     "unschedule": services.campaign_unschedule,
@@ -901,7 +892,7 @@ class CampaignAdmin(NumbersInRange, admin.ModelAdmin):
             return redirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
         today = timezone.localdate()
         initial = {"start": today - timedelta(days=365), "end": today - timedelta(days=1)}
-        form = CampaignSimulationForm(request.POST or None, initial=initial)
+        form = SimulationPeriodForm(request.POST or None, initial=initial)
         report = None
         if request.method == "POST" and form.is_valid():
             report = campaign_simulate(
