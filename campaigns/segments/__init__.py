@@ -170,7 +170,8 @@ def compile_node(node: dict, context: Context) -> Q:
 
 def _compile(node: dict, context: Context) -> Q:
     if "all" in node:
-        q = Q()
+        # Not an empty Q(): Django drops it, so {"not": {"all": []}} would select everyone.
+        q = Q(pk__isnull=False)
         for part in node["all"]:
             q &= _compile(part, context)
         return q

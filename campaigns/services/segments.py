@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -30,12 +31,17 @@ def segment_snapshot_take(
     members = segments.members(definition, now=now)
     if without_holdout:
         members = members.exclude(control.holdout_q())
-    select, params = (
-        members.order_by()
-        .annotate(chosen_id=F("pk"))
-        .values_list("chosen_id")
-        .query.sql_with_params()
-    )
+    try:
+        select, params = (
+            members.order_by()
+            .annotate(chosen_id=F("pk"))
+            .values_list("chosen_id")
+            .query.sql_with_params()
+        )
+    except EmptyResultSet:
+        # A tree that can select nobody ({"any": []}) compiles to no SQL at all: an empty
+        # snapshot, not an error (a campaign on such a segment starts with no audience).
+        return snapshot
     table = connection.ops.quote_name(SegmentSnapshotMember._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(

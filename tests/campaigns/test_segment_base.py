@@ -141,3 +141,13 @@ def test_buckets_are_uniform_and_salts_unrelated():
 def test_share_zero_is_nobody(people):
     assert not Member.objects.filter(control.in_control_q(salt=7, share=0)).exists()
     assert Member.objects.aggregate(n=Count("pk"))["n"] == 3
+
+
+@pytest.mark.parametrize(
+    "definition",
+    [{"any": []}, {"all": [{"any": []}]}, {"not": {"all": []}}],
+)
+def test_a_snapshot_of_a_segment_that_selects_nobody_is_empty_not_an_error(people, definition):
+    snapshot = segment_snapshot_take(definition=definition)
+    assert snapshot.size == 0
+    assert not SegmentSnapshotMember.objects.filter(snapshot=snapshot).exists()
