@@ -8,6 +8,11 @@ audience of any size is split by one query, the split is the same on every run a
 campaign ends (the salt and share stay with it), and no assignment needs storing. Different
 salts give unrelated splits, so one campaign's control group is not the next one's.
 
+Known weakness: the hash is linear in the member id, so for some salts members with consecutive
+ids (enrolled together: an import, one day's sign-ups) land in long runs on the same side of the
+split. The split's size stays right (the sample-ratio check passes), but a control group can
+over-represent one enrolment cohort. A non-linear mix that both databases compute is the fix.
+
 The programme-wide holdout (``LOYALTY_HOLDOUT_BASIS_POINTS`` with ``LOYALTY_HOLDOUT_SALT``) is
 the same computation with the programme's salt: members in it are in no campaign at all.
 """
