@@ -1,17 +1,20 @@
 """Control groups: which members of a campaign's audience are held out, deterministically.
 
-A member's bucket for a campaign is a multiplicative hash of the member id and the campaign's
-salt into 10,000 buckets: ``(member_id * salt) mod P mod 10000`` with P the prime 2**32 - 5. A
-campaign with a control share of ``s`` basis points holds out the members whose bucket is below
-``s``. The same arithmetic runs in Python (`bucket`) and in SQL (`bucket_expression`), so an
-audience of any size is split by one query, the split is the same on every run and after the
-campaign ends (the salt and share stay with it), and no assignment needs storing. Different
-salts give unrelated splits, so one campaign's control group is not the next one's.
+A member's bucket for a campaign is a hash of the member id and the campaign's salt into 10,000
+buckets, computed modulo the Mersenne prime M = 2**31 - 1::
 
-Known weakness: the hash is linear in the member id, so for some salts members with consecutive
-ids (enrolled together: an import, one day's sign-ups) land in long runs on the same side of the
-split. The split's size stays right (the sample-ratio check passes), but a control group can
-over-represent one enrolment cohort. A non-linear mix that both databases compute is the fix.
+    x = (member_id mod M) * salt mod M
+    x = (x * x + salt) mod M          # twice
+    bucket = x mod 10000
+
+A campaign with a control share of ``s`` basis points holds out the members whose bucket is below
+``s``. The same integer arithmetic runs in Python (`bucket`) and in SQL (`bucket_expression`) on
+PostgreSQL and SQLite (every product stays below 2**62, so neither database overflows), so an
+audience of any size is split by one query, the split is the same on every run and after the
+campaign ends (the salt and share stay with it), and no assignment needs storing. The two
+squaring rounds make the hash non-linear in the id: members with consecutive ids (enrolled
+together: an import, one day's sign-ups) fall on either side like coin tosses, not in runs, and
+different salts give unrelated splits, so one campaign's control group is not the next one's.
 
 The programme-wide holdout (``LOYALTY_HOLDOUT_BASIS_POINTS`` with ``LOYALTY_HOLDOUT_SALT``) is
 the same computation with the programme's salt: members in it are in no campaign at all.
@@ -20,12 +23,14 @@ the same computation with the programme's salt: members in it are in no campaign
 import secrets
 
 from django.conf import settings
-from django.db.models import F, Q, Value
+from django.db.models import BigIntegerField, F, Q, Value
 from django.db.models.expressions import Combinable
+from django.db.models.functions import Cast
 from django.db.models.lookups import LessThan
 
 BUCKETS = 10_000
-PRIME = 4_294_967_291  # 2**32 - 5; member_id * salt stays below 2**63 for ids below 2**31
+PRIME = 2**31 - 1  # a salt is in 1 .. PRIME - 1; every value below is below PRIME
+ROUNDS = 2
 
 
 def salt_new() -> int:
@@ -33,11 +38,19 @@ def salt_new() -> int:
 
 
 def bucket(member_id: int, salt: int) -> int:
-    return (member_id * salt) % PRIME % BUCKETS
+    x = member_id % PRIME * salt % PRIME
+    for _ in range(ROUNDS):
+        x = (x * x + salt) % PRIME
+    return x % BUCKETS
 
 
 def bucket_expression(salt: int, field: str = "pk") -> Combinable:
-    return F(field) * Value(salt) % Value(PRIME) % Value(BUCKETS)
+    """`bucket` as a SQL expression over the member id in `field` (bigint arithmetic)."""
+    prime, value = Value(PRIME, output_field=BigIntegerField()), Value(salt, BigIntegerField())
+    x = Cast(F(field), BigIntegerField()) % prime * value % prime
+    for _ in range(ROUNDS):
+        x = (x * x + value) % prime
+    return x % Value(BUCKETS, output_field=BigIntegerField())
 
 
 def in_control_q(*, salt: int, share: int, field: str = "pk") -> Q:

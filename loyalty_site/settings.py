@@ -350,7 +350,7 @@ LOYALTY_CONFIG_CACHE_SECONDS = env_int("LOYALTY_CONFIG_CACHE_SECONDS", 5, minimu
 # (campaigns.control). The salt fixes which members; changing it reshuffles the holdout.
 LOYALTY_HOLDOUT_BASIS_POINTS = env_int("LOYALTY_HOLDOUT_BASIS_POINTS", 0, minimum=0, maximum=5000)
 LOYALTY_HOLDOUT_SALT = env_int(
-    "LOYALTY_HOLDOUT_SALT", 2_654_435_761, minimum=1, maximum=4_294_967_290
+    "LOYALTY_HOLDOUT_SALT", 1_640_531_527, minimum=1, maximum=2_147_483_646
 )
 # The RFM presets score recency and frequency over this many days up to today.
 LOYALTY_RFM_WINDOW_DAYS = env_int("LOYALTY_RFM_WINDOW_DAYS", 365, minimum=1, maximum=3660)

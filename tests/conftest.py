@@ -1,6 +1,12 @@
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from loyalty_site.celery import app as celery_app
+
+# Property tests check behaviour, not speed (bench/ measures speed): no per-example deadline,
+# which a busy CI machine would otherwise turn into a failure now and then.
+hypothesis_settings.register_profile("loyalty", deadline=None)
+hypothesis_settings.load_profile("loyalty")
 
 
 @pytest.fixture(autouse=True, scope="session")
