@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/loyalty
 
-.PHONY: run test test-sqlite schemathesis install install-test lint format bench migrations messages smoke clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test test-sqlite schemathesis install install-test chromium lint format bench migrations messages smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +25,13 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+## make chromium: Debian's Chromium for the browser tests (tests/browser), when it is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
 ## make run: the embedded mode (SQLite, file-system broker) with demo data, web + worker + beat.
 run: install
 	$(BIN)/python manage.py migrate --noinput
@@ -36,7 +45,7 @@ run: install
 	PORT=$(PORT) DEBUG=$${DEBUG:-true} $(BIN)/honcho -f Procfile.dev start
 
 ## make test: the whole suite on PostgreSQL (DATABASE_URL, default a local database).
-test: install-test
+test: install-test chromium
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/python manage.py ensure_database
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/pytest -n 2 $(PYTEST_ARGS)
 

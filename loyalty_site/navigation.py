@@ -1,6 +1,8 @@
-"""The landing page's links: each section shows only to staff whose role grants its permission.
+"""The back office's navigation: each section shows only to staff whose role grants its permission.
 
-Later issues add their pages here; a section is (title, description, url name, permission).
+Every page's sidebar (templates/base.html, through `context`) lists the sections by group; a
+section is (title, description, url name, permission, group). A page added to the back office
+adds its section here. The permission only hides the link: each view checks its own.
 """
 
 from dataclasses import dataclass
@@ -15,6 +17,15 @@ class Section:
     description: str
     url_name: str
     permission: str
+    group: str = "admin"
+
+
+GROUPS = {
+    "service": _("Customer service"),
+    "marketing": _("Marketing"),
+    "finance": _("Finance"),
+    "admin": _("Administration"),
+}
 
 
 SECTIONS = [
@@ -23,84 +34,98 @@ SECTIONS = [
         _("Find a member by name, e-mail, phone or card; see their story."),
         "admin:members_member_changelist",
         "members.view_member",
+        "service",
     ),
     Section(
         _("Cards"),
         _("Look up, block or replace loyalty cards."),
         "admin:members_card_changelist",
         "members.view_card",
+        "service",
     ),
     Section(
         _("Tiers"),
         _("The tier ladder: thresholds, windows, multipliers, benefits and grace periods."),
         "admin:members_tier_changelist",
         "members.view_tier",
+        "marketing",
     ),
     Section(
         _("Points ledger"),
         _("Every points movement, searchable by member and reference; balances and lots."),
         "admin:ledger_entry_changelist",
         "ledger.view_entry",
+        "service",
     ),
     Section(
         _("Points adjustments"),
         _("Request a points adjustment with a reason; approve or reject large ones."),
         "admin:ledger_adjustmentrequest_changelist",
         "ledger.view_adjustmentrequest",
+        "service",
     ),
     Section(
         _("Rewards"),
         _("The rewards catalogue: prices, stock, who may see what."),
         "admin:rewards_reward_changelist",
         "rewards.view_reward",
+        "marketing",
     ),
     Section(
         _("Voucher codes"),
         _("Generate or import voucher code pools; look a code up."),
         "admin:rewards_vouchercode_changelist",
         "rewards.view_vouchercode",
+        "marketing",
     ),
     Section(
         _("Redemptions"),
         _("Who redeemed what, where; cancel a reservation."),
         "admin:rewards_redemption_changelist",
         "rewards.view_redemption",
+        "service",
     ),
     Section(
         _("Shipping"),
         _("Physical rewards to ship; mark them shipped or delivered; export the list."),
         "admin:rewards_fulfilment_changelist",
         "rewards.view_fulfilment",
+        "service",
     ),
     Section(
         _("Earning rules"),
         _("Base rate, multipliers and bonuses with their conditions, caps and budgets."),
         "admin:campaigns_earningrule_changelist",
         "campaigns.view_earningrule",
+        "marketing",
     ),
     Section(
         _("Simulator"),
         _("Replay past purchases through earning rules before launching them."),
         "admin:campaigns_earningrule_simulate",
         "campaigns.simulate_earningrule",
+        "marketing",
     ),
     Section(
         _("Challenges"),
         _("Goals over purchases or events, with points or a badge as reward."),
         "admin:campaigns_challenge_changelist",
         "campaigns.change_challenge",
+        "marketing",
     ),
     Section(
         _("Purchase review queue"),
         _("Purchases the abuse guard stopped: approve to post the points, reject to void them."),
         "admin:campaigns_purchasereview_changelist",
         "campaigns.change_purchasereview",
+        "service",
     ),
     Section(
         _("Engagement moderation"),
         _("Reviews and other events waiting for approval before their points are given."),
         "admin:campaigns_engagementevent_changelist",
         "campaigns.change_engagementevent",
+        "service",
     ),
     Section(
         _("Scheduled jobs"),
@@ -126,5 +151,36 @@ def sections_for(user) -> list[dict]:
             url = reverse(section.url_name)
         except NoReverseMatch:
             continue
-        visible.append({"title": section.title, "description": section.description, "url": url})
+        visible.append(
+            {
+                "title": section.title,
+                "description": section.description,
+                "url": url,
+                "group": section.group,
+            }
+        )
     return visible
+
+
+def groups_for(user) -> list[dict]:
+    """The visible sections of `user`, grouped for the sidebar, in GROUPS' order."""
+    sections = sections_for(user)
+    return [
+        {"title": title, "sections": [s for s in sections if s["group"] == key]}
+        for key, title in GROUPS.items()
+        if any(s["group"] == key for s in sections)
+    ]
+
+
+def context(request) -> dict:
+    """Template context for every page: the sidebar and the member search box."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or not user.is_staff:
+        return {}
+    search_url = None
+    if user.has_perm("members.view_member"):
+        try:
+            search_url = reverse("member-search")
+        except NoReverseMatch:
+            search_url = None
+    return {"nav_groups": groups_for(user), "member_search_url": search_url}

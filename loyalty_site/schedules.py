@@ -94,6 +94,14 @@ SCHEDULES: list[Schedule] = [
         minute="*",
         description="Start scheduled campaigns whose start has come, end those past their end.",
     ),
+    Schedule(
+        name="Background jobs purge",
+        task="members.jobs_purge",
+        minute="30",
+        hour="4",
+        description="Delete page jobs (simulations, exports) and their files older than "
+        "LOYALTY_BACKGROUND_JOB_KEEP_DAYS.",
+    ),
     # loyalty_site (channel API and webhooks)
     Schedule(
         name="Idempotency keys purge",

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "loyalty_site.third_party_apps.LoginAttemptsConfig",
     "phonenumber_field",
     "csp",
+    "django_htmx",
     "loyalty_site",
     "members",
     "ledger",
@@ -88,6 +89,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # request.htmx: a page answers an htmx request (a live count, a progress bar) with a fragment.
+    "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Axes must come last: it turns a locked-out login into its lockout response.
     "axes.middleware.AxesMiddleware",
@@ -107,6 +110,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
+                "loyalty_site.navigation.context",
             ],
         },
     },
@@ -285,6 +289,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 1500, minimum=10)
 # Accounts (or members) per chunk of a nightly job: each chunk is its own task.
 LOYALTY_JOB_CHUNK_SIZE = env_int("LOYALTY_JOB_CHUNK_SIZE", 1000, minimum=1)
+# A job started from a page (a simulation, an export; members.background) and its file are kept
+# this many days, then purged nightly.
+LOYALTY_BACKGROUND_JOB_KEEP_DAYS = env_int("LOYALTY_BACKGROUND_JOB_KEEP_DAYS", 7, minimum=1)
 # How long /healthz/workers waits for the workers' answers to its ping.
 LOYALTY_HEALTH_PING_SECONDS = env_int("LOYALTY_HEALTH_PING_SECONDS", 2, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 5

@@ -12,6 +12,8 @@ admin.site.index_title = _("Administration")
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("jobs/<int:job_id>/", views.job_page, name="job"),
+    path("jobs/<int:job_id>/download", views.job_download, name="job-download"),
     path("healthz", health.healthz, name="healthz"),
     path("healthz/workers", health.healthz_workers, name="healthz-workers"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
