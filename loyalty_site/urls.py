@@ -19,6 +19,9 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("ledger.urls")),
+    path("", include("rewards.urls")),
+    path("", include("campaigns.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("loyalty_site.api.urls")),
 ]
