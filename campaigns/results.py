@@ -142,3 +142,19 @@ def campaign_results(campaign: Campaign) -> CampaignResults:
         sample_ratio=sample_ratio,
         method=str(METHOD),
     )
+
+
+def campaigns_lifts(
+    campaigns: list[Campaign], *, metrics: tuple[str, ...]
+) -> dict[int, dict[str, MetricResult]]:
+    """The stored results of `campaigns` (their "during the campaign" window) for `metrics`,
+    with lifts: campaign id → metric → result. One query for all of them (the dashboard)."""
+    rows = CampaignResult.objects.filter(
+        campaign__in=[c.pk for c in campaigns],
+        window=CampaignResult.Window.CAMPAIGN,
+        metric__in=metrics,
+    )
+    found: dict[int, dict[str, MetricResult]] = {c.pk: {} for c in campaigns}
+    for row in rows:
+        found[row.campaign_id][row.metric] = _metric(row)
+    return found

@@ -6,6 +6,7 @@ by this command, which production never runs.
 """
 
 import random
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -72,4 +73,52 @@ def demo_load(*, stdout, members: int = 600) -> list[tuple[str, str]]:
 
     made = demo_campaigns.load()
     stdout.write(f"campaigns: {made} created" if made else "campaigns: already there")
+    # The dashboard last: its daily rows sum up everything above.
+    stdout.write(f"enrolments: {demo_enrolments_backdate()} backdated")
+    stdout.write(f"dashboard: {demo_dashboard_backfill()} days computed")
     return logins
+
+
+def demo_enrolments_backdate() -> int:
+    """Demo members are all enrolled now but their history spans a year: move each one's
+    enrolment to the day before their first ledger entry, so the dashboard's enrolments chart
+    tells the same story as their points. Demo data only; does nothing the second time."""
+    from django.db.models import DateTimeField, ExpressionWrapper, OuterRef, Subquery
+
+    from ledger.models import Entry
+    from members.models import Member
+
+    first_entry = (
+        Entry.objects.filter(account__member=OuterRef("pk"))
+        .order_by("created_at")
+        .values("created_at")[:1]
+    )
+    return Member.objects.filter(
+        email__endswith=f"@{members_demo.DEMO_DOMAIN}", enrolled_at__gt=Subquery(first_entry)
+    ).update(
+        enrolled_at=ExpressionWrapper(
+            Subquery(first_entry) - timedelta(days=1), output_field=DateTimeField()
+        )
+    )
+
+
+def demo_dashboard_backfill() -> int:
+    """The dashboard's daily rows over the demo's history (the year the ledger step wrote), or
+    only the days due when they exist already."""
+    from django.db.models import Min
+    from tqdm import tqdm
+
+    from ledger.models import Entry
+    from loyalty_site.dashboard import days
+    from loyalty_site.models import DashboardDay
+
+    if DashboardDay.objects.exists():
+        return days.days_refresh_due()
+    first = Entry.objects.aggregate(first=Min("created_at"))["first"]
+    today = days.local_today()
+    since = days.local_today(first) if first else today
+    since = max(since, today - timedelta(days=400))
+    with tqdm(total=(today - since).days + 1, desc="dashboard", unit="day") as bar:
+        return days.days_refresh(
+            since=since, until=today, progress=lambda n, _total: bar.update(n - bar.n)
+        )

@@ -178,3 +178,70 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+class DashboardDay(models.Model):
+    """One day's figures for the dashboard (a day in the programme's time zone, TIME_ZONE).
+
+    Computed from the day's entries, purchases, redemptions and answers by
+    `loyalty_site.dashboard.days.day_refresh` (set-based queries, no loop over members) and
+    upserted, so refreshing a day again gives the same row. The dashboard reads these rows and
+    computes only today live; nothing here is edited by hand.
+    """
+
+    day = models.DateField(_("day"), unique=True)
+    enrolments = models.PositiveIntegerField(_("enrolments"), default=0)
+    # Members with a purchase or an earn entry on the day, and in the 30 days ending with it.
+    active_members = models.PositiveIntegerField(_("active members"), default=0)
+    active_members_30d = models.PositiveIntegerField(_("active members (30 days)"), default=0)
+    # Flows of the day, each as a positive number of points, except the net ones.
+    points_issued = models.BigIntegerField(_("points issued"), default=0)
+    points_redeemed = models.BigIntegerField(_("points redeemed"), default=0)
+    points_expired = models.BigIntegerField(_("points expired"), default=0)
+    points_adjusted = models.BigIntegerField(_("points adjusted (net)"), default=0)
+    points_reversed = models.BigIntegerField(_("points reversed (net)"), default=0)
+    # Stocks at the end of the day: the sum of positive balances, and the accounts below zero.
+    points_outstanding = models.BigIntegerField(_("outstanding points"), default=0)
+    members_in_debt = models.PositiveIntegerField(_("members in debt"), default=0)
+    redemptions = models.PositiveIntegerField(_("redemptions"), default=0)
+    purchases = models.PositiveIntegerField(_("purchases"), default=0)
+    # Purchases in the programme's currency (LOYALTY_CURRENCY) only; others are counted above.
+    revenue = models.DecimalField(_("revenue"), max_digits=16, decimal_places=2, default=0)
+    currency = models.CharField(_("currency"), max_length=3)
+    nps_responses = models.PositiveIntegerField(_("NPS answers"), default=0)
+    nps_promoters = models.PositiveIntegerField(_("NPS promoters"), default=0)
+    nps_detractors = models.PositiveIntegerField(_("NPS detractors"), default=0)
+    computed_at = models.DateTimeField(_("computed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("dashboard day")
+        verbose_name_plural = _("dashboard days")
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return str(self.day)
+
+
+class DashboardRewardDay(models.Model):
+    """A reward's redemptions confirmed on one day (for the dashboard's top rewards)."""
+
+    day = models.DateField(_("day"))
+    reward = models.ForeignKey(
+        "rewards.Reward", on_delete=models.CASCADE, related_name="+", verbose_name=_("reward")
+    )
+    redemptions = models.PositiveIntegerField(_("redemptions"), default=0)
+    points = models.BigIntegerField(_("points"), default=0)
+
+    class Meta:
+        verbose_name = _("dashboard reward day")
+        verbose_name_plural = _("dashboard reward days")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "reward"],
+                name="dashboard_reward_day_once",
+                violation_error_message=_("A reward has one row per day."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.reward_id}"

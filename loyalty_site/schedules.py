@@ -102,6 +102,20 @@ SCHEDULES: list[Schedule] = [
         description="Delete page jobs (simulations, exports) and their files older than "
         "LOYALTY_BACKGROUND_JOB_KEEP_DAYS.",
     ),
+    Schedule(
+        name="Dashboard figures",
+        task="loyalty_site.dashboard_refresh",
+        minute="7",
+        description="Recompute the dashboard's rows of yesterday and today (loyalty_site).",
+    ),
+    Schedule(
+        name="Dashboard figures, late purchases",
+        task="loyalty_site.dashboard_refresh_late",
+        minute="50",
+        hour="2",
+        description="Recompute the dashboard's last LOYALTY_LATE_PURCHASE_DAYS days, for "
+        "purchases sent late (loyalty_site).",
+    ),
     # loyalty_site (channel API and webhooks)
     Schedule(
         name="Idempotency keys purge",

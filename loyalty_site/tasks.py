@@ -5,11 +5,13 @@ tasks with it (``members.jobs``); the coordinators return how many chunks they s
 """
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from ledger import selectors as ledger_selectors
 from ledger.services import idempotency_purge
 from loyalty_site import webhooks
+from loyalty_site.dashboard import days as dashboard_days
 from members.jobs import chunks_send, moment_parse
 
 
@@ -58,3 +60,17 @@ def points_expiring_soon_notify() -> int:
 @shared_task(name="loyalty_site.points_expiring_soon_notify_chunk", ignore_result=True)
 def points_expiring_soon_notify_chunk(member_ids: list[int], now: str) -> int:
     return webhooks.points_expiring_soon_announce(now=moment_parse(now), member_ids=member_ids)
+
+
+@shared_task(name="loyalty_site.dashboard_refresh", ignore_result=True)
+def dashboard_refresh(days: int = 2) -> int:
+    """The dashboard's daily rows: yesterday and today (hourly), or the last `days` days (the
+    nightly run, for purchases that arrive late). Idempotent: each day's row is upserted."""
+    return dashboard_days.days_refresh_due(days=days)
+
+
+@shared_task(name="loyalty_site.dashboard_refresh_late", ignore_result=True)
+def dashboard_refresh_late() -> int:
+    """Nightly: the last LOYALTY_LATE_PURCHASE_DAYS days again, so that a purchase a till sends
+    late (it counts on the day it happened) reaches that day's row."""
+    return dashboard_days.days_refresh_due(days=settings.LOYALTY_LATE_PURCHASE_DAYS + 1)

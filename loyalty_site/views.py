@@ -1,16 +1,36 @@
-"""Back-office pages that span every app: the start page and the page of a background job."""
+"""Back-office pages that span every app: the dashboard (the start page) and the page of a
+background job."""
 
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
 from django.shortcuts import render
 
+from loyalty_site.dashboard import days, panels, periods
+from loyalty_site.dashboard.forms import PeriodForm
 from loyalty_site.navigation import sections_for
 from members import background
 
 
 @login_required
 def home(request):
-    return render(request, "home.html", {"sections": sections_for(request.user)})
+    """The dashboard for the user's role over a chosen period (a user without a role sees
+    that they have none). Each part shows only to a role whose permissions cover it
+    (`loyalty_site.dashboard.panels`); the figures come from the daily rows plus today live."""
+    sections = sections_for(request.user)
+    context = {"sections": sections}
+    if sections:
+        today = days.local_today()
+        form = PeriodForm(request.GET or None, today=today)
+        period = form.chosen()
+        figures = periods.period_figures(period, today=today)
+        context |= {
+            "form": form,
+            "period": figures.period,
+            "previous": figures.previous,
+            "live": figures.live,
+            **panels.dashboard_for(request.user, figures),
+        }
+    return render(request, "home.html", context)
 
 
 def _job(request, job_id: int):
