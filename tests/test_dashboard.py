@@ -438,3 +438,42 @@ def test_the_page_reads_a_bounded_number_of_queries(
 def test_an_anonymous_visitor_is_sent_to_sign_in(client):
     response = client.get("/")
     assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_campaign_lifts_are_read_in_one_query(django_assert_num_queries):
+    from campaigns.results import campaigns_lifts
+
+    now = timezone.now()
+    campaigns = [
+        Campaign.objects.create(name=f"C{i}", kind="earning", status="active", starts_at=now)
+        for i in range(3)
+    ]
+    CampaignResult.objects.create(
+        campaign=campaigns[0],
+        window="campaign",
+        metric="revenue",
+        starts_at=now,
+        ends_at=now,
+        control_n=10,
+        control_sum=100,
+        control_sum_of_squares=1200,
+        treated_n=90,
+        treated_sum=1080,
+        treated_sum_of_squares=14000,
+    )
+    with django_assert_num_queries(1):
+        lifts = campaigns_lifts(campaigns, metrics=("revenue", "conversion"))
+    assert set(lifts) == {c.pk for c in campaigns}
+    assert lifts[campaigns[0].pk]["revenue"].relative == pytest.approx(0.2)
+    assert lifts[campaigns[1].pk] == {}
+
+
+def test_demo_data_fills_the_dashboards_history(client, staff_user):
+    from django.core.management import call_command
+
+    call_command("demo_data", members=4)
+    assert DashboardDay.objects.count() > 300  # the demo's year
+    client.force_login(staff_user("Finance"))
+    response = client.get("/", {"period": "12m"})
+    issued = {f["key"]: f["value"] for f in response.context["figures"]}["points_issued"]
+    assert issued != "0"

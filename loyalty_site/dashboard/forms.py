@@ -21,6 +21,7 @@ CUSTOM = "custom"
 class PeriodForm(forms.Form):
     period = forms.ChoiceField(
         label=_("Period"),
+        initial=DEFAULT_PRESET,
         choices=[
             *((key, label) for key, (label, _days) in PRESETS.items()),
             (CUSTOM, _("From–to")),

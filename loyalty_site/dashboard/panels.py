@@ -129,6 +129,7 @@ def figures_for(user, figures: PeriodFigures) -> list[dict]:
         shown.append(
             {
                 "key": figure.key,
+                "kind": figure.kind,
                 "label": figure.label,
                 "value": value_text(current, figure.kind),
                 "previous": value_text(previous, figure.kind),

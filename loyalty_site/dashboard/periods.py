@@ -140,9 +140,12 @@ def period_figures(period: Period, *, today: date | None = None) -> PeriodFigure
     if live:
         yesterday = stored.get(today - timedelta(days=1))
         if yesterday is None:
-            yesterday_row = DashboardDay.objects.filter(day__lt=today).order_by("-day").first()
+            # Not in the rows read above (a period starting today): one more query.
+            yesterday_row = DashboardDay.objects.filter(day=today - timedelta(days=1)).first()
         else:
             yesterday_row = DashboardDay(**yesterday)
+        # Without yesterday's row (the refresh task has not run) the stocks are summed over
+        # every account: slow on a big programme, but right.
         computed = days_module.day_compute(today, previous=yesterday_row, rolling=False)
         row = {**_empty(today), **stored.get(today, {}), **computed["figures"], "day": today}
         if today not in stored:
