@@ -153,13 +153,16 @@ def _render_tab(request, member: Member, slug: str, context: dict, *, status: in
         "tabs": member_page.tabs_for(request.user),
         "tab": member_page.TAB_BY_SLUG[slug],
         "panel_template": f"member_page/panel_{slug}.html",
+        # The queues another page holds, linked from the rows that wait in them.
+        "approvals_url": _queue_url("approvals", "admin:ledger_adjustmentrequest_changelist"),
+        "reviews_url": _queue_url("reviews", "admin:campaigns_purchasereview_changelist"),
         **context,
     }
-    template = (
-        "member_page/tabs.html"
-        if request.htmx and not request.htmx.boosted
-        else "member_page/member.html"
+    # htmx asks for the tab alone, but for a page it restores from history (a cache miss).
+    fragment = (
+        request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request
     )
+    template = "member_page/tabs.html" if fragment else "member_page/member.html"
     return render(request, template, context, status=status)
 
 
@@ -192,15 +195,14 @@ def _overview(request, member: Member, *, bound: dict | None = None, status: int
     context = {
         **member_page.member_overview(member=member, shown=shown),
         "forms": _forms(member, bound),
-        "approvals_url": _approvals_url(),
         "threshold": settings.LOYALTY_ADJUSTMENT_APPROVAL_THRESHOLD,
     }
     return _render_tab(request, member, "overview", context, status=status)
 
 
-def _approvals_url() -> str:
-    # The approval queue is its own page once it exists; until then, the admin's.
-    for name in ("approvals", "admin:ledger_adjustmentrequest_changelist"):
+def _queue_url(*names: str) -> str:
+    # A queue is its own page once it exists (approvals, reviews); until then, the admin's.
+    for name in names:
         try:
             return reverse(name)
         except NoReverseMatch:

@@ -268,6 +268,15 @@ def test_a_tab_to_htmx_is_the_fragment_only(client, agent, rich):
     assert html.lstrip().startswith('<div id="member-tabs">')
 
 
+def test_a_page_htmx_restores_from_history_is_whole(client, agent, anna):
+    response = client.get(
+        page_url(anna, "member-page-ledger"),
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_HISTORY_RESTORE_REQUEST="true",
+    )
+    assert "<html" in response.content.decode()
+
+
 def test_the_ledger_shows_each_earn_with_its_rules(client, agent, rich):
     html = client.get(page_url(rich, "member-page-ledger")).content.decode()
     assert "Base rate: +400" in html
