@@ -12,6 +12,7 @@ from django.utils import timezone
 from campaigns import conditions, engine, segments
 from campaigns.models import (
     Campaign,
+    CampaignMessage,
     Challenge,
     ChallengeProgress,
     EarningAward,
@@ -255,6 +256,15 @@ def challenges_for(*, member: Member) -> list[dict]:
 
 def badges_for(*, member: Member):
     return MemberBadge.objects.filter(member=member).select_related("badge").order_by("awarded_at")
+
+
+def messages_for(*, member: Member) -> QuerySet[CampaignMessage]:
+    """The campaign messages planned for the member (sent, suppressed and why), newest first."""
+    return (
+        CampaignMessage.objects.filter(member=member)
+        .select_related("campaign")
+        .order_by("-planned_at", "-id")
+    )
 
 
 def birthday_reference(on: date) -> str:

@@ -100,7 +100,7 @@ def qualifying_points(
 def tier_progress(*, member: Member, now: datetime | None = None) -> dict:
     """The member's tier and the points they still need for the next one (API, pages)."""
     tiers = list(Tier.objects.order_by("rank"))
-    points = qualifying_points(member=member, now=now)
+    points = qualifying_points(member=member, now=now, tiers=tiers)
     current_rank = member.tier.rank if member.tier_id else -1
     next_tier = next((t for t in tiers if t.rank > current_rank), None)
     return {
@@ -109,6 +109,10 @@ def tier_progress(*, member: Member, now: datetime | None = None) -> dict:
         "points_to_next_tier": (
             max(next_tier.threshold - points.get(next_tier.pk, 0), 0) if next_tier else None
         ),
+        # For a progress bar (the member page): the next tier's threshold and the qualifying
+        # points counted over its window.
+        "next_tier_threshold": next_tier.threshold if next_tier else None,
+        "qualifying_points": points.get(next_tier.pk, 0) if next_tier else None,
     }
 
 

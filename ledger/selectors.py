@@ -62,6 +62,25 @@ def points_expiring_soon(
     )
 
 
+def lots_expiring_soon(*, member: Member, days: int, now: datetime | None = None) -> QuerySet[Lot]:
+    """The member's lots with points left that expire within ``days`` days, soonest first (the
+    lot-by-lot view of `points_expiring_soon`; served by the open-lots FIFO index)."""
+    now = now or timezone.now()
+    return Lot.objects.filter(
+        account__member=member,
+        remaining__gt=0,
+        expires_at__gt=now,
+        expires_at__lte=now + timedelta(days=days),
+    ).order_by("expires_at", "id")
+
+
+def pending_for(*, member: Member) -> QuerySet[PendingEarn]:
+    """The member's points that are earned but not yet spendable, soonest first."""
+    return PendingEarn.objects.filter(
+        account__member=member, status=PendingEarn.Status.PENDING
+    ).order_by("matures_at", "id")
+
+
 def purchases_for(*, member: Member) -> QuerySet[Purchase]:
     return (
         Purchase.objects.filter(member=member)

@@ -29,18 +29,13 @@ GROUPS = {
 
 
 SECTIONS = [
+    # The member page (loyalty_site/member_views.py) holds the cards too: a card number in the
+    # search box opens its member, where the card is blocked or replaced.
     Section(
         _("Members"),
-        _("Find a member by name, e-mail, phone or card; see their story."),
-        "admin:members_member_changelist",
+        _("Find a member by name, e-mail, phone or card; see their story; block or replace cards."),
+        "member-search",
         "members.view_member",
-        "service",
-    ),
-    Section(
-        _("Cards"),
-        _("Look up, block or replace loyalty cards."),
-        "admin:members_card_changelist",
-        "members.view_card",
         "service",
     ),
     Section(

@@ -55,8 +55,9 @@ def _related_rows() -> list[tuple[str, type[models.Model], str]]:
     return found
 
 
-def member_export(*, member: Member, actor=None) -> dict:
-    """All the personal data held about a member, as one JSON-ready document."""
+def member_export(*, member: Member, actor=None, reason: str = "") -> dict:
+    """All the personal data held about a member, as one JSON-ready document; audited with
+    ``reason`` (e.g. the member's access request) when staff (``actor``) ask for it."""
     member = Member.objects.select_related("tier").get(pk=member.pk)
     document = {
         "exported_at": timezone.now(),
@@ -156,7 +157,7 @@ def member_export(*, member: Member, actor=None) -> dict:
         rows = model._default_manager.filter(**{field_name: member}).order_by("pk")
         document.setdefault("other", {})[label] = [_row(obj) for obj in rows]
     if actor is not None:
-        audit_record(actor=actor, action="member_export", member=member)
+        audit_record(actor=actor, action="member_export", member=member, reason=reason)
     # Dates, decimals and UUIDs as Django writes them to JSON everywhere else.
     return json.loads(json.dumps(document, cls=DjangoJSONEncoder))
 

@@ -94,6 +94,10 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "members.view_tierhistory",
         "members.export_member",
         "members.erase_member",
+        # the member page: record a consent the member gives or withdraws on the phone, and
+        # read the member's audit trail (who changed what about them, and why)
+        "members.add_consent",
+        "members.view_auditentry",
         # ledger: see a member's points story; request adjustments (approved by someone else)
         "ledger.view_account",
         "ledger.view_entry",

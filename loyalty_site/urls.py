@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
-from loyalty_site import health, views
+from loyalty_site import health, member_views, views
 from loyalty_site.api import exceptions as api_exceptions
 
 admin.site.site_header = _("Loyalty back office")
@@ -14,6 +14,53 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("jobs/<int:job_id>/", views.job_page, name="job"),
     path("jobs/<int:job_id>/download", views.job_download, name="job-download"),
+    # Customer service's member search and member page (loyalty_site/member_views.py).
+    path("members/", member_views.member_search, name="member-search"),
+    path("members/<int:member_id>/", member_views.member_page_view, name="member-page"),
+    path("members/<int:member_id>/ledger/", member_views.member_ledger, name="member-page-ledger"),
+    path(
+        "members/<int:member_id>/purchases/",
+        member_views.member_purchases,
+        name="member-page-purchases",
+    ),
+    path(
+        "members/<int:member_id>/redemptions/",
+        member_views.member_redemptions,
+        name="member-page-redemptions",
+    ),
+    path(
+        "members/<int:member_id>/messages/",
+        member_views.member_messages,
+        name="member-page-messages",
+    ),
+    path(
+        "members/<int:member_id>/engagement/",
+        member_views.member_engagement,
+        name="member-page-engagement",
+    ),
+    path("members/<int:member_id>/audit/", member_views.member_audit, name="member-page-audit"),
+    path("members/<int:member_id>/adjust/", member_views.member_adjust, name="member-page-adjust"),
+    path(
+        "members/<int:member_id>/cards/<int:card_id>/block/",
+        member_views.member_card_block,
+        name="member-page-card-block",
+    ),
+    path(
+        "members/<int:member_id>/cards/<int:card_id>/replace/",
+        member_views.member_card_replace,
+        name="member-page-card-replace",
+    ),
+    path(
+        "members/<int:member_id>/consents/", member_views.member_consent, name="member-page-consent"
+    ),
+    path(
+        "members/<int:member_id>/export/",
+        member_views.member_export_view,
+        name="member-page-export",
+    ),
+    path(
+        "members/<int:member_id>/erase/", member_views.member_erase_view, name="member-page-erase"
+    ),
     path("healthz", health.healthz, name="healthz"),
     path("healthz/workers", health.healthz_workers, name="healthz-workers"),
     path("login/", auth_views.LoginView.as_view(), name="login"),

@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 
 from members import cardnumbers, config_cache
 from members.errors import CardBlocked, CardNotFound, InvalidPhone, MemberNotFound
-from members.models import Card, Consent, ErasedIdentity, Member, Tier
+from members.models import AuditEntry, Card, Consent, ErasedIdentity, Member, Tier, TierHistory
 from members.normalise import phone_normalise
 
 
@@ -118,6 +118,33 @@ def member_search(*, term: str, members: QuerySet | None = None) -> QuerySet:
         .filter(query)
         .order_by(F("last_name").asc(), "pk")
     )
+
+
+def cards_for(*, member: Member) -> QuerySet[Card]:
+    """The member's cards, the newest first, each with the card that replaced it."""
+    return (
+        Card.objects.filter(member=member)
+        .select_related("replaced_by")
+        .order_by("-issued_at", "-id")
+    )
+
+
+def consent_history(*, member: Member) -> QuerySet[Consent]:
+    """Every grant and withdrawal of the member, newest first, with the staff user who made it."""
+    return Consent.objects.filter(member=member).select_related("actor").order_by("-at", "-id")
+
+
+def tier_history_for(*, member: Member) -> QuerySet[TierHistory]:
+    return (
+        TierHistory.objects.filter(member=member)
+        .select_related("from_tier", "to_tier", "actor")
+        .order_by("-at", "-id")
+    )
+
+
+def audit_trail_for(*, member: Member) -> QuerySet[AuditEntry]:
+    """Who changed what about the member, when and why, newest first."""
+    return AuditEntry.objects.filter(member=member).select_related("actor").order_by("-at", "-id")
 
 
 def tiers_cached() -> list[Tier]:

@@ -104,6 +104,15 @@ def rewards_available(
     ]
 
 
+def redemptions_for(*, member: Member):
+    """The member's redemptions, newest first, each with its reward and voucher code."""
+    return (
+        Redemption.objects.filter(member=member)
+        .select_related("reward", "voucher_code")
+        .order_by("-created_at", "-id")
+    )
+
+
 def reservations_expiring(*, now: datetime) -> list[int]:
     """Reservations past their time at ``now``, in id order (what the job splits in chunks)."""
     return list(reservations_due(now=now).order_by("pk").values_list("pk", flat=True))

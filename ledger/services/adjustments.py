@@ -29,6 +29,7 @@ from ledger.models import Account, AdjustmentRequest, Entry
 from ledger.services.posting import _lock, _lock_member_account, _post, _reason
 from loyalty_site.errors import DomainError
 from members.models import Member
+from members.services import audit_record
 
 
 def _adjust_post(account: Account, *, points: int, reason: str, actor, at: datetime, **fields):
@@ -99,16 +100,26 @@ def points_adjust(
         if _needs_approval(actor, points, at):
             if points < 0 and account.available < -points:
                 raise errors.InsufficientPoints()
-            return AdjustmentRequest.objects.create(
+            request = AdjustmentRequest.objects.create(
                 account=account,
                 points=points,
                 reason=reason,
                 requested_by=actor,
                 requested_at=at,
             )
-        return _adjust_post(
+            _adjust_audit(member, actor, reason, points=points, adjustment_request_id=request.pk)
+            return request
+        entry = _adjust_post(
             account, points=points, reason=reason, actor=actor, at=at, reference=reference
         )
+        _adjust_audit(member, actor, reason, points=points, entry_id=entry.pk)
+        return entry
+
+
+def _adjust_audit(member: Member, actor, reason: str, **details) -> None:
+    # The member's audit trail lists every staff change to them, points included: the entry
+    # (or the waiting request) holds the same who and why, but the trail is where staff look.
+    audit_record(actor=actor, action="points_adjust", member=member, reason=reason, details=details)
 
 
 def _decide(request: AdjustmentRequest, actor) -> AdjustmentRequest:

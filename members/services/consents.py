@@ -26,6 +26,7 @@ def _consent_record(
     wording_version: str | None,
     actor,
     at: datetime | None,
+    reason: str = "",
 ) -> Consent:
     if purpose not in Consent.Purpose.values:
         raise DomainError(code="invalid_purpose", fields={"purpose": f"unknown: {purpose}"})
@@ -49,6 +50,7 @@ def _consent_record(
             actor=actor,
             action=f"consent_{action}",
             member=member,
+            reason=reason,
             details={"purpose": purpose, "consent_id": consent.pk},
         )
     return consent
@@ -63,6 +65,7 @@ def consent_grant(
     wording_version: str | None = None,
     actor=None,
     at: datetime | None = None,
+    reason: str = "",
 ) -> Consent:
     return _consent_record(
         member=member,
@@ -72,6 +75,7 @@ def consent_grant(
         wording_version=wording_version,
         actor=actor,
         at=at,
+        reason=reason,
     )
 
 
@@ -84,6 +88,7 @@ def consent_withdraw(
     wording_version: str | None = None,
     actor=None,
     at: datetime | None = None,
+    reason: str = "",
 ) -> Consent:
     return _consent_record(
         member=member,
@@ -93,4 +98,5 @@ def consent_withdraw(
         wording_version=wording_version,
         actor=actor,
         at=at,
+        reason=reason,
     )

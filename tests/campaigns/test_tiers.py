@@ -238,6 +238,8 @@ def test_tier_progress_shows_points_to_the_next_tier():
         "tier": "Silver",
         "next_tier": "Gold",
         "points_to_next_tier": 900,
+        "next_tier_threshold": 1500,
+        "qualifying_points": 600,
     }
 
 
