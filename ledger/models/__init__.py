@@ -1,6 +1,8 @@
 """The ledger's data: points accounts, entries, lots, holds, pending points, adjustment requests
-and idempotency records (`points`); purchases and returns as records (`purchases`)."""
+and idempotency records (`points`); purchases and returns as records (`purchases`); what
+finance's reports need beyond them (`finance`)."""
 
+from ledger.models.finance import LotConsumption, PointValue
 from ledger.models.points import (
     Account,
     AdjustmentRequest,
@@ -19,7 +21,9 @@ __all__ = [
     "Hold",
     "IdempotencyRecord",
     "Lot",
+    "LotConsumption",
     "PendingEarn",
+    "PointValue",
     "Purchase",
     "PurchaseLine",
     "Return",
