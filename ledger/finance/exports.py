@@ -150,3 +150,32 @@ def xlsx_write(rows: Iterable[list], target) -> None:
     for row in rows:
         sheet.append(row)
     workbook.save(target)
+
+
+def deferred_dataset(periods) -> tablib.Dataset:
+    data = tablib.Dataset(
+        headers=[
+            "month",
+            "issued",
+            "redeemed",
+            "rate",
+            "allocated",
+            "recognised",
+            "catch_up",
+            "deferred",
+        ]
+    )
+    for p in periods:
+        data.append(
+            [
+                p.month.strftime("%Y-%m"),
+                p.issued,
+                p.redeemed,
+                str(p.rate),
+                str(p.allocated),
+                str(p.recognised),
+                str(p.catch_up),
+                str(p.deferred),
+            ]
+        )
+    return data

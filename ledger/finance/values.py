@@ -13,8 +13,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import transaction
+from django.utils.translation import gettext as _
 
+from ledger.errors import PeriodClosed, ReasonRequired
 from ledger.models import PointValue
+from loyalty_site.errors import DomainError
 
 
 @dataclass(frozen=True)
@@ -52,3 +56,33 @@ def value_changes(*, after: datetime, until: datetime) -> list[Value]:
 def money(points: int, value: Value) -> Decimal:
     """Exact (no rounding): the reports add these up and round only when they show them."""
     return Decimal(points) * value.value
+
+
+def point_value_change(
+    *, value: Decimal, valid_from: datetime, reason: str, actor, currency: str | None = None
+) -> PointValue:
+    """Record that one point is worth ``value`` from ``valid_from`` on (who, when, why).
+
+    A change never rewrites the past: it is a new row, and one starting inside a closed period
+    is refused (``ledger.finance.closing``), so a closed report keeps its figures.
+    """
+    from ledger.finance.closing import closed_through
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise ReasonRequired(fields={"reason": _("A reason is required.")})
+    if value < 0:
+        raise DomainError(_("The value of a point cannot be negative."), code="invalid_rate")
+    limit = closed_through()
+    if limit is not None and valid_from <= limit:
+        raise PeriodClosed()
+    with transaction.atomic():
+        if PointValue.objects.filter(valid_from=valid_from).exists():
+            raise DomainError(_("A value already starts at this moment."), code="invalid_field")
+        return PointValue.objects.create(
+            valid_from=valid_from,
+            value=value,
+            currency=(currency or settings.LOYALTY_CURRENCY).upper(),
+            reason=reason,
+            recorded_by=actor,
+        )

@@ -2,7 +2,7 @@
 and idempotency records (`points`); purchases and returns as records (`purchases`); what
 finance's reports need beyond them (`finance`)."""
 
-from ledger.models.finance import LotConsumption, PointValue
+from ledger.models.finance import LotConsumption, PeriodClose, PointValue, RedemptionEstimate
 from ledger.models.points import (
     Account,
     AdjustmentRequest,
@@ -23,9 +23,11 @@ __all__ = [
     "Lot",
     "LotConsumption",
     "PendingEarn",
+    "PeriodClose",
     "PointValue",
     "Purchase",
     "PurchaseLine",
+    "RedemptionEstimate",
     "Return",
     "ReturnLine",
 ]

@@ -96,3 +96,73 @@ class PointValue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.value} {self.currency}"
+
+
+class PeriodClose(models.Model):
+    """A month finance has closed: its figures as stored and signed off then. Later entries
+    dated in it are refused or moved into the open period (``LOYALTY_FINANCE_CLOSED_PERIOD``),
+    so the stored figures stay what the ledger says."""
+
+    month = models.DateField(_("month"), unique=True)  # the first day of the month
+    closed_at = models.DateTimeField(_("closed at"), default=timezone.now)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("closed by"),
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    figures = models.JSONField(_("closing figures"), default=dict)
+
+    class Meta:
+        verbose_name = _("closed period")
+        verbose_name_plural = _("closed periods")
+        ordering = ["-month"]
+        permissions = [
+            ("view_finance", _("Can see the finance reports and exports")),
+            ("close_period", _("Can close a finance period")),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(month__day=1),
+                name="periodclose_month_first_day",
+                violation_error_message=_("A closed period is a calendar month."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.month.strftime("%Y-%m")
+
+
+class RedemptionEstimate(models.Model):
+    """Finance's estimate of the share of issued points that will be redeemed, from
+    ``valid_from`` on (before the first, ``LOYALTY_FINANCE_EXPECTED_REDEMPTION``). Deferred
+    revenue uses the estimate in force at each period's end; a change is a catch-up."""
+
+    valid_from = models.DateTimeField(_("valid from"))
+    rate = models.DecimalField(_("expected redemption rate"), max_digits=5, decimal_places=4)
+    reason = models.CharField(_("reason"), max_length=255)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("redemption estimate")
+        verbose_name_plural = _("redemption estimates")
+        ordering = ["-valid_from", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rate__gt=0) & Q(rate__lte=1),
+                name="estimate_rate_between_0_and_1",
+                violation_error_message=_("The rate must be above 0 and at most 1."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rate}"

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from ledger import errors
 from ledger.expiry import expiry_for
+from ledger.finance.closing import dated_in_open_period
 from ledger.models import Account, Entry, Lot, LotConsumption, PendingEarn, Purchase
 from ledger.services.posting import (
     _lock,
@@ -127,6 +128,9 @@ def points_earn_batch(*, member: Member, earns: Iterable[dict]) -> list[Entry]:
         entries, lots = [], []
         for item in earns:
             points, at = _points(item["points"]), item["at"]
+            at, note = dated_in_open_period(at)
+            if note:
+                item = {**item, "explanation": [*(item.get("explanation") or []), note]}
             debt = max(0, -balance)
             balance += points
             entries.append(

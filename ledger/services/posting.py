@@ -52,6 +52,7 @@ from django.utils.translation import gettext as _
 
 from ledger import errors
 from ledger.expiry import expiry_for
+from ledger.finance.closing import dated_in_open_period
 from ledger.models import Account, Entry, Lot, LotConsumption
 from ledger.reasons import reason_check
 from members.models import Member
@@ -125,6 +126,9 @@ def _post(
     **fields,
 ) -> Entry:
     """Write one entry on a locked account, keep its lots in step and save the new balance."""
+    at, note = dated_in_open_period(at)
+    if note:
+        fields["explanation"] = [*(fields.get("explanation") or []), note]
     before = account.balance
     account.balance = before + amount
     account.updated_at = at
