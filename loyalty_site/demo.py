@@ -72,4 +72,7 @@ def demo_load(*, stdout, members: int = 600) -> list[tuple[str, str]]:
 
     made = demo_campaigns.load()
     stdout.write(f"campaigns: {made} created" if made else "campaigns: already there")
+    # Finance last: a closed month must not move the history written before it.
+    finance = ledger_demo.finance_load()
+    stdout.write("finance: a closed month, a value change" if finance else "finance: already there")
     return logins

@@ -175,9 +175,11 @@ def finance(request):
                 ("rollforward", _("Roll-forward")),
                 ("deferred", _("Deferred revenue")),
             ],
-            "close_form": CloseForm(initial={"month": _last_closable()}),
-            "value_form": ValueForm(),
-            "estimate_form": EstimateForm(initial={"rate": cohorts.expected_redemption}),
+            "close_form": CloseForm(auto_id="close_%s", initial={"month": _last_closable()}),
+            "value_form": ValueForm(auto_id="value_%s"),
+            "estimate_form": EstimateForm(
+                auto_id="estimate_%s", initial={"rate": cohorts.expected_redemption}
+            ),
             "can_close": request.user.has_perm("ledger.close_period"),
             "can_value": request.user.has_perm("ledger.add_pointvalue"),
             "can_estimate": request.user.has_perm("ledger.add_redemptionestimate"),
