@@ -256,3 +256,32 @@ def load(*, rng: random.Random, earns: bool = True, now: datetime | None = None)
                     at=now - timedelta(hours=rng.randint(1, 48)),
                 )
     return played
+
+
+def finance_load(*, now: datetime | None = None) -> int:
+    """Finance's demo rows, after every other app's history: the month before last closed by
+    the finance user, and a change of the point value from the start of last month (so the
+    page shows a closed month, a revaluation in the roll-forward and a month left to close).
+    Returns the rows written (0 when already there)."""
+    from decimal import Decimal
+
+    from ledger.finance.closing import period_close
+    from ledger.finance.moments import day_start
+    from ledger.finance.values import point_value_change
+    from ledger.models import PeriodClose
+
+    finance = get_user_model().objects.filter(username="finance").first()
+    if finance is None or PeriodClose.objects.exists() or not Entry.objects.exists():
+        return 0
+    now = now or timezone.now()
+    this_month = timezone.localtime(now).date().replace(day=1)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    before_last = (last_month - timedelta(days=1)).replace(day=1)
+    period_close(month=before_last, actor=finance, note="Demo: month-end close", now=now)
+    point_value_change(
+        value=Decimal(settings.LOYALTY_POINT_VALUE) * Decimal("1.2"),
+        valid_from=day_start(last_month),
+        reason="Demo: new partner rate",
+        actor=finance,
+    )
+    return 2

@@ -86,3 +86,8 @@ class PurchaseTooLate(DomainError):
     code = "purchase_too_late"
     status = 422
     default_detail = _("The purchase is older than this channel may upload.")
+
+
+class PeriodClosed(Conflict):
+    code = "period_closed"
+    default_detail = _("This date is in a closed finance period.")

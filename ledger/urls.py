@@ -1,5 +1,14 @@
 """The ledger app's back-office pages (included at the site's root by loyalty_site/urls.py)."""
 
-from django.urls import path  # noqa: F401 - the pages add their routes here
+from django.urls import path
 
-urlpatterns: list = []
+from ledger.finance import views as finance
+
+urlpatterns: list = [
+    path("finance/", finance.finance, name="finance"),
+    path("finance/close/", finance.finance_close, name="finance-close"),
+    path("finance/value/", finance.finance_value, name="finance-value"),
+    path("finance/estimate/", finance.finance_estimate, name="finance-estimate"),
+    path("finance/export/members/", finance.finance_member_export, name="finance-member-export"),
+    path("finance/reconcile/", finance.finance_reconcile, name="finance-reconcile"),
+]

@@ -73,7 +73,10 @@ def demo_load(*, stdout, members: int = 600) -> list[tuple[str, str]]:
 
     made = demo_campaigns.load()
     stdout.write(f"campaigns: {made} created" if made else "campaigns: already there")
-    # The dashboard last: its daily rows sum up everything above.
+    # Finance after the history: a closed month must not move what was written before it.
+    finance = ledger_demo.finance_load()
+    stdout.write("finance: a closed month, a value change" if finance else "finance: already there")
+    # The dashboard last: its daily rows sum up everything above (reading only).
     stdout.write(f"enrolments: {demo_enrolments_backdate()} backdated")
     stdout.write(f"dashboard: {demo_dashboard_backfill()} days computed")
     return logins

@@ -70,6 +70,7 @@ ERROR_CODES: dict[str, int] = {
     "nothing_to_return": 409,
     "out_of_stock": 409,
     "pending_not_open": 409,
+    "period_closed": 409,
     "phone_taken": 409,
     "redemption_confirmed": 409,
     "redemption_not_reserved": 409,

@@ -53,6 +53,13 @@ SECTIONS = [
         "service",
     ),
     Section(
+        _("Finance"),
+        _("The points liability as of any date, roll-forward, breakage, deferred revenue, close."),
+        "finance",
+        "ledger.view_finance",
+        "finance",
+    ),
+    Section(
         _("Points adjustments"),
         _("Request a points adjustment with a reason; approve or reject large ones."),
         "admin:ledger_adjustmentrequest_changelist",

@@ -131,6 +131,15 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "ledger.view_adjustmentrequest",
         "ledger.approve_adjustmentrequest",
         "rewards.view_redemption",
+        # finance's page (issue 15): reports and exports, period close, the value of a point
+        # and the expected redemption rate, each a new dated row (nothing is changed in place).
+        "ledger.view_finance",
+        "ledger.close_period",
+        "ledger.view_periodclose",
+        "ledger.view_pointvalue",
+        "ledger.add_pointvalue",
+        "ledger.view_redemptionestimate",
+        "ledger.add_redemptionestimate",
     },
     ADMINISTRATOR: {
         "auth.view_user",

@@ -337,6 +337,14 @@ SPECTACULAR_SETTINGS = {
 LOYALTY_CURRENCY = env_str("LOYALTY_CURRENCY", "EUR")
 # Money value of one point, for the liability report and pay-with-points.
 LOYALTY_POINT_VALUE = _decimal("LOYALTY_POINT_VALUE", "0.01")
+# Finance: an entry dated in a closed month is refused ("refuse", 409 period_closed) or posted
+# now, in the open period, with a note of its date ("move").
+LOYALTY_FINANCE_CLOSED_PERIOD = env_choice(
+    "LOYALTY_FINANCE_CLOSED_PERIOD", "move", {"refuse", "move"}
+)
+# Finance: the share of issued points expected to be redeemed (deferred revenue), until finance
+# records an estimate of its own; and the stand-alone selling price of one point.
+LOYALTY_FINANCE_EXPECTED_REDEMPTION = _decimal("LOYALTY_FINANCE_EXPECTED_REDEMPTION", "0.80")
 # Staff adjustments above this many points need a second staff user's approval.
 LOYALTY_ADJUSTMENT_APPROVAL_THRESHOLD = env_int(
     "LOYALTY_ADJUSTMENT_APPROVAL_THRESHOLD", 1000, minimum=0

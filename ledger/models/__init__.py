@@ -1,6 +1,8 @@
 """The ledger's data: points accounts, entries, lots, holds, pending points, adjustment requests
-and idempotency records (`points`); purchases and returns as records (`purchases`)."""
+and idempotency records (`points`); purchases and returns as records (`purchases`); what
+finance's reports need beyond them (`finance`)."""
 
+from ledger.models.finance import LotConsumption, PeriodClose, PointValue, RedemptionEstimate
 from ledger.models.points import (
     Account,
     AdjustmentRequest,
@@ -19,9 +21,13 @@ __all__ = [
     "Hold",
     "IdempotencyRecord",
     "Lot",
+    "LotConsumption",
     "PendingEarn",
+    "PeriodClose",
+    "PointValue",
     "Purchase",
     "PurchaseLine",
+    "RedemptionEstimate",
     "Return",
     "ReturnLine",
 ]

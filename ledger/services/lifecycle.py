@@ -9,7 +9,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ledger import errors
-from ledger.models import Account, Entry, Lot, PendingEarn
+from ledger.expiry import expiry_for
+from ledger.models import Account, Entry, Lot, LotConsumption, PendingEarn
 from ledger.selectors import pending_maturing
 from ledger.services.points import earned_announce
 from ledger.services.posting import _lock, _points, _post, _save_counters
@@ -73,6 +74,8 @@ def _expire_account(account: Account, now: datetime) -> int:
         lot.remaining -= take
         lot.expired_at = entry.created_at if lot.remaining == 0 else None
         lot.save(update_fields=["remaining", "expired_at"])
+        # In the expiry's transaction, like every debit's (see posting.py, "Lots").
+        LotConsumption.objects.create(entry=entry, lot=lot, points=take, at=entry.created_at)
         expirable -= take
         total += take
     if total:
@@ -98,7 +101,10 @@ def points_mature(*, now: datetime | None = None, ids: list[int] | None = None) 
             pending = PendingEarn.objects.get(pk=pk)
             if pending.status != PendingEarn.Status.PENDING:
                 continue  # Another run took it while we waited for the lock.
-            at = pending.matures_at
+            # Dated at the run's moment, not at matures_at (up to 15 minutes earlier): like an
+            # expiry, entries stay in time order, and a liability reported for a moment already
+            # past does not change afterwards. The lot still expires as from matures_at.
+            at = now
             account.pending -= pending.points
             _save_counters(account)
             entry = _post(
@@ -106,8 +112,8 @@ def points_mature(*, now: datetime | None = None, ids: list[int] | None = None) 
                 kind=Entry.Kind.EARN,
                 amount=pending.points,
                 at=at,
-                expires_at=pending.expires_at,
-                expires_explicit=pending.expires_at is not None,
+                expires_at=pending.expires_at or expiry_for(pending.matures_at),
+                expires_explicit=True,
                 channel=pending.channel,
                 reference=pending.reference,
                 reason=pending.reason,

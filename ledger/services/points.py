@@ -12,7 +12,8 @@ from django.utils.translation import gettext as _
 
 from ledger import errors
 from ledger.expiry import expiry_for
-from ledger.models import Account, Entry, Lot, PendingEarn, Purchase
+from ledger.finance.closing import dated_in_open_period
+from ledger.models import Account, Entry, Lot, LotConsumption, PendingEarn, Purchase
 from ledger.services.posting import (
     _lock,
     _lock_member_account,
@@ -127,6 +128,9 @@ def points_earn_batch(*, member: Member, earns: Iterable[dict]) -> list[Entry]:
         entries, lots = [], []
         for item in earns:
             points, at = _points(item["points"]), item["at"]
+            at, note = dated_in_open_period(at)
+            if note:
+                item = {**item, "explanation": [*(item.get("explanation") or []), note]}
             debt = max(0, -balance)
             balance += points
             entries.append(
@@ -160,6 +164,14 @@ def points_earn_batch(*, member: Member, earns: Iterable[dict]) -> list[Entry]:
         for entry, lot in zip(entries, lots, strict=True):
             lot.entry = entry
         Lot.objects.bulk_create(lots)
+        # An earn that paid a debt: the debt's part of its lot, as _post records it.
+        LotConsumption.objects.bulk_create(
+            LotConsumption(
+                entry=lot.entry, lot=lot, points=lot.points - lot.remaining, at=lot.earned_at
+            )
+            for lot in lots
+            if lot.remaining < lot.points
+        )
         if entries:
             Account.objects.filter(pk=account.pk).update(
                 balance=balance, updated_at=max(account.updated_at, earns[-1]["at"])

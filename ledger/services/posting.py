@@ -29,7 +29,10 @@ another referenced key of these rows. What still fails with a deadlock or a seri
 Lots: every credit creates one lot; every debit takes points from the oldest lots first. When a
 reverse takes the balance below zero the lots are empty and the negative balance is the debt; the
 next credits pay the debt first, and only the rest lands in the lot's ``remaining``. So at any
-moment ``sum(lot.remaining) == max(balance, 0)``, which ``ledger_reconcile`` checks.
+moment ``sum(lot.remaining) == max(balance, 0)``, which ``ledger_reconcile`` checks. Every debit
+records which lots it took points from (``LotConsumption``, one row per lot, in the debit's
+transaction), and an earn that pays a debt records the part the debt took of its own lot: with
+them finance reconstructs what each lot held at any past moment (``ledger.finance``).
 
 Savepoints: a write that cannot refuse once it has begun (an earn, storing a purchase) opens its
 transaction with ``savepoint=False``. Inside a caller's transaction (every purchase) it then adds
@@ -49,7 +52,8 @@ from django.utils.translation import gettext as _
 
 from ledger import errors
 from ledger.expiry import expiry_for
-from ledger.models import Account, Entry, Lot
+from ledger.finance.closing import dated_in_open_period
+from ledger.models import Account, Entry, Lot, LotConsumption
 from ledger.reasons import reason_check
 from members.models import Member
 
@@ -122,6 +126,9 @@ def _post(
     **fields,
 ) -> Entry:
     """Write one entry on a locked account, keep its lots in step and save the new balance."""
+    at, note = dated_in_open_period(at)
+    if note:
+        fields["explanation"] = [*(fields.get("explanation") or []), note]
     before = account.balance
     account.balance = before + amount
     account.updated_at = at
@@ -135,7 +142,7 @@ def _post(
     )
     if amount > 0:
         debt = max(0, -before)
-        Lot.objects.create(
+        lot = Lot.objects.create(
             account=account,
             entry=entry,
             points=amount,
@@ -143,29 +150,38 @@ def _post(
             earned_at=at,
             expires_at=expires_at if expires_explicit else expiry_for(at),
         )
+        if debt:
+            # The debt takes its part of the new lot at once; finance's as-of reports read it.
+            LotConsumption.objects.create(entry=entry, lot=lot, points=min(debt, amount), at=at)
     else:
-        _consume_lots(account, -amount)
+        _consume_lots(account, -amount, entry=entry)
     Account.objects.filter(pk=account.pk).update(
         balance=account.balance, updated_at=account.updated_at
     )
     return entry
 
 
-def _consume_lots(account: Account, points: int) -> datetime | None:
-    """Take points from the oldest lots; return the soonest expiry among the lots touched."""
+def _consume_lots(account: Account, points: int, *, entry: Entry) -> datetime | None:
+    """Take points from the oldest lots for ``entry``, recording which lots it consumed; return
+    the soonest expiry among the lots touched. What no lot holds (a clawback into debt) is
+    taken from none."""
     soonest = None
     if points <= 0:
         return soonest
+    consumed = []
     # The account row is locked, so no other transaction changes these lots meanwhile.
     for lot in Lot.objects.filter(account=account, remaining__gt=0).order_by("earned_at", "id"):
         take = min(lot.remaining, points)
         lot.remaining -= take
         lot.save(update_fields=["remaining"])
+        consumed.append(LotConsumption(entry=entry, lot=lot, points=take, at=entry.created_at))
         if lot.expires_at and (soonest is None or lot.expires_at < soonest):
             soonest = lot.expires_at
         points -= take
         if points == 0:
             break
+    # Same transaction as the entry: a debit and its consumption records commit together.
+    LotConsumption.objects.bulk_create(consumed)
     return soonest
 
 

@@ -1,0 +1,231 @@
+"""The points liability as of any moment: outstanding points and their money value, by expiry
+month and by tier, with members in debt, pending points and held points apart.
+
+Exact for past moments, from the lot consumptions (``ledger.models.finance``): what a lot held
+at ``as_of`` is its points minus what was consumed from it at or before ``as_of``, which is
+``remaining`` now plus what was consumed from it after ``as_of``. The report sums those two
+parts, so a recent date reads the open lots (a partial index) and the consumptions since then
+(an index on ``at``), not the whole history. Outstanding points are the sum over lots, which is
+the sum of the positive balances: a member in debt holds no lots and counts 0 here, the debt is
+shown apart.
+
+The tier of a lot is its member's tier at ``as_of``: the last tier change at or before it, else
+the tier the first later change started from, else the member's tier now (never changed).
+
+Pending points as of a past moment are the pending points created by then and not resolved
+by then, at their current size: a partial cancellation shrinks a pending row in place, so a
+past figure may be lower by what was cancelled later. Held points are exact.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncMonth
+
+from ledger.finance.values import Value as PointValueAt
+from ledger.finance.values import money, value_at
+from ledger.models import Account, Entry, Hold, Lot, LotConsumption, PendingEarn
+from members.models import Tier, TierHistory
+
+
+def zone() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def tier_at(member_path: str, as_of):
+    """An expression: the tier id of the member at ``member_path`` as of ``as_of`` (a moment,
+    or ``OuterRef`` to a moment of the row, e.g. an entry's ``created_at``)."""
+    before = TierHistory.objects.filter(member=OuterRef(member_path), at__lte=as_of).order_by(
+        "-at", "-id"
+    )
+    after = TierHistory.objects.filter(member=OuterRef(member_path), at__gt=as_of).order_by(
+        "at", "id"
+    )
+    return Case(
+        When(Exists(before), then=Subquery(before.values("to_tier")[:1])),
+        When(Exists(after), then=Subquery(after.values("from_tier")[:1])),
+        default=F(f"{member_path}__tier"),
+        output_field=BigIntegerField(),
+    )
+
+
+def _lot_parts(as_of: datetime):
+    """The two querysets whose summed ``points`` per group is what lots held at ``as_of``,
+    and the path prefix to the lot in each."""
+    held_now = Lot.objects.filter(earned_at__lte=as_of, remaining__gt=0).annotate(
+        part=F("remaining")
+    )
+    taken_since = LotConsumption.objects.filter(at__gt=as_of, lot__earned_at__lte=as_of).annotate(
+        part=F("points")
+    )
+    return ((held_now, ""), (taken_since, "lot__"))
+
+
+def _grouped(as_of: datetime, **group) -> dict[tuple, int]:
+    """Points held at ``as_of`` summed per group; ``group`` maps names to a function of the
+    lot path prefix returning an expression."""
+    totals: dict[tuple, int] = defaultdict(int)
+    for queryset, prefix in _lot_parts(as_of):
+        rows = (
+            queryset.annotate(**{name: make(prefix) for name, make in group.items()})
+            .values(*group)
+            .annotate(total=Sum("part"))
+            .order_by()
+        )
+        for row in rows:
+            totals[tuple(row[name] for name in group)] += row["total"]
+    return {key: total for key, total in totals.items() if total}
+
+
+def _expiry_month(prefix: str):
+    return TruncMonth(f"{prefix}expires_at", tzinfo=zone())
+
+
+def _tier(as_of: datetime):
+    return lambda prefix: tier_at(f"{prefix}account__member", as_of)
+
+
+@dataclass
+class Row:
+    points: int
+    money: Decimal
+
+
+@dataclass
+class Liability:
+    as_of: datetime
+    value: PointValueAt
+    points: int
+    money: Decimal
+    by_expiry_month: list[tuple[date | None, Row]] = field(default_factory=list)
+    by_tier: list[tuple[Tier | None, Row]] = field(default_factory=list)
+    members_in_debt: int = 0
+    debt_points: int = 0
+    pending_points: int = 0
+    held_points: int = 0
+
+
+def _month(value) -> date | None:
+    if value is None:
+        return None
+    return value.date() if isinstance(value, datetime) else value
+
+
+def points_outstanding(*, as_of: datetime) -> int:
+    """What all lots held at ``as_of``: the sum of the positive balances then."""
+    total = 0
+    for queryset, _prefix in _lot_parts(as_of):
+        total += queryset.aggregate(total=Sum("part"))["total"] or 0
+    return total
+
+
+def by_expiry_month(*, as_of: datetime) -> dict[date | None, int]:
+    """Points held at ``as_of`` per month of expiry (programme's time zone); None: never."""
+    grouped = _grouped(as_of, month=_expiry_month)
+    return {_month(key[0]): total for key, total in grouped.items()}
+
+
+def by_tier(*, as_of: datetime) -> dict[int | None, int]:
+    """Points held at ``as_of`` per tier id of their member at ``as_of``; None: no tier."""
+    return {key[0]: total for key, total in _grouped(as_of, tier=_tier(as_of)).items()}
+
+
+def balances_at(as_of: datetime):
+    """Accounts annotated with ``balance_at``, limited to those whose balance at ``as_of`` may
+    differ from now or be negative (negative now, or with entries after ``as_of``)."""
+    after = (
+        Entry.objects.filter(account=OuterRef("pk"), created_at__gt=as_of)
+        .order_by()
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    changed = Entry.objects.filter(created_at__gt=as_of).values("account_id")
+    return Account.objects.filter(Q(balance__lt=0) | Q(pk__in=changed)).annotate(
+        balance_at=F("balance")
+        - Coalesce(Subquery(after), Value(0), output_field=BigIntegerField())
+    )
+
+
+def debt_by_tier(*, as_of: datetime) -> dict[int | None, int]:
+    """Points of debt at ``as_of`` per tier id of the indebted members then."""
+    rows = (
+        balances_at(as_of)
+        .filter(balance_at__lt=0)
+        .annotate(tier=tier_at("member", as_of))
+        .values("tier")
+        .annotate(points=Sum("balance_at"))
+        .order_by()
+    )
+    return {row["tier"]: -row["points"] for row in rows}
+
+
+def debt_at(*, as_of: datetime) -> tuple[int, int]:
+    """(members in debt, points of debt) at ``as_of``."""
+    row = (
+        balances_at(as_of)
+        .filter(balance_at__lt=0)
+        .aggregate(members=Count("pk"), points=Sum("balance_at"))
+    )
+    return row["members"], -(row["points"] or 0)
+
+
+def pending_at(*, as_of: datetime) -> int:
+    rows = PendingEarn.objects.filter(created_at__lte=as_of).filter(
+        Q(status=PendingEarn.Status.PENDING) | Q(resolved_at__gt=as_of)
+    )
+    return rows.aggregate(total=Sum("points"))["total"] or 0
+
+
+def held_at(*, as_of: datetime) -> int:
+    rows = Hold.objects.filter(created_at__lte=as_of).filter(
+        Q(status=Hold.Status.OPEN) | Q(resolved_at__gt=as_of)
+    )
+    return rows.aggregate(total=Sum("points"))["total"] or 0
+
+
+def liability_at(*, as_of: datetime) -> Liability:
+    """The whole report of ``as_of`` (a bounded number of queries, whatever the programme)."""
+    value = value_at(as_of)
+    months = by_expiry_month(as_of=as_of)
+    tiers = by_tier(as_of=as_of)
+    tier_rows = Tier.objects.in_bulk([pk for pk in tiers if pk is not None])
+    points = sum(months.values())
+    members, debt = debt_at(as_of=as_of)
+    return Liability(
+        as_of=as_of,
+        value=value,
+        points=points,
+        money=money(points, value),
+        by_expiry_month=[
+            (month, Row(total, money(total, value)))
+            for month, total in sorted(months.items(), key=lambda item: (item[0] is None, item[0]))
+        ],
+        by_tier=sorted(
+            ((tier_rows.get(pk), Row(total, money(total, value))) for pk, total in tiers.items()),
+            key=lambda item: (item[0] is None, -(item[0].rank if item[0] else 0)),
+        ),
+        members_in_debt=members,
+        debt_points=debt,
+        pending_points=pending_at(as_of=as_of),
+        held_points=held_at(as_of=as_of),
+    )

@@ -1,0 +1,168 @@
+"""What finance's reports need beyond the entries: which lots each debit consumed.
+
+A lot's ``remaining`` is only its state now; a report of a past date needs to know what each lot
+held then. Every debit (redeem, expiry, transfer out, negative adjustment or reverse) writes one
+``LotConsumption`` per lot it took points from, in the same transaction as the entry, and an earn
+that pays back a debt writes one on its own new lot for the part the debt took. So for every lot
+and every moment ``t``::
+
+    remaining(t) = points - sum(consumption.points for consumptions dated <= t)
+
+and ``remaining(now) == lot.remaining`` (``ledger.finance.checks`` reconciles it). Like entries,
+consumptions are append-only: a trigger refuses UPDATE and DELETE (migration 0012).
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class LotConsumption(models.Model):
+    entry = models.ForeignKey(
+        "ledger.Entry",
+        on_delete=models.PROTECT,
+        related_name="consumptions",
+        verbose_name=_("entry"),
+        db_index=False,  # consumption_entry starts with it.
+    )
+    lot = models.ForeignKey(
+        "ledger.Lot",
+        on_delete=models.PROTECT,
+        related_name="consumptions",
+        verbose_name=_("lot"),
+        db_index=False,  # consumption_lot_at starts with it.
+    )
+    points = models.BigIntegerField(_("points"))
+    # The entry's created_at, copied so that "as of" sums need no join to the entries.
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("lot consumption")
+        verbose_name_plural = _("lot consumptions")
+        indexes = [
+            models.Index(fields=["lot", "at"], name="consumption_lot_at"),
+            models.Index(fields=["entry"], name="consumption_entry"),
+            models.Index(fields=["at"], name="consumption_at"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(points__gt=0),
+                name="consumption_points_gt_0",
+                violation_error_message=_("The number of points must be a positive whole number."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points} ({self.lot_id})"
+
+
+class PointValue(models.Model):
+    """The money value of one point from ``valid_from`` on; before the first row the setting
+    ``LOYALTY_POINT_VALUE`` applies. Rows are only added: a change is a new row, so every past
+    report keeps the value it was made with."""
+
+    valid_from = models.DateTimeField(_("valid from"))
+    value = models.DecimalField(_("value of one point"), max_digits=12, decimal_places=6)
+    currency = models.CharField(_("currency"), max_length=3)
+    reason = models.CharField(_("reason"), max_length=255)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("point value")
+        verbose_name_plural = _("point values")
+        ordering = ["-valid_from", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["valid_from"],
+                name="pointvalue_valid_from_unique",
+                violation_error_message=_("A value already starts at this moment."),
+            ),
+            models.CheckConstraint(
+                condition=Q(value__gte=0),
+                name="pointvalue_value_gte_0",
+                violation_error_message=_("The value of a point cannot be negative."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.value} {self.currency}"
+
+
+class PeriodClose(models.Model):
+    """A month finance has closed: its figures as stored and signed off then. Later entries
+    dated in it are refused or moved into the open period (``LOYALTY_FINANCE_CLOSED_PERIOD``),
+    so the stored figures stay what the ledger says."""
+
+    month = models.DateField(_("month"), unique=True)  # the first day of the month
+    closed_at = models.DateTimeField(_("closed at"), default=timezone.now)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("closed by"),
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    figures = models.JSONField(_("closing figures"), default=dict)
+
+    class Meta:
+        verbose_name = _("closed period")
+        verbose_name_plural = _("closed periods")
+        ordering = ["-month"]
+        permissions = [
+            ("view_finance", _("Can see the finance reports and exports")),
+            ("close_period", _("Can close a finance period")),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(month__day=1),
+                name="periodclose_month_first_day",
+                violation_error_message=_("A closed period is a calendar month."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.month.strftime("%Y-%m")
+
+
+class RedemptionEstimate(models.Model):
+    """Finance's estimate of the share of issued points that will be redeemed, from
+    ``valid_from`` on (before the first, ``LOYALTY_FINANCE_EXPECTED_REDEMPTION``). Deferred
+    revenue uses the estimate in force at each period's end; a change is a catch-up."""
+
+    valid_from = models.DateTimeField(_("valid from"))
+    rate = models.DecimalField(_("expected redemption rate"), max_digits=5, decimal_places=4)
+    reason = models.CharField(_("reason"), max_length=255)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("redemption estimate")
+        verbose_name_plural = _("redemption estimates")
+        ordering = ["-valid_from", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rate__gt=0) & Q(rate__lte=1),
+                name="estimate_rate_between_0_and_1",
+                violation_error_message=_("The rate must be above 0 and at most 1."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rate}"

@@ -1,0 +1,121 @@
+"""manage.py liability_report and the exports: the page's totals, streamed per member."""
+
+import csv
+import io
+import json
+import tracemalloc
+from datetime import timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+from openpyxl import load_workbook
+
+from ledger import services
+from ledger.finance import exports, liability
+from ledger.models import Account
+from members.models import Card
+from tests.factories import MemberFactory
+from tests.ledger.finance_histories import START, history_run
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args):
+    out = io.StringIO()
+    call_command("liability_report", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def ledger_with_history(settings):
+    settings.LOYALTY_EXPIRY_MONTHS = 2
+    settings.LOYALTY_ADJUSTMENT_DAILY_LIMIT = 10**6
+    return history_run(21, steps=80, members=5)
+
+
+def test_the_command_totals_equal_the_report(ledger_with_history):
+    as_of = "2025-03-01"
+    report = liability.liability_at(as_of=liability_moment(as_of))
+    summary = dict(csv.reader(io.StringIO(run("--as-of", as_of))))
+    assert int(summary["outstanding_points"]) == report.points
+    months = list(csv.DictReader(io.StringIO(run("--as-of", as_of, "--by", "expiry_month"))))
+    assert sum(int(row["points"]) for row in months) == report.points
+    tiers = list(csv.DictReader(io.StringIO(run("--as-of", as_of, "--by", "tier"))))
+    assert sum(int(row["points"]) for row in tiers) == report.points
+    data = json.loads(run("--as-of", as_of, "--format", "json"))
+    assert data["summary"]["outstanding_points"] == report.points
+    members = list(csv.DictReader(io.StringIO(run("--as-of", as_of, "--by", "member"))))
+    assert sum(int(row["outstanding_points"]) for row in members) == report.points
+    assert sum(int(row["debt_points"]) for row in members) == report.debt_points
+
+
+def liability_moment(text):
+    from ledger.finance.moments import as_of_parse
+
+    return as_of_parse(text)
+
+
+def test_today_the_per_member_export_is_the_accounts_positive_balances(ledger_with_history):
+    members = list(csv.DictReader(io.StringIO(run("--by", "member"))))
+    balances = {
+        str(public_id): balance
+        for public_id, balance in Account.objects.values_list("member__public_id", "balance")
+        if balance
+    }
+    assert {row["member_id"]: int(row["outstanding_points"]) for row in members} == {
+        member: max(balance, 0) for member, balance in balances.items()
+    }
+    for row in members:
+        expiring = sum(int(v) for k, v in row.items() if k.startswith("expiring_"))
+        assert expiring == int(row["outstanding_points"])
+        if int(row["debt_points"]):
+            assert int(row["outstanding_points"]) == 0
+
+
+def test_xlsx_files(ledger_with_history, tmp_path):
+    path = tmp_path / "members.xlsx"
+    run("--by", "member", "--format", "xlsx", "--output", str(path))
+    rows = list(load_workbook(path).active.iter_rows(values_only=True))
+    assert rows[0][:4] == ("member_id", "card", "tier", "outstanding_points")
+    assert sum(row[3] for row in rows[1:]) == liability.points_outstanding(
+        as_of=ledger_with_history + timedelta(days=1)
+    )
+    summary = tmp_path / "summary.xlsx"
+    run("--by", "tier", "--format", "xlsx", "--output", str(summary))
+    assert load_workbook(summary).active.cell(1, 1).value == "tier"
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(CommandError, match="as-of"):
+        run("--as-of", "yesterday")
+    with pytest.raises(CommandError, match="xlsx"):
+        run("--format", "xlsx")
+
+
+def test_the_card_column_names_an_active_card():
+    member = MemberFactory()
+    Card.objects.create(member=member, number="6000000000000002")
+    services.points_earn(member=member, points=10, at=START)
+    rows = list(exports.member_table(as_of=START + timedelta(days=1)))
+    assert rows[1][:4] == [str(member.public_id), "6000000000000002", "", 10]
+
+
+def test_the_per_member_export_streams_in_bounded_memory(settings, django_assert_max_num_queries):
+    """Memory and queries grow with the chunk, not with the members: 3 chunks of 50."""
+    members = [MemberFactory() for _ in range(150)]
+    for member in members:
+        services.points_earn(member=member, points=5, at=START)
+    from ledger.finance import per_member
+
+    tracemalloc.start()
+    try:
+        with django_assert_max_num_queries(3 * 4 + 4):
+            rows = per_member.member_rows(as_of=START + timedelta(days=1), chunk=50)
+            first = next(rows)
+            _current, peak_first = tracemalloc.get_traced_memory()
+            count = 1 + sum(1 for _ in rows)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert first.outstanding_points == 5 and count == 150
+    assert peak < peak_first * 2
