@@ -489,3 +489,9 @@ def test_decisions_made_without_a_reason_are_audited_too(guard, agent, kinds):
     services.event_reject(event=event, actor=agent)
     actions = set(AuditEntry.objects.values_list("action", "actor", "reason"))
     assert actions == {("purchase_review_reject", agent.pk, ""), ("event_reject", agent.pk, "")}
+
+
+def test_the_sidebar_links_the_queues_for_customer_service(client, agent):
+    html = client.get("/").content.decode()
+    assert f'href="{REVIEWS}"' in html and f'href="{MODERATION}"' in html
+    assert "admin/campaigns/purchasereview" not in html

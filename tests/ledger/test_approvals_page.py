@@ -317,3 +317,26 @@ def test_the_selectors_keep_a_requesters_own_requests(clerk, staff_user):
     services.adjustment_reject(request=theirs, actor=staff_user("Finance"), reason="no")
     assert list(selectors.adjustment_requests_decided()) == [theirs]
     assert list(selectors.adjustment_requests_decided(requested_by=clerk)) == []
+
+
+@pytest.mark.parametrize(
+    ("role", "title", "group"),
+    [
+        ("Finance", "Adjustment approvals", "Finance"),
+        ("Customer service", "Points adjustments", "Customer service"),
+        ("Administrator", "Adjustment approvals", "Finance"),
+        ("Marketing", None, None),
+    ],
+)
+def test_the_sidebar_links_the_page_once_in_the_deciding_roles_group(
+    staff_user, role, title, group
+):
+    from loyalty_site.navigation import groups_for
+
+    links = [
+        (g["title"], s["title"])
+        for g in groups_for(staff_user(role))
+        for s in g["sections"]
+        if s["url"] == URL
+    ]
+    assert links == ([(group, title)] if title else [])
