@@ -20,6 +20,7 @@ from campaigns.models import (
     EngagementEvent,
     MemberBadge,
     Period,
+    PurchaseReview,
 )
 from members import config_cache
 from members.models import Member
@@ -292,3 +293,49 @@ def birthdays_due(*, on: date) -> list[int]:
     return list(
         birthday_members(on=on).exclude(pk__in=rewarded).order_by("pk").values_list("pk", flat=True)
     )
+
+
+# --- The work queues of customer service (the /reviews/ and /moderation/ pages) ---------------
+
+
+def purchase_reviews(
+    *,
+    status: str = PurchaseReview.Status.OPEN,
+    store: str = "",
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> QuerySet[PurchaseReview]:
+    """Purchases the abuse guard stopped, in ``status``, with their purchase, member and decider
+    in one query. Open ones oldest first (the queue's order); decided ones the latest decision
+    first. ``store`` (exact) and the purchase's time in [``start``, ``end``) narrow the list."""
+    rows = PurchaseReview.objects.filter(status=status).select_related(
+        "purchase", "member", "decided_by"
+    )
+    if store:
+        rows = rows.filter(purchase__store=store)
+    if start is not None:
+        rows = rows.filter(purchase__occurred_at__gte=start)
+    if end is not None:
+        rows = rows.filter(purchase__occurred_at__lt=end)
+    if status == PurchaseReview.Status.OPEN:
+        return rows.order_by("created_at", "pk")
+    return rows.order_by("-decided_at", "-pk")
+
+
+def purchase_review_stores() -> list[str]:
+    """The stores of the purchases in the review queue, for its filter (one query)."""
+    return list(
+        PurchaseReview.objects.exclude(purchase__store="")
+        .order_by("purchase__store")
+        .values_list("purchase__store", flat=True)
+        .distinct()
+    )
+
+
+def events_awaiting_moderation(*, kind_id: int | None = None) -> QuerySet[EngagementEvent]:
+    """Engagement events waiting for a moderator, oldest first, with their member and kind in
+    one query (index event_moderation: status, created_at)."""
+    rows = EngagementEvent.objects.filter(status=EngagementEvent.Status.PENDING)
+    if kind_id is not None:
+        rows = rows.filter(kind_id=kind_id)
+    return rows.select_related("member", "kind").order_by("created_at", "pk")

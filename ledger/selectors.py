@@ -10,7 +10,16 @@ from django.db.models import BigIntegerField, F, Min, OuterRef, QuerySet, Subque
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ledger.models import Account, Entry, Hold, IdempotencyRecord, Lot, PendingEarn, Purchase
+from ledger.models import (
+    Account,
+    AdjustmentRequest,
+    Entry,
+    Hold,
+    IdempotencyRecord,
+    Lot,
+    PendingEarn,
+    Purchase,
+)
 from members.models import Member
 
 
@@ -184,3 +193,26 @@ def idempotency_records_expired(*, now: datetime) -> QuerySet[IdempotencyRecord]
 def due_ids(due: QuerySet) -> list[int]:
     """The ids of a "due" queryset above, in id order (what a nightly job splits)."""
     return list(due.order_by("pk").values_list("pk", flat=True))
+
+
+# --- The approval queue (the /approvals/ page) -------------------------------------------------
+
+
+def adjustment_requests_pending(*, requested_by=None) -> QuerySet[AdjustmentRequest]:
+    """Staff adjustments waiting for a second person, oldest first, with the member's account
+    (its balance and held points) and the requester in the same query; ``requested_by`` keeps
+    only that staff user's own requests."""
+    rows = AdjustmentRequest.objects.filter(status=AdjustmentRequest.Status.PENDING)
+    if requested_by is not None:
+        rows = rows.filter(requested_by=requested_by)
+    return rows.select_related("account__member", "requested_by").order_by("requested_at", "pk")
+
+
+def adjustment_requests_decided(*, requested_by=None) -> QuerySet[AdjustmentRequest]:
+    """Approved and rejected requests, the latest decision first (``requested_by`` as above)."""
+    rows = AdjustmentRequest.objects.exclude(status=AdjustmentRequest.Status.PENDING)
+    if requested_by is not None:
+        rows = rows.filter(requested_by=requested_by)
+    return rows.select_related("account__member", "requested_by", "decided_by").order_by(
+        "-decided_at", "-pk"
+    )

@@ -2,9 +2,15 @@
 
 from django.urls import path
 
+from ledger import views
 from ledger.finance import views as finance
 
 urlpatterns: list = [
+    # The approval queue of staff adjustments (four eyes).
+    path("approvals/", views.approvals, name="approvals"),
+    path("approvals/<int:pk>/approve", views.approval_approve, name="approval-approve"),
+    path("approvals/<int:pk>/reject", views.approval_reject, name="approval-reject"),
+    # Finance: the liability report and the month's close.
     path("finance/", finance.finance, name="finance"),
     path("finance/close/", finance.finance_close, name="finance-close"),
     path("finance/value/", finance.finance_value, name="finance-value"),

@@ -52,6 +52,15 @@ SECTIONS = [
         "ledger.view_entry",
         "service",
     ),
+    # One page, two roles: Finance approves large adjustments; customer service follows its own
+    # requests there. An Administrator has both permissions and sees it once, under Finance.
+    Section(
+        _("Adjustment approvals"),
+        _("Large staff adjustments waiting for a second person, with the member's balance."),
+        "approvals",
+        "ledger.approve_adjustmentrequest",
+        "finance",
+    ),
     Section(
         _("Finance"),
         _("The points liability as of any date, roll-forward, breakage, deferred revenue, close."),
@@ -61,9 +70,9 @@ SECTIONS = [
     ),
     Section(
         _("Points adjustments"),
-        _("Request a points adjustment with a reason; approve or reject large ones."),
-        "admin:ledger_adjustmentrequest_changelist",
-        "ledger.view_adjustmentrequest",
+        _("Your points adjustments that wait for approval, and their decisions."),
+        "approvals",
+        "ledger.add_adjustmentrequest",
         "service",
     ),
     Section(
@@ -118,14 +127,14 @@ SECTIONS = [
     Section(
         _("Purchase review queue"),
         _("Purchases the abuse guard stopped: approve to post the points, reject to void them."),
-        "admin:campaigns_purchasereview_changelist",
+        "reviews",
         "campaigns.change_purchasereview",
         "service",
     ),
     Section(
         _("Engagement moderation"),
         _("Reviews and other events waiting for approval before their points are given."),
-        "admin:campaigns_engagementevent_changelist",
+        "moderation",
         "campaigns.change_engagementevent",
         "service",
     ),
@@ -145,7 +154,7 @@ SECTIONS = [
 
 
 def sections_for(user) -> list[dict]:
-    visible = []
+    visible, shown = [], set()
     for section in SECTIONS:
         if not user.has_perm(section.permission):
             continue
@@ -153,6 +162,9 @@ def sections_for(user) -> list[dict]:
             url = reverse(section.url_name)
         except NoReverseMatch:
             continue
+        if url in shown:
+            continue  # a page listed for two roles shows once, under the first
+        shown.add(url)
         visible.append(
             {
                 "title": section.title,

@@ -34,6 +34,7 @@ from campaigns.tiers import tier_upgrade_on_earn
 from ledger import services as ledger_services
 from loyalty_site.errors import NotFound
 from members.models import Member
+from members.services import audit_record
 
 
 def _kind(kind: EngagementKind | str) -> EngagementKind:
@@ -163,7 +164,7 @@ def event_record(
 
 
 @transaction.atomic
-def event_approve(*, event: EngagementEvent, actor) -> EngagementEvent:
+def event_approve(*, event: EngagementEvent, actor, reason: str = "") -> EngagementEvent:
     member_lock(event.member)
     claimed = EngagementEvent.objects.filter(
         pk=event.pk, status=EngagementEvent.Status.PENDING
@@ -171,18 +172,33 @@ def event_approve(*, event: EngagementEvent, actor) -> EngagementEvent:
     if not claimed:
         raise NotPending()
     event = EngagementEvent.objects.select_related("member", "kind").get(pk=event.pk)
+    _event_audit(event, "event_approve", actor, reason)
     _credit_event(event)
     return event
 
 
 @transaction.atomic
-def event_reject(*, event: EngagementEvent, actor) -> EngagementEvent:
+def event_reject(*, event: EngagementEvent, actor, reason: str = "") -> EngagementEvent:
     claimed = EngagementEvent.objects.filter(
         pk=event.pk, status=EngagementEvent.Status.PENDING
     ).update(status=EngagementEvent.Status.REJECTED, decided_by=actor, decided_at=timezone.now())
     if not claimed:
         raise NotPending()
-    return EngagementEvent.objects.get(pk=event.pk)
+    event = EngagementEvent.objects.select_related("member", "kind").get(pk=event.pk)
+    _event_audit(event, "event_reject", actor, reason)
+    return event
+
+
+def _event_audit(event: EngagementEvent, action: str, actor, reason: str) -> None:
+    # A moderator's decision is a staff change: who, when and why go to the audit log, in the
+    # transaction that decides (the event itself keeps only who and when).
+    audit_record(
+        actor=actor,
+        action=action,
+        member=event.member,
+        reason=(reason or "").strip(),
+        details={"event_id": event.pk, "kind": event.kind.code, "points": event.points},
+    )
 
 
 # --- Birthdays ---------------------------------------------------------------------------------

@@ -1,4 +1,9 @@
-"""The review queue: purchases the abuse guard held back, approved or rejected by staff."""
+"""The review queue: purchases the abuse guard held back, approved or rejected by staff.
+
+Each decision is a staff change: besides ``decided_by``/``decided_at`` on the review, it writes an
+audit entry (``members.AuditEntry``) with the reason the staff user gave, in the same
+transaction, so the audit log holds who, when and why.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from campaigns.services.locks import member_lock
 from campaigns.services.purchases import purchase_followups, purchase_points_post
 from campaigns.services.returns import returns_settle
 from ledger.models import Purchase
+from members.services import audit_record
 
 
 def _claim_review(review: PurchaseReview, status: str, actor) -> PurchaseReview:
@@ -30,10 +36,25 @@ def _claim_review(review: PurchaseReview, status: str, actor) -> PurchaseReview:
     return PurchaseReview.objects.select_related("purchase", "member").get(pk=review.pk)
 
 
+def _review_audit(review: PurchaseReview, action: str, actor, reason: str) -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        member=review.member,
+        reason=(reason or "").strip(),
+        details={
+            "review_id": review.pk,
+            "purchase_id": review.purchase_id,
+            "points": review.points,
+        },
+    )
+
+
 @transaction.atomic
-def purchase_review_approve(*, review: PurchaseReview, actor) -> PurchaseReview:
+def purchase_review_approve(*, review: PurchaseReview, actor, reason: str = "") -> PurchaseReview:
     member_lock(review.member)
     review = _claim_review(review, PurchaseReview.Status.APPROVED, actor)
+    _review_audit(review, "purchase_review_approve", actor, reason)
     purchase = review.purchase
     Purchase.objects.filter(pk=purchase.pk).update(status=Purchase.Status.RECORDED)
     purchase.status = Purchase.Status.RECORDED
@@ -54,9 +75,10 @@ def purchase_review_approve(*, review: PurchaseReview, actor) -> PurchaseReview:
 
 
 @transaction.atomic
-def purchase_review_reject(*, review: PurchaseReview, actor) -> PurchaseReview:
+def purchase_review_reject(*, review: PurchaseReview, actor, reason: str = "") -> PurchaseReview:
     member_lock(review.member)
     review = _claim_review(review, PurchaseReview.Status.REJECTED, actor)
+    _review_audit(review, "purchase_review_reject", actor, reason)
     Purchase.objects.filter(pk=review.purchase_id).update(status=Purchase.Status.REJECTED)
     # The held points never reached the ledger; give the budgets and per-member caps back.
     awards = EarningAward.objects.filter(purchase_id=review.purchase_id)

@@ -26,3 +26,13 @@ document.addEventListener("submit", (event) => {
 
 document.addEventListener("DOMContentLoaded", () => chartsDraw(document));
 document.addEventListener("htmx:afterSettle", (event) => chartsDraw(event.target));
+
+// Work queues: <input type="checkbox" data-select-all="NAME"> ticks or unticks every checkbox
+// named NAME in its form (the rows of the page), for a bulk decision.
+document.addEventListener("change", (event) => {
+  const name = event.target.dataset && event.target.dataset.selectAll;
+  if (!name || !event.target.form) return;
+  event.target.form.querySelectorAll(`input[type=checkbox][name="${name}"]`).forEach((box) => {
+    box.checked = event.target.checked;
+  });
+});
