@@ -107,6 +107,11 @@ class NamesField(forms.Field):
         return _names(initial or []) != self.to_python(data)
 
 
+class _NotRequiredInBrowser(forms.TextInput):
+    def use_required_attribute(self, initial) -> bool:
+        return False
+
+
 def _time_input():
     return forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
 
@@ -169,6 +174,9 @@ class EarningRuleEditForm(forms.ModelForm):
         max_length=255,
         required=False,
         help_text=_("Kept in the audit log with your name."),
+        # Required on save (checked here), not in the browser: the simulator posts the form too,
+        # and a browser would hold that back for an empty reason.
+        widget=_NotRequiredInBrowser,
     )
 
     class Meta:

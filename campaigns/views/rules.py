@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
@@ -82,7 +83,11 @@ def _number(value) -> str:
 def rule_gives(rule: EarningRule) -> str:
     """What the rule gives, in words, with its caps."""
     if rule.kind == EarningRule.Kind.RATE:
-        text = gettext("%(rate)s points per currency unit") % {"rate": _number(rule.rate)}
+        text = ngettext(
+            "%(rate)s point per %(currency)s",
+            "%(rate)s points per %(currency)s",
+            1 if rule.rate == 1 else 2,
+        ) % {"rate": _number(rule.rate), "currency": settings.LOYALTY_CURRENCY}
     elif rule.kind == EarningRule.Kind.MULTIPLIER:
         text = gettext("× %(multiplier)s the base rate") % {"multiplier": _number(rule.multiplier)}
     else:

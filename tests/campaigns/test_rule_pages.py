@@ -118,7 +118,7 @@ def test_the_list_says_what_each_rule_gives_when_and_how_much_budget_is_used(cli
     assert "× 2 the base rate; at most 40 a purchase" in html
     assert "Categories: coffee; Tiers: Gold; Saturday, Sunday; 07:00 to 10:00" in html
     assert "250 / 1000" in html
-    assert "1.5 points per currency unit" in html and "Inactive" in html
+    assert "1.5 points per EUR" in html and "Inactive" in html
     assert "Campaign: Win-back" in html and campaign.get_status_display() in html
     assert f'href="/rules/new/?copy={weekend.pk}"' in html
     assert_no_unmarked_inline_code(html, None)
