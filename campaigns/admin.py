@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from campaigns import conditions, segments, services, tasks
+from campaigns.forms import SimulationPeriodForm
 from campaigns.message_rendering import message_preview
 from campaigns.models import (
     AbuseRule,
@@ -46,7 +47,7 @@ from campaigns.models import (
 )
 from campaigns.results import campaign_results
 from campaigns.services import lifecycle
-from campaigns.simulator import campaign_simulate, period_refusal, simulate
+from campaigns.simulator import campaign_simulate, simulate
 from loyalty_site.errors import DomainError, form_error
 from members.admin_actions import rows_run
 from members.admin_numbers import NumbersInRange
@@ -103,24 +104,6 @@ class EarningRuleForm(forms.ModelForm):
         model = EarningRule
         # The admin's fieldsets choose what is shown; these are the conditions it cleans.
         fields = ["skus", "categories", "stores", "channels", "days_of_week"]
-
-
-class SimulationPeriodForm(forms.Form):
-    """A past period to replay (the rules' simulator and a draft campaign's), refused the same
-    way as the command refuses it (campaigns.simulator.period_refusal)."""
-
-    start = forms.DateField(label=_("From"))
-    end = forms.DateField(label=_("Until (inclusive)"))
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("start") and cleaned.get("end"):
-            refusal = period_refusal(
-                first=cleaned["start"], last=cleaned["end"], today=timezone.localdate()
-            )
-            if refusal:
-                raise forms.ValidationError(refusal)
-        return cleaned
 
 
 class SimulationForm(SimulationPeriodForm):

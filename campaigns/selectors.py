@@ -6,6 +6,7 @@ import logging
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -22,6 +23,7 @@ from campaigns.models import (
     Period,
     PurchaseReview,
 )
+from ledger import selectors as ledger_selectors
 from members import config_cache
 from members.models import Member
 
@@ -339,3 +341,42 @@ def events_awaiting_moderation(*, kind_id: int | None = None) -> QuerySet[Engage
     if kind_id is not None:
         rows = rows.filter(kind_id=kind_id)
     return rows.select_related("member", "kind").order_by("created_at", "pk")
+# -- the earning-rule editor ----------------------------------------------------------------
+
+# How long the values the rule editor's pickers offer are kept (per process): marketing edits a
+# rule for minutes, and a store opened since then is typed in the "others" box meanwhile.
+PICKER_CACHE_SECONDS = 300
+PICKER_LIMIT = 100
+
+
+def rule_condition_values() -> dict[str, list[str]]:
+    """What the rule editor's pickers offer: every channel purchases came through, and the
+    stores and categories of the newest purchases (ledger.selectors.purchase_values_recent:
+    bounded, never a DISTINCT over the table). SKUs are too many to list: they are searched
+    (`rule_condition_search`). Three queries, then none for PICKER_CACHE_SECONDS."""
+    # The suite turns the per-process caches off (0) to see its own rows at once.
+    ttl = PICKER_CACHE_SECONDS if settings.LOYALTY_CONFIG_CACHE_SECONDS else 0
+    return config_cache.cached(
+        "rule-condition-values",
+        lambda: {
+            "channels": ledger_selectors.purchase_channels_seen(limit=PICKER_LIMIT),
+            "stores": ledger_selectors.purchase_values_recent(field="store", limit=PICKER_LIMIT),
+            "categories": ledger_selectors.purchase_values_recent(
+                field="category", limit=PICKER_LIMIT
+            ),
+            "skus": [],
+        },
+        ttl=ttl,
+    )
+
+
+# The editor's condition (a rule field) → the purchase or line field its values are seen in.
+SEARCHABLE_CONDITIONS = {"skus": "sku", "categories": "category", "stores": "store"}
+
+
+def rule_condition_search(condition: str, prefix: str, *, limit: int = 20) -> list[str]:
+    """Values of a rule's condition (`skus`, `categories`, `stores`) seen in recent purchases
+    that start with `prefix` (any case): the editor's suggestions while a value is typed."""
+    return ledger_selectors.purchase_values_recent(
+        field=SEARCHABLE_CONDITIONS[condition], prefix=prefix, limit=limit
+    )

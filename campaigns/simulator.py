@@ -32,6 +32,8 @@ from members.models import Member
 
 # Before this there are no purchases to replay, and a typo (0202 for 2020) reads a century.
 EARLIEST = date(2000, 1, 1)
+# A replay calls its `progress` with the purchases read since the last call, every this many.
+PROGRESS_EVERY = 10_000
 
 
 def period_refusal(*, first: date, last: date, today: date) -> str:
@@ -173,7 +175,10 @@ def simulate(
     rules: list[EarningRule] | None = None,
     point_value: Decimal | None = None,
     top: int = 10,
+    progress=None,
 ) -> SimulationReport:
+    """Replay start..end through `rules` (default: the rules in play). `progress` is called with
+    the number of purchases read since its last call (every PROGRESS_EVERY, and at the end)."""
     if end <= start:
         raise ValueError(f"end ({end}) must be after start ({start})")
     began = time.monotonic()
@@ -252,6 +257,8 @@ def simulate(
         purchase = engine.PurchaseFacts(amount, local, channel, store, currency, tuple(lines))
         result = engine.evaluate(purchase=purchase, member=facts, rules=prepared, explain=False)
         report.purchases += 1
+        if progress is not None and report.purchases % PROGRESS_EVERY == 0:
+            progress(PROGRESS_EVERY)
         if not result.awards:
             continue
         for award in result.awards:
@@ -266,6 +273,8 @@ def simulate(
                 cap_state[(member_id, award.rule_id)] = (key, before + award.points)
             if award.rule_id in prepared.budget:
                 prepared.budget[award.rule_id] -= award.points
+    if progress is not None and report.purchases % PROGRESS_EVERY:
+        progress(report.purchases % PROGRESS_EVERY)
 
     report.points = sum(points_by_member.values())
     report.members_reached = sum(1 for v in points_by_member.values() if v > 0)
@@ -513,5 +522,157 @@ def campaign_simulate(
         )
         for tier, points in sorted(extra_by_tier.items())
     ]
+    report.seconds = time.monotonic() - began
+    return report
+
+
+# -- one rule as it is being edited, against the programme's rules ------------------------------
+
+
+@dataclass
+class RuleSimulation:
+    """What one earning rule would have given over a past period (see rule_simulate).
+
+    `points` is what the rule itself gives; `programme_points` what the programme's rules in
+    play gave without the change, `programme_points_with` with the rule as edited in their
+    place: the difference is what the change costs (a rule that does not stack can displace
+    others, and the tier multiplier adds its line on top).
+    """
+
+    start: datetime
+    end: datetime
+    currency: str = ""
+    purchases: int = 0
+    points: int = 0
+    members_reached: int = 0
+    cost: Decimal = Decimal(0)
+    points_by_day: dict[date, int] = field(default_factory=dict)
+    change_by_day: dict[date, int] = field(default_factory=dict)
+    programme_points: int = 0
+    programme_points_with: int = 0
+    extra_cost: Decimal = Decimal(0)
+    budget_points: int | None = None
+    budget_exhausted_on: date | None = None
+    seconds: float = 0.0
+
+    @property
+    def extra_points(self) -> int:
+        return self.programme_points_with - self.programme_points
+
+
+def rule_simulate(
+    *,
+    rule: EarningRule,
+    first: date,
+    last: date,
+    point_value: Decimal | None = None,
+    progress=None,
+) -> RuleSimulation:
+    """Replay the days first..last (included) with `rule` as edited, writing nothing.
+
+    `rule` may hold unsaved changes: its pk is the saved rule's, or 0 for a new one, and its
+    tiers and segments must be readable without a query of its own (a saved rule's prefetched,
+    an edited one's set by the editor's form). It replays as a rule of the programme, for every
+    member, active or not: a campaign's audience and control group are the campaign
+    simulator's. It replaces its saved version among the programme's rules in play (active,
+    no campaign); its budget starts full. `progress` is called with the purchases read since
+    its last call (every PROGRESS_EVERY, and at the end).
+    """
+    began = time.monotonic()
+    tz = timezone.get_current_timezone()
+    start = datetime.combine(first, datetime.min.time(), tzinfo=tz)
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=tz)
+    point_value = point_value if point_value is not None else settings.LOYALTY_POINT_VALUE
+    report = RuleSimulation(
+        start=start, end=end, currency=settings.LOYALTY_CURRENCY, budget_points=rule.budget_points
+    )
+    days = (last - first).days + 1
+    points_by_day = {first + timedelta(days=n): 0 for n in range(days)}
+    change_by_day = dict(points_by_day)
+
+    def spec(r):
+        # Budgets start full: the question is what the rules would have issued from the start.
+        return dataclasses.replace(selectors.rule_spec(r), budget_remaining=r.budget_points)
+
+    base_rules = list(selectors.rules_in_play().filter(campaign__isnull=True))
+    others = [r for r in base_rules if r.pk != rule.pk]
+    base_specs = [spec(r) for r in base_rules]
+    own = spec(rule)
+    without = _Replay(base_rules, base_specs)
+    with_rule = _Replay([*others, rule], [spec(r) for r in others] + [own])
+    specs = [*base_specs, own]
+
+    with_lines = any(s.filters_lines for s in specs)
+    needs_first = any(s.first_purchase_only for s in specs)
+    bought_before: set[int] = set()
+    if needs_first:
+        bought_before = set(
+            Purchase.objects.filter(occurred_at__lt=start)
+            .exclude(status=Purchase.Status.REJECTED)
+            .values_list("member_id", flat=True)
+            .distinct()
+        )
+    members = _member_facts_table()
+    member_segments = _segments_of_members(selectors.rule_segment_definitions([*base_rules, rule]))
+    plain: dict[int, engine.MemberFacts] = {}
+    points_by_member: dict[int, int] = defaultdict(int)
+
+    for row, lines in _stream(start, end, with_lines):
+        report.purchases += 1
+        if progress is not None and report.purchases % PROGRESS_EVERY == 0:
+            progress(PROGRESS_EVERY)
+        pid, member_id, amount, occurred_at, channel, store, currency = row[:7]
+        if type(occurred_at) is float:
+            local = datetime.fromtimestamp(occurred_at, tz)
+        else:
+            if isinstance(occurred_at, str):  # SQLite hands raw rows out as text
+                occurred_at = datetime.fromisoformat(occurred_at)
+            if timezone.is_naive(occurred_at):
+                occurred_at = timezone.make_aware(occurred_at, UTC)
+            local = occurred_at.astimezone(tz)
+        facts = plain.get(member_id)
+        if facts is None:
+            tier, multiplier, birth, enrolled = members.get(member_id, ("", Decimal(1), None, None))
+            facts = plain[member_id] = engine.MemberFacts(
+                member_id,
+                tier,
+                multiplier,
+                False,
+                birth,
+                enrolled,
+                segments=member_segments.get(member_id, frozenset()),
+            )
+        if needs_first and member_id not in bought_before:
+            bought_before.add(member_id)
+            facts = facts._replace(first_purchase=True)
+        if type(amount) is not Decimal:
+            amount = Decimal(str(amount))
+        purchase = engine.PurchaseFacts(amount, local, channel, store, currency, tuple(lines))
+        base = without.evaluate(purchase, facts, member_id, local)
+        result = with_rule.evaluate(purchase, facts, member_id, local)
+        report.programme_points += base.points
+        report.programme_points_with += result.points
+        day = local.date()
+        change = result.points - base.points
+        if change and day in change_by_day:
+            change_by_day[day] += change
+        mine = sum(a.points for a in result.awards if a.rule_id == rule.pk)
+        if not mine:
+            continue
+        points_by_member[member_id] += mine
+        if day in points_by_day:
+            points_by_day[day] += mine
+        left = with_rule.prepared.budget.get(rule.pk)
+        if left is not None and left <= 0 and report.budget_exhausted_on is None:
+            report.budget_exhausted_on = day
+    if progress is not None and report.purchases % PROGRESS_EVERY:
+        progress(report.purchases % PROGRESS_EVERY)
+
+    report.points = sum(points_by_member.values())
+    report.members_reached = sum(1 for v in points_by_member.values() if v > 0)
+    report.cost = (Decimal(report.points) * point_value).quantize(Decimal("0.01"))
+    report.extra_cost = (Decimal(report.extra_points) * point_value).quantize(Decimal("0.01"))
+    report.points_by_day = points_by_day
+    report.change_by_day = change_by_day
     report.seconds = time.monotonic() - began
     return report

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import BigIntegerField, F, Min, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -19,6 +20,7 @@ from ledger.models import (
     Lot,
     PendingEarn,
     Purchase,
+    PurchaseLine,
 )
 from members.models import Member
 
@@ -216,3 +218,54 @@ def adjustment_requests_decided(*, requested_by=None) -> QuerySet[AdjustmentRequ
     return rows.select_related("account__member", "requested_by", "decided_by").order_by(
         "-decided_at", "-pk"
     )
+def purchase_count(*, start: datetime, end: datetime) -> int:
+    """Purchases that earn (not rejected) from `start` until before `end`: what a replay of
+    the period reads (the simulator's progress bar counts towards it)."""
+    return (
+        Purchase.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+        .exclude(status=Purchase.Status.REJECTED)
+        .count()
+    )
+
+
+# -- values seen in purchases, for the earning-rule editor's pickers --------------------------
+
+# How many of the newest rows the pickers look at: a DISTINCT over every purchase or line of a
+# busy programme reads millions of rows (the admin's channel filter did, issue 16), the newest
+# rows hold what is sold and where today.
+SEEN_SAMPLE = 50_000
+
+
+def purchase_channels_seen(*, limit: int = 100) -> list[str]:
+    """The channels purchases were recorded through, at most `limit`, in order.
+
+    A skip scan of the (channel, external_id) unique index: one index probe per channel, however
+    many purchases there are, and exact (a channel with one old purchase is found too).
+    """
+    table = connection.ops.quote_name(Purchase._meta.db_table)
+    sql = (
+        f"WITH RECURSIVE seen(channel, n) AS ("
+        f" SELECT MIN(channel), 1 FROM {table}"
+        f" UNION ALL"
+        f" SELECT (SELECT MIN(channel) FROM {table} WHERE channel > seen.channel), n + 1"
+        f" FROM seen WHERE seen.channel IS NOT NULL AND n < %s"
+        f") SELECT channel FROM seen WHERE channel IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def purchase_values_recent(
+    *, field: str, prefix: str = "", limit: int = 100, sample: int = SEEN_SAMPLE
+) -> list[str]:
+    """Distinct non-empty stores (`field="store"`) or line SKUs or categories (`"sku"`,
+    `"category"`) among the newest `sample` purchases or lines, starting with `prefix` (any
+    case), at most `limit`, in order. Bounded: the newest rows by primary key, never the table.
+    """
+    model = {"store": Purchase, "sku": PurchaseLine, "category": PurchaseLine}[field]
+    newest = model.objects.order_by("-pk").values("pk")[:sample]
+    rows = model.objects.filter(pk__in=newest).exclude(**{field: ""})
+    if prefix:
+        rows = rows.filter(**{f"{field}__istartswith": prefix})
+    return list(rows.order_by(field).values_list(field, flat=True).distinct()[:limit])

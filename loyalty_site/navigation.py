@@ -105,16 +105,12 @@ SECTIONS = [
     ),
     Section(
         _("Earning rules"),
-        _("Base rate, multipliers and bonuses with their conditions, caps and budgets."),
-        "admin:campaigns_earningrule_changelist",
+        _(
+            "Base rate, multipliers and bonuses with their conditions, caps and budgets; "
+            "each rule's simulator replays past purchases before you launch it."
+        ),
+        "rules",
         "campaigns.view_earningrule",
-        "marketing",
-    ),
-    Section(
-        _("Simulator"),
-        _("Replay past purchases through earning rules before launching them."),
-        "admin:campaigns_earningrule_simulate",
-        "campaigns.simulate_earningrule",
         "marketing",
     ),
     Section(

@@ -190,6 +190,12 @@ class EarningRule(models.Model):
     def clean(self):
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": _("The end must be after the start.")})
+        # From 22:00 until 02:00 spans midnight (engine._in_window); from and until the same
+        # time is a window of no minutes, a rule that would never apply.
+        if self.time_from is not None and self.time_from == self.time_until:
+            raise ValidationError(
+                {"time_until": _("The time window is empty: choose an end other than its start.")}
+            )
 
 
 class EarningAward(models.Model):

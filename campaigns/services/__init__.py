@@ -5,8 +5,9 @@
 birthdays), `referrals`, `challenges` (and badges), `segments` (snapshots, RFM presets),
 `sends` (campaign messages: planning, claiming, sending, recording), `lifecycle` (campaign status
 changes and the scheduler), `budgets` (campaign budget caps on the purchase path), `results`
-(campaign results against the control group); `locks` finds and locks the member, first in the
-lock order every module keeps. Callers import the use cases from here.
+(campaign results against the control group), `rules` (an earning rule saved from its
+editor); `locks` finds and locks the member, first in the lock order every module keeps.
+Callers import the use cases from here.
 """
 
 from campaigns.services.challenges import badge_award, challenges_advance
@@ -38,6 +39,7 @@ from campaigns.services.referrals import (
 from campaigns.services.results import campaign_results_refresh, campaigns_results_due
 from campaigns.services.returns import ReturnResult, return_record
 from campaigns.services.reviews import purchase_review_approve, purchase_review_reject
+from campaigns.services.rules import rule_editable, rule_save
 from campaigns.services.segments import segment_presets_ensure, segment_snapshot_take
 from campaigns.services.sends import (
     SendResult,
@@ -81,6 +83,8 @@ __all__ = [
     "referral_register",
     "referral_reward",
     "return_record",
+    "rule_editable",
+    "rule_save",
     "segment_presets_ensure",
     "segment_snapshot_take",
 ]
