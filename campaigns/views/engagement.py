@@ -95,6 +95,7 @@ class ChallengeForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["goal"].choices = Challenge.Goal.choices  # a radio button per goal, no blank
         self.fields["event_kind"].queryset = EngagementKind.objects.order_by("name")
         self.fields["badge"].queryset = Badge.objects.order_by("name")
         for name in ("starts_at", "ends_at"):
