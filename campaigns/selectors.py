@@ -7,11 +7,13 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Q, QuerySet, Sum
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns import conditions, engine, segments
 from campaigns.models import (
+    Badge,
     Campaign,
     CampaignMessage,
     Challenge,
@@ -19,6 +21,7 @@ from campaigns.models import (
     EarningAward,
     EarningRule,
     EngagementEvent,
+    EngagementKind,
     MemberBadge,
     Period,
     PurchaseReview,
@@ -268,6 +271,49 @@ def messages_for(*, member: Member) -> QuerySet[CampaignMessage]:
         .select_related("campaign")
         .order_by("-planned_at", "-id")
     )
+
+
+def _count(queryset, field: str) -> Coalesce:
+    # A counting subquery per row, not a join: two joined counts would multiply each other.
+    return Coalesce(
+        Subquery(
+            queryset.order_by().values(field).annotate(n=Count("pk")).values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+def engagement_kinds_overview(*, now: datetime | None = None, days: int = 30):
+    """Every engagement kind with ``events_recent``: its events of the last `days` days (any
+    status) and ``events_pending``: those waiting for a moderator. One query."""
+    since = (now or timezone.now()) - timedelta(days=days)
+    events = EngagementEvent.objects.filter(kind_id=OuterRef("pk"))
+    return EngagementKind.objects.annotate(
+        events_recent=_count(events.filter(created_at__gte=since), "kind_id"),
+        events_pending=_count(events.filter(status=EngagementEvent.Status.PENDING), "kind_id"),
+    ).order_by("code")
+
+
+def challenges_overview():
+    """Every challenge with its badge and engagement kind, ``participants`` (members with
+    progress) and ``completions``. One query."""
+    progress = ChallengeProgress.objects.filter(challenge_id=OuterRef("pk"))
+    return (
+        Challenge.objects.select_related("badge", "event_kind")
+        .annotate(
+            participants=_count(progress, "challenge_id"),
+            completions=_count(progress.filter(completed_at__isnull=False), "challenge_id"),
+        )
+        .order_by("-active", "name", "pk")
+    )
+
+
+def badges_overview():
+    """Every badge with ``holder_count``, the members who hold it. One query."""
+    return Badge.objects.annotate(
+        holder_count=_count(MemberBadge.objects.filter(badge_id=OuterRef("pk")), "badge_id")
+    ).order_by("name", "pk")
 
 
 def birthday_reference(on: date) -> str:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from campaigns.views import queues, rules
+from campaigns.views import engagement, queues, rules
 
 urlpatterns: list = [
     # Customer service's work queues: the abuse guard's purchases, engagement moderation.
@@ -15,4 +15,17 @@ urlpatterns: list = [
     path("rules/suggest/<str:condition>/", rules.rule_suggest, name="rule-suggest"),
     path("rules/<int:pk>/", rules.rule_edit, name="rule-edit"),
     path("rules/<int:pk>/simulate/", rules.rule_simulate, name="rule-simulate"),
+    # Marketing: engagement kinds, challenges and badges.
+    path("engagement-kinds/", engagement.engagement_kind_list, name="engagement-kinds"),
+    path("engagement-kinds/new/", engagement.engagement_kind_new, name="engagement-kind-new"),
+    path(
+        "engagement-kinds/<int:kind_id>/edit/",
+        engagement.engagement_kind_edit,
+        name="engagement-kind-edit",
+    ),
+    path("challenges/", engagement.challenge_list, name="challenges"),
+    path("challenges/new/", engagement.challenge_new, name="challenge-new"),
+    path("challenges/<int:challenge_id>/edit/", engagement.challenge_edit, name="challenge-edit"),
+    path("challenges/badges/new/", engagement.badge_new, name="badge-new"),
+    path("challenges/badges/<int:badge_id>/edit/", engagement.badge_edit, name="badge-edit"),
 ]

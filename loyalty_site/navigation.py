@@ -77,16 +77,9 @@ SECTIONS = [
     ),
     Section(
         _("Rewards"),
-        _("The rewards catalogue: prices, stock, who may see what."),
-        "admin:rewards_reward_changelist",
+        _("The rewards catalogue: prices, stock, redemptions, voucher code pools."),
+        "rewards",
         "rewards.view_reward",
-        "marketing",
-    ),
-    Section(
-        _("Voucher codes"),
-        _("Generate or import voucher code pools; look a code up."),
-        "admin:rewards_vouchercode_changelist",
-        "rewards.view_vouchercode",
         "marketing",
     ),
     Section(
@@ -114,10 +107,17 @@ SECTIONS = [
         "marketing",
     ),
     Section(
+        _("Engagement kinds"),
+        _("Points for reviews, surveys, shares and referrals; limits and moderation."),
+        "engagement-kinds",
+        "campaigns.view_engagementkind",
+        "marketing",
+    ),
+    Section(
         _("Challenges"),
         _("Goals over purchases or events, with points or a badge as reward."),
-        "admin:campaigns_challenge_changelist",
-        "campaigns.change_challenge",
+        "challenges",
+        "campaigns.view_challenge",
         "marketing",
     ),
     Section(

@@ -1,6 +1,7 @@
-"""Reads of the catalogue shared by the channel API, the member page and the admin."""
+"""Reads of the catalogue shared by the channel API, the member page, the admin and the
+catalogue pages."""
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 
 from django.db.models import (
     Count,
@@ -8,15 +9,16 @@ from django.db.models import (
     F,
     IntegerField,
     OuterRef,
+    Prefetch,
     Q,
     Subquery,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 
 from ledger import selectors as ledger_selectors
-from members.models import Member
+from members.models import Member, Tier
 from rewards.models import Redemption, Reward, RewardTierPrice, VoucherCode
 from rewards.services import COUNTING_STATUSES
 from rewards.services.redemptions import reservations_due
@@ -121,3 +123,107 @@ def reservations_expiring(*, now: datetime) -> list[int]:
 def voucher_codes_expiring(*, now: datetime) -> list[int]:
     """Codes to mark expired at ``now``, in id order (what the job splits in chunks)."""
     return list(voucher_codes_due(now=now).order_by("pk").values_list("pk", flat=True))
+
+
+# The catalogue page's "low stock": this many items or voucher codes left, or fewer.
+LOW_STOCK = 10
+
+
+def _count(queryset) -> Coalesce:
+    # A counting subquery per row, not a join: two joined counts would multiply each other.
+    return Coalesce(
+        Subquery(
+            queryset.order_by().values("reward_id").annotate(n=Count("pk")).values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+def rewards_catalogue(
+    *,
+    now: datetime | None = None,
+    active: bool | None = None,
+    kind: str = "",
+    low_stock: bool = False,
+):
+    """The catalogue as marketing reads it: every reward (offer-only ones too) with its figures.
+
+    Each row has ``codes_left`` (unused codes not past their date), ``reserved`` (open
+    reservations), ``redeemed_30d`` and ``redeemed_total`` (confirmed redemptions, by when they
+    were made), its tier prices (with their tiers) and visible tiers prefetched: three queries
+    for a page, whatever its length.
+    """
+    now = now or timezone.now()
+    redemptions = Redemption.objects.filter(reward_id=OuterRef("pk"))
+    confirmed = redemptions.filter(status=Redemption.Status.CONFIRMED)
+    rewards = Reward.objects.annotate(
+        codes_left=_count(
+            VoucherCode.objects.filter(
+                reward_id=OuterRef("pk"), status=VoucherCode.Status.UNUSED
+            ).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        ),
+        reserved=_count(redemptions.filter(status=Redemption.Status.RESERVED)),
+        redeemed_30d=_count(confirmed.filter(created_at__gte=now - timedelta(days=30))),
+        redeemed_total=_count(confirmed),
+    ).prefetch_related(
+        Prefetch(
+            "tier_prices",
+            queryset=RewardTierPrice.objects.select_related("tier").order_by("tier__rank"),
+        ),
+        Prefetch("visible_tiers", queryset=Tier.objects.order_by("rank")),
+    )
+    if active is not None:
+        rewards = rewards.filter(active=active)
+    if kind:
+        rewards = rewards.filter(kind=kind)
+    if low_stock:
+        rewards = rewards.filter(
+            Q(stock__lte=LOW_STOCK) | Q(kind=Reward.Kind.VOUCHER, codes_left__lte=LOW_STOCK)
+        )
+    return rewards.order_by("sort_order", "points", "name_en", "pk")
+
+
+def reward_redemptions_weekly(*, reward: Reward, weeks: int = 26, now: datetime | None = None):
+    """Confirmed redemptions of the reward per week (Monday, programme's time zone), the last
+    `weeks` weeks including this one, oldest first, weeks without any as 0: one grouped query."""
+    now = timezone.localtime(now or timezone.now())
+    this_monday = now.date() - timedelta(days=now.weekday())
+    first = this_monday - timedelta(weeks=weeks - 1)
+    start = timezone.make_aware(datetime.combine(first, time.min))
+    counts = dict(
+        Redemption.objects.filter(
+            reward=reward, status=Redemption.Status.CONFIRMED, created_at__gte=start
+        )
+        .annotate(week=TruncWeek("created_at", tzinfo=timezone.get_current_timezone()))
+        .order_by()
+        .values("week")
+        .annotate(n=Count("pk"))
+        .values_list("week", "n")
+    )
+    by_date = {week.date() if isinstance(week, datetime) else week: n for week, n in counts.items()}
+    return [
+        (first + timedelta(weeks=i), by_date.get(first + timedelta(weeks=i), 0))
+        for i in range(weeks)
+    ]
+
+
+def reward_codes_by_status(*, reward: Reward) -> dict[str, int]:
+    """How many of the reward's voucher codes are in each status (every status, 0 if none)."""
+    counts = dict(
+        VoucherCode.objects.filter(reward=reward)
+        .order_by()
+        .values("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    return {status: counts.get(status, 0) for status in VoucherCode.Status.values}
+
+
+def reward_redemptions_recent(*, reward: Reward):
+    """The reward's redemptions, newest first, with their member and code (paginate it)."""
+    return (
+        Redemption.objects.filter(reward=reward)
+        .select_related("member", "voucher_code")
+        .order_by("-created_at", "-pk")
+    )

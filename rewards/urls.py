@@ -1,5 +1,22 @@
 """The rewards app's back-office pages (included at the site's root by loyalty_site/urls.py)."""
 
-from django.urls import path  # noqa: F401 - the pages add their routes here
+from django.urls import path
 
-urlpatterns: list = []
+from rewards import views
+
+urlpatterns: list = [
+    path("rewards/", views.reward_list, name="rewards"),
+    path("rewards/new/", views.reward_new, name="reward-new"),
+    path("rewards/<int:reward_id>/", views.reward_detail, name="reward"),
+    path("rewards/<int:reward_id>/edit/", views.reward_edit, name="reward-edit"),
+    path(
+        "rewards/<int:reward_id>/codes/generate/",
+        views.reward_codes_generate,
+        name="reward-codes-generate",
+    ),
+    path(
+        "rewards/<int:reward_id>/codes/import/",
+        views.reward_codes_import,
+        name="reward-codes-import",
+    ),
+]

@@ -10,9 +10,16 @@ editor); `locks` finds and locks the member, first in the lock order every modul
 Callers import the use cases from here.
 """
 
-from campaigns.services.challenges import badge_award, challenges_advance
+from campaigns.services.challenges import (
+    badge_award,
+    badge_save,
+    challenge_problems,
+    challenge_save,
+    challenges_advance,
+)
 from campaigns.services.engagement import (
     birthdays_reward,
+    engagement_kind_save,
     event_approve,
     event_record,
     event_reject,
@@ -54,6 +61,7 @@ __all__ = [
     "ReturnResult",
     "SendResult",
     "badge_award",
+    "badge_save",
     "campaign_activate",
     "campaign_archive",
     "campaign_end",
@@ -68,7 +76,10 @@ __all__ = [
     "campaign_results_refresh",
     "campaigns_results_due",
     "campaign_send_start",
+    "challenge_problems",
+    "challenge_save",
     "challenges_advance",
+    "engagement_kind_save",
     "event_approve",
     "event_record",
     "event_reject",

@@ -33,6 +33,7 @@ from campaigns.services.locks import member_lock
 from campaigns.tiers import tier_upgrade_on_earn
 from ledger import services as ledger_services
 from loyalty_site.errors import NotFound
+from members.errors import ReasonRequired
 from members.models import Member
 from members.services import audit_record
 
@@ -227,3 +228,41 @@ def birthdays_reward(*, on: date | None = None, member_ids: list[int] | None = N
             continue
         rewarded += 1
     return rewarded
+
+
+# What marketing may change on an engagement kind. Not its code: channels send events by it
+# (POST events/), and `birthday` and `referral` are looked up by it.
+ENGAGEMENT_KIND_FIELDS = (
+    "name",
+    "points",
+    "limit_count",
+    "limit_period",
+    "requires_approval",
+    "collects_nps",
+    "active",
+)
+
+
+@transaction.atomic
+def engagement_kind_save(*, kind: EngagementKind, actor, reason: str) -> EngagementKind:
+    """Create or change an engagement kind; audited with who, why and which fields changed.
+
+    A change applies to events recorded from now on; events already recorded keep their points.
+    """
+    if not (reason or "").strip():
+        raise ReasonRequired(fields={"reason": ReasonRequired.default_detail})
+    if kind.pk is None:
+        kind.save()
+        action, changed = "engagement_kind_create", ["created"]
+    else:
+        before = EngagementKind.objects.get(pk=kind.pk)
+        changed = [f for f in ENGAGEMENT_KIND_FIELDS if getattr(before, f) != getattr(kind, f)]
+        kind.save(update_fields=list(ENGAGEMENT_KIND_FIELDS))
+        action = "engagement_kind_change"
+    audit_record(
+        actor=actor,
+        action=action,
+        reason=reason.strip(),
+        details={"engagement_kind_id": kind.pk, "code": kind.code, "changed": changed},
+    )
+    return kind

@@ -112,3 +112,26 @@ def voucher_codes_expire(*, now: datetime | None = None, ids: list[int] | None =
     if ids is not None:
         due = due.filter(pk__in=ids)
     return due.update(status=VoucherCode.Status.EXPIRED)
+
+
+@transaction.atomic
+def voucher_codes_import(*, reward: Reward, rows: list[tuple[str, datetime | None]]) -> int:
+    """Add imported codes (code, expires at) to a reward's pool; returns how many were new.
+
+    A code that exists already, in this pool or another, is skipped and never moved: it may be
+    issued to a member. Codes are stored normalised (``codes.normalise``), as tills look them up.
+    """
+    wanted: dict[str, datetime | None] = {}
+    for code, expires_at in rows:
+        code = codes.normalise(code)
+        if code:
+            wanted.setdefault(code, expires_at)
+    taken = set(VoucherCode.objects.filter(code__in=list(wanted)).values_list("code", flat=True))
+    batch = [
+        VoucherCode(code=code, reward=reward, expires_at=expires_at)
+        for code, expires_at in wanted.items()
+        if code not in taken
+    ]
+    # ignore_conflicts: a concurrent import of the same code wins, this one skips it.
+    VoucherCode.objects.bulk_create(batch, batch_size=1000, ignore_conflicts=True)
+    return len(batch)
