@@ -90,6 +90,20 @@ class AuditRow:
     changes: list[Change] = field(default_factory=list)
     reason: str = ""
     details: dict = field(default_factory=dict)
+    # A creation or deletion lists every field: the page folds it away.
+    folded: bool = False
+
+    @property
+    def details_text(self) -> str:
+        """The details as "key: value" (ids, counts, field names, filters), sorted."""
+        parts = []
+        for key, value in sorted(self.details.items()):
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, ""))
+            elif isinstance(value, list):
+                value = ", ".join(str(v) for v in value)
+            parts.append(f"{key}: {value}")
+        return "; ".join(parts)
 
     @property
     def cursor(self) -> str:
@@ -238,10 +252,22 @@ def _display(model, name: str, value) -> tuple[str, str]:
     return label, text
 
 
+def _reverse_relation(model, name: str) -> bool:
+    # auditlog lists another model's foreign keys to this one ("offers", "redemptions") on a
+    # creation, always empty: not this model's configuration.
+    try:
+        model_field = model._meta.get_field(name) if model is not None else None
+    except FieldDoesNotExist:
+        return False
+    return model_field is not None and model_field.auto_created and not model_field.concrete
+
+
 def _config_row(entry: LogEntry) -> AuditRow:
     model = entry.content_type.model_class()
     changes = []
     for name, values in (entry.changes or {}).items():
+        if _reverse_relation(model, name):
+            continue
         if isinstance(values, dict):
             label, text = _display(model, name, values)
             changes.append(Change(label, "", text))
@@ -259,6 +285,7 @@ def _config_row(entry: LogEntry) -> AuditRow:
         action=f"{CONFIG_ACTIONS.get(entry.action, entry.action)}: {model_name}",
         subject=entry.object_repr,
         changes=changes,
+        folded=entry.action in (LogEntry.Action.CREATE, LogEntry.Action.DELETE),
         reason=(entry.additional_data or {}).get("reason", "")
         if isinstance(entry.additional_data, dict)
         else "",

@@ -168,7 +168,7 @@ def audit_export(request):
                         row.subject,
                         changes,
                         row.reason,
-                        ", ".join(f"{k}={v}" for k, v in sorted(row.details.items())),
+                        row.details_text,
                     )
                 ]
             )

@@ -384,4 +384,5 @@ for _spec in EXPORTS.values():
         job_kind_name(_spec.key),
         label=_spec.label,
         permission=_spec.permissions[0],
+        result_template="exports/job_result.html",
     )(export_run)

@@ -72,6 +72,36 @@ def test_a_tier_edited_in_the_admin_shows_before_after_and_who(admin_client, adm
     assert admin_user.username in html
 
 
+def test_a_reason_given_in_the_admin_is_kept_with_the_change(admin_client, admin_user):
+    tier = TierFactory(name="Gold", threshold=500)
+    change_url = reverse("admin:members_tier_change", args=[tier.pk])
+    page = admin_client.get(change_url)
+    assert b'name="change_reason"' in page.content
+    form = page.context["adminform"].form
+    data = {name: form.initial.get(name, "") for name in form.fields if name != "change_reason"}
+    data.update(threshold=750, change_reason="Board decision of 3 March", _save="Save")
+    response = admin_client.post(change_url, {k: v for k, v in data.items() if v is not None})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    entry = LogEntry.objects.get(content_type__model="tier", action=LogEntry.Action.UPDATE)
+    assert entry.additional_data == {"reason": "Board decision of 3 March"}
+    assert entry.actor == admin_user
+    rows = admin_client.get(URL, {"kind": "config:members.tier"}).context["rows"]
+    assert rows[0].reason == "Board decision of 3 March"
+    # A later save elsewhere in the same thread carries no stale reason.
+    tier.refresh_from_db()
+    tier.benefits = "More"
+    tier.save()
+    assert LogEntry.objects.order_by("-pk").first().additional_data is None
+
+
+def test_a_read_only_admin_form_asks_no_reason(client, staff_user):
+    client.force_login(staff_user("Customer service"))  # may view tiers, not change them
+    tier = TierFactory()
+    page = client.get(reverse("admin:members_tier_change", args=[tier.pk]))
+    assert page.status_code == 200
+    assert b"change_reason" not in page.content
+
+
 def test_member_actions_appear_with_their_reason_and_member_link(admin_client, staff_user):
     agent = staff_user("Customer service")
     member = MemberFactory()
