@@ -43,6 +43,7 @@ MEMBER_ACTIONS = {
     "member_export": _("Member's data exported"),
     "member_erase": _("Member erased"),
     "member_scrub": _("Member's personal fields scrubbed"),
+    "member_tier_set": _("Tier changed"),
     "card_issue": _("Card issued"),
     "card_block": _("Card blocked"),
     "card_replace": _("Card replaced"),
