@@ -51,6 +51,7 @@ from campaigns.simulator import campaign_simulate, simulate
 from loyalty_site.errors import DomainError, form_error
 from members.admin_actions import rows_run
 from members.admin_numbers import NumbersInRange
+from members.change_reason import ChangeReasonAdmin
 from members.models import Member
 
 
@@ -116,7 +117,7 @@ class SimulationForm(SimulationPeriodForm):
 
 
 @admin.register(EarningRule)
-class EarningRuleAdmin(NumbersInRange, admin.ModelAdmin):
+class EarningRuleAdmin(ChangeReasonAdmin, NumbersInRange, admin.ModelAdmin):
     form = EarningRuleForm
     list_display = [
         "name",
@@ -275,13 +276,13 @@ class PurchaseReviewAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AbuseRule)
-class AbuseRuleAdmin(NumbersInRange, admin.ModelAdmin):
+class AbuseRuleAdmin(ChangeReasonAdmin, NumbersInRange, admin.ModelAdmin):
     list_display = ["kind", "threshold", "min_history", "active"]
     list_filter = ["active", "kind"]
 
 
 @admin.register(EngagementKind)
-class EngagementKindAdmin(NumbersInRange, admin.ModelAdmin):
+class EngagementKindAdmin(ChangeReasonAdmin, NumbersInRange, admin.ModelAdmin):
     list_display = [
         "code",
         "name",
@@ -359,7 +360,7 @@ class ReferralAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Badge)
-class BadgeAdmin(admin.ModelAdmin):
+class BadgeAdmin(ChangeReasonAdmin, admin.ModelAdmin):
     list_display = ["code", "name"]
     search_fields = ["code", "name"]
 
@@ -374,7 +375,7 @@ class MemberBadgeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Challenge)
-class ChallengeAdmin(NumbersInRange, admin.ModelAdmin):
+class ChallengeAdmin(ChangeReasonAdmin, NumbersInRange, admin.ModelAdmin):
     list_display = ["name", "goal", "target", "window_days", "reward_points", "badge", "active"]
     list_filter = ["active", "goal"]
     list_select_related = ["badge"]
@@ -400,7 +401,7 @@ class MessageTemplateInline(admin.StackedInline):
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(admin.ModelAdmin):
+class MessageTemplateAdmin(ChangeReasonAdmin, admin.ModelAdmin):
     list_display = ["campaign", "channel", "language", "subject", "updated_at"]
     list_filter = ["channel", "language"]
     list_select_related = ["campaign"]
@@ -455,7 +456,7 @@ class CampaignMessageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(FrequencyCap)
-class FrequencyCapAdmin(NumbersInRange, admin.ModelAdmin):
+class FrequencyCapAdmin(ChangeReasonAdmin, NumbersInRange, admin.ModelAdmin):
     list_display = ["__str__", "channel", "max_messages", "period", "unit", "active"]
     list_editable = ["active"]
     list_filter = ["channel", "active"]
@@ -495,7 +496,7 @@ class SegmentForm(forms.ModelForm):
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(ChangeReasonAdmin, admin.ModelAdmin):
     form = SegmentForm
     # No live count in the list: each would be a query over every member.
     list_display = ["name", "description", "created_by", "updated_at"]
@@ -907,7 +908,7 @@ class CampaignMemberUsageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CampaignOffer)
-class CampaignOfferAdmin(admin.ModelAdmin):
+class CampaignOfferAdmin(ChangeReasonAdmin, admin.ModelAdmin):
     list_display = ["campaign", "priority", "rule", "category", "days", "reward"]
     list_select_related = ["campaign", "reward"]
     list_filter = ["rule"]

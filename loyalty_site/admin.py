@@ -29,6 +29,7 @@ from loyalty_site.models import Channel, ChannelAPIKey, WebhookDelivery, Webhook
 from loyalty_site.privacy import member_erase, member_export
 from members import admin as members_admin
 from members.admin_actions import rows_run
+from members.change_reason import ChangeReasonAdmin
 from members.models import Member
 
 
@@ -155,7 +156,7 @@ class ChannelAPIKeyInline(admin.TabularInline):
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(ChangeReasonAdmin, admin.ModelAdmin):
     list_display = ("name", "kind", "active", "scopes", "stores", "created_at")
     list_filter = ("kind", "active")
     search_fields = ("name",)
@@ -182,7 +183,7 @@ class ChannelAPIKeyAdmin(APIKeyModelAdmin):
 
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(admin.ModelAdmin):
+class WebhookSubscriptionAdmin(ChangeReasonAdmin, admin.ModelAdmin):
     list_display = ("channel", "url", "event_types", "all_channels", "active", "created_at")
     list_filter = ("active", "all_channels")
     list_select_related = ("channel",)

@@ -73,6 +73,8 @@ def demo_load(*, stdout, members: int = 600) -> list[tuple[str, str]]:
 
     made = demo_campaigns.load()
     stdout.write(f"campaigns: {made} created" if made else "campaigns: already there")
+    logged = _audit_demo_load()
+    stdout.write(f"audit log: {logged} staff changes" if logged else "audit log: already there")
     # Finance after the history: a closed month must not move what was written before it.
     finance = ledger_demo.finance_load()
     stdout.write("finance: a closed month, a value change" if finance else "finance: already there")
@@ -125,3 +127,36 @@ def demo_dashboard_backfill() -> int:
         return days.days_refresh(
             since=since, until=today, progress=lambda n, _total: bar.update(n - bar.n)
         )
+
+
+@transaction.atomic
+def _audit_demo_load() -> int:
+    """A few staff changes with reasons for the audit log page (/audit/): a card replaced and a
+    language corrected by the service agent, a tier's benefits edited by the administrator."""
+    from auditlog.context import set_actor
+
+    from members.models import AuditEntry, Card, Tier
+    from members.services import card_replace, member_update
+
+    User = get_user_model()
+    service, admin = User.objects.get(username="service"), User.objects.get(username="admin")
+    if AuditEntry.objects.filter(actor=service, action="card_replace").exists():
+        return 0
+    cards = list(
+        Card.objects.filter(status=Card.Status.ACTIVE).select_related("member").order_by("pk")[:2]
+    )
+    if len(cards) < 2:
+        return 0
+    card_replace(card=cards[0], actor=service, reason="Card reported lost at the till")
+    member_update(
+        member=cards[1].member,
+        actor=service,
+        reason="Member asked for Dutch messages",
+        locale="nl" if cards[1].member.locale != "nl" else "en",
+    )
+    tier = Tier.objects.order_by("rank").last()
+    if tier is not None:
+        with set_actor(admin):
+            tier.downgrade_grace_days += 30
+            tier.save()
+    return 3

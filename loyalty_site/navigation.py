@@ -135,6 +135,20 @@ SECTIONS = [
         "service",
     ),
     Section(
+        _("Audit log"),
+        _("Every staff change with who, when, before and after, and why; export it as CSV."),
+        "audit",
+        "auditlog.view_logentry",
+    ),
+    # Every role that may run some export holds this one; the page offers each export only to
+    # the roles its own permissions name (loyalty_site.exports).
+    Section(
+        _("Exports"),
+        _("Members, ledger entries, redemptions, shipping list, campaign messages and results."),
+        "exports",
+        "rewards.view_redemption",
+    ),
+    Section(
         _("Scheduled jobs"),
         _("Pause or move the nightly jobs."),
         "admin:django_celery_beat_periodictask_changelist",

@@ -140,12 +140,18 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
         "ledger.add_pointvalue",
         "ledger.view_redemptionestimate",
         "ledger.add_redemptionestimate",
+        # the audit log page (/audit/): auditors read who changed what (member ids, no
+        # personal data)
+        "members.view_auditentry",
+        "auditlog.view_logentry",
     },
     ADMINISTRATOR: {
         "auth.view_user",
         "auth.add_user",
         "auth.change_user",
         "auth.view_group",
+        # the configuration change log (read only: a log is not edited)
+        "auditlog.view_logentry",
     },
 }
 

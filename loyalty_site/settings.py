@@ -67,6 +67,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "loyalty_site.third_party_apps.ScheduledJobsConfig",
     "import_export",
+    # The configuration's change log (who changed which rule, tier, reward, campaign, and how):
+    # registered per model in each app's ready(); never on members, cards or consents.
+    "auditlog",
     "loyalty_site.third_party_apps.LoginAttemptsConfig",
     "phonenumber_field",
     "csp",
@@ -89,6 +92,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After authentication: it records request.user as the actor of each configuration change.
+    "auditlog.middleware.AuditlogMiddleware",
     # request.htmx: a page answers an htmx request (a live count, a progress bar) with a fragment.
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -488,3 +493,9 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# django-import-export's own escaping (admin exports) only drops a leading "=". The back office's
+# exports (loyalty_site/exports.py) escape every cell themselves: = + - @ tab and CR get a
+# leading apostrophe.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+IMPORT_EXPORT_ESCAPE_ILLEGAL_CHARS_ON_EXPORT = True

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
-from loyalty_site import health, member_views, views
+from loyalty_site import audit_views, export_views, health, member_views, views
 from loyalty_site.api import exceptions as api_exceptions
 
 admin.site.site_header = _("Loyalty back office")
@@ -61,6 +61,10 @@ urlpatterns = [
     path(
         "members/<int:member_id>/erase/", member_views.member_erase_view, name="member-page-erase"
     ),
+    # The audit log and the exports (loyalty_site/audit_views.py, export_views.py).
+    path("audit/", audit_views.audit_page, name="audit"),
+    path("audit/export.csv", audit_views.audit_export, name="audit-export"),
+    path("exports/", export_views.exports_page, name="exports"),
     path("healthz", health.healthz, name="healthz"),
     path("healthz/workers", health.healthz_workers, name="healthz-workers"),
     path("login/", auth_views.LoginView.as_view(), name="login"),

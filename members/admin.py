@@ -6,6 +6,7 @@ from django.utils.translation import ngettext
 
 from members.admin_actions import rows_run
 from members.admin_numbers import NumbersInRange
+from members.change_reason import ChangeReasonAdmin
 from members.errors import InvalidEmail, InvalidPhone, MemberErased
 from members.models import AuditEntry, Card, Consent, Member, Tier, TierHistory
 from members.normalise import birth_date_refusal, email_normalise, phone_normalise
@@ -216,7 +217,7 @@ class CardAdmin(admin.ModelAdmin):
 
 
 @admin.register(Tier)
-class TierAdmin(NumbersInRange, admin.ModelAdmin):
+class TierAdmin(ChangeReasonAdmin, NumbersInRange, admin.ModelAdmin):
     list_display = (
         "name",
         "rank",

@@ -24,6 +24,7 @@ from import_export.widgets import DateTimeWidget, ForeignKeyWidget
 
 from members.admin_actions import rows_run
 from members.admin_numbers import NumbersInRange
+from members.change_reason import ChangeReasonAdmin
 from rewards import codes, services
 from rewards.models import (
     ChannelKind,
@@ -96,7 +97,7 @@ def _count(queryset) -> Coalesce:
 
 
 @admin.register(Reward)
-class RewardAdmin(NumbersInRange, admin.ModelAdmin):
+class RewardAdmin(ChangeReasonAdmin, NumbersInRange, admin.ModelAdmin):
     form = RewardForm
     action_form = GenerateCodesForm
     list_display = (
