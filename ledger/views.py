@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -22,11 +22,8 @@ from members.busy import busy_retry
 
 
 def member_url(member_id: int) -> str:
-    """The customer-service member page when the site has it, else the member in the admin."""
-    try:
-        return reverse("member", args=[member_id])
-    except NoReverseMatch:
-        return reverse("admin:members_member_change", args=[member_id])
+    """The customer-service member page (loyalty_site's member page)."""
+    return reverse("member-page", args=[member_id])
 
 
 # --- The approval queue of staff adjustments (/approvals/) -------------------------------------

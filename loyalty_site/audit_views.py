@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
@@ -75,18 +75,8 @@ class AuditFilterForm(forms.Form):
         )
 
 
-def _member_url(member_id: int, page_exists: bool) -> str:
-    if page_exists:
-        return reverse("member", args=[member_id])
-    return reverse("admin:members_member_change", args=[member_id])
-
-
-def _member_page_exists() -> bool:
-    try:
-        reverse("member", args=[1])
-    except NoReverseMatch:
-        return False
-    return True
+def _member_url(member_id: int) -> str:
+    return reverse("member-page", args=[member_id])
 
 
 @login_required
@@ -99,9 +89,8 @@ def audit_page(request):
         filters = form.filters() if valid else audit_log.AuditFilters()
         cursor = audit_log.cursor_parse(request.GET.get("before", ""))
         rows, has_older = audit_log.audit_page(filters, cursor)
-        page_exists = _member_page_exists()
         for row in rows:
-            row.member_url = _member_url(row.member_id, page_exists) if row.member_id else ""
+            row.member_url = _member_url(row.member_id) if row.member_id else ""
     query = request.GET.copy()
     query.pop("before", None)
     return render(
