@@ -387,6 +387,8 @@ def events_awaiting_moderation(*, kind_id: int | None = None) -> QuerySet[Engage
     if kind_id is not None:
         rows = rows.filter(kind_id=kind_id)
     return rows.select_related("member", "kind").order_by("created_at", "pk")
+
+
 # -- the earning-rule editor ----------------------------------------------------------------
 
 # How long the values the rule editor's pickers offer are kept (per process): marketing edits a

@@ -218,6 +218,8 @@ def adjustment_requests_decided(*, requested_by=None) -> QuerySet[AdjustmentRequ
     return rows.select_related("account__member", "requested_by", "decided_by").order_by(
         "-decided_at", "-pk"
     )
+
+
 def purchase_count(*, start: datetime, end: datetime) -> int:
     """Purchases that earn (not rejected) from `start` until before `end`: what a replay of
     the period reads (the simulator's progress bar counts towards it)."""

@@ -31,28 +31,15 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from members.models import AuditEntry, Card, Member
+from members.services.audit import AUDIT_ACTIONS
 
 PAGE_SIZE = 25
 
 # Source ranks: the tie-breaker between rows of the same instant (higher first).
 CONFIG, MEMBER = 0, 1
 
-MEMBER_ACTIONS = {
-    "member_enrol": _("Member enrolled"),
-    "member_update": _("Member profile changed"),
-    "member_export": _("Member's data exported"),
-    "member_erase": _("Member erased"),
-    "member_scrub": _("Member's personal fields scrubbed"),
-    "member_tier_set": _("Tier changed"),
-    "card_issue": _("Card issued"),
-    "card_block": _("Card blocked"),
-    "card_replace": _("Card replaced"),
-    "consent_grant": _("Consent given"),
-    "consent_withdraw": _("Consent withdrawn"),
-    "members_export": _("Members exported"),
-    "shipping_export": _("Shipping list exported"),
-    "audit_export": _("Audit log exported"),
-}
+# Member actions: the one catalogue of audit action codes and labels.
+MEMBER_ACTIONS = AUDIT_ACTIONS
 
 CONFIG_ACTIONS = {
     LogEntry.Action.CREATE: _("Created"),

@@ -20,6 +20,7 @@ from campaigns.tiers import tier_progress
 from ledger import selectors as ledger_selectors
 from members import selectors as member_selectors
 from members.models import Card, Consent, Member
+from members.services.audit import audit_action_label
 from rewards import selectors as reward_selectors
 
 # Lots expiring within this many days are shown on the member page as "expiring soon".
@@ -27,22 +28,6 @@ EXPIRING_SOON_DAYS = 90
 PAGE_SIZE = 25
 # The overview shows the most recent rows of these histories; the tabs show them all, by page.
 RECENT_ROWS = 10
-
-# Labels of the audit log's action codes (members.services.audit_record's callers).
-AUDIT_ACTIONS = {
-    "member_enrol": _("Enrolled"),
-    "member_update": _("Profile changed"),
-    "member_scrub": _("Personal fields blanked"),
-    "member_export": _("Personal data exported"),
-    "member_erase": _("Personal data erased"),
-    "member_tier_set": _("Tier set"),
-    "card_issue": _("Card issued"),
-    "card_block": _("Card blocked"),
-    "card_replace": _("Card replaced"),
-    "consent_grant": _("Consent granted"),
-    "consent_withdraw": _("Consent withdrawn"),
-    "points_adjust": _("Points adjusted"),
-}
 
 
 @dataclass(frozen=True)
@@ -228,7 +213,7 @@ def messages_page(*, member: Member, number) -> object:
 def audit_page(*, member: Member, number) -> object:
     page = _page(member_selectors.audit_trail_for(member=member), number)
     for entry in page.object_list:
-        entry.label = AUDIT_ACTIONS.get(entry.action, entry.action)
+        entry.label = audit_action_label(entry.action)
     return page
 
 

@@ -150,6 +150,9 @@ def adjustment_approve(*, request: AdjustmentRequest, actor, at: datetime | None
         locked.decided_at = at
         locked.entry = entry
         locked.save(update_fields=["status", "decided_by", "decided_at", "entry"])
+        _decision_audit(
+            locked, actor, "adjustment_approve", reason=locked.reason, entry_id=entry.pk
+        )
     request.refresh_from_db()
     return entry
 
@@ -165,5 +168,18 @@ def adjustment_reject(
         locked.decided_at = at
         locked.decision_reason = (reason or "").strip()[:255]
         locked.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+        _decision_audit(locked, actor, "adjustment_reject", reason=locked.decision_reason)
     request.refresh_from_db()
     return locked
+
+
+def _decision_audit(request: AdjustmentRequest, actor, action: str, *, reason: str, **details):
+    """The approver's decision in the member's audit trail (the requester's is there already)."""
+    member = Member.objects.get(pk=request.account.member_id)
+    audit_record(
+        actor=actor,
+        action=action,
+        member=member,
+        reason=reason,
+        details={"adjustment_request_id": request.pk, "points": request.points, **details},
+    )
