@@ -310,9 +310,10 @@ class CampaignForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.editable = editable_fields(self.instance)
         if self.instance.pk is not None:
+            # 1000 / 100 is Decimal("10"), 1250 / 100 Decimal("12.5"): no exponent to show.
             self.fields["control_percent"].initial = (
                 Decimal(self.instance.control_basis_points) / 100
-            ).normalize()
+            )
         self.fields["segment"].empty_label = _("Every member")
         for name in ("starts_at", "ends_at"):
             self.fields[name].input_formats = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
