@@ -6,12 +6,18 @@ in a task, not on page view) and hands them to the pure statistics of `campaigns
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 
+from django.conf import settings
+from django.db.models import BooleanField, Case, Sum, Value, When
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns import control, stats
-from campaigns.models import Campaign, CampaignResult
+from campaigns.models import Campaign, CampaignResult, SegmentSnapshotMember
+from ledger.models import Purchase
 
 Metric = CampaignResult.Metric
 
@@ -158,3 +164,90 @@ def campaigns_lifts(
     for row in rows:
         found[row.campaign_id][row.metric] = _metric(row)
     return found
+
+
+# -- the results page's chart ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DaySpend:
+    day: date
+    treated: Decimal
+    control: Decimal
+
+
+def campaign_spend_by_day(campaign: Campaign, *, now: datetime | None = None) -> list[DaySpend]:
+    """What the campaign's treated and control members spent per day of the campaign's window
+    (its start to its end, or to now while it runs), in the programme's time zone: recorded
+    purchases in LOYALTY_CURRENCY, gross, as the stored revenue metric counts them.
+
+    One grouped query over the audience's purchases (by day and control flag, the campaign's own
+    bucket arithmetic in SQL); every day of the window is in the answer, days without purchases
+    with 0. [] for a campaign that has not started (no audience).
+    """
+    if campaign.audience_id is None or campaign.starts_at is None:
+        return []
+    now = now or timezone.now()
+    end = min(campaign.ends_at, now) if campaign.ends_at else now
+    if end <= campaign.starts_at:
+        return []
+    zone = timezone.get_default_timezone()
+    rows = (
+        Purchase.objects.filter(
+            member_id__in=SegmentSnapshotMember.objects.filter(
+                snapshot_id=campaign.audience_id
+            ).values("member_id"),
+            status=Purchase.Status.RECORDED,
+            currency=settings.LOYALTY_CURRENCY,
+            occurred_at__gte=campaign.starts_at,
+            occurred_at__lt=end,
+        )
+        .annotate(
+            day=TruncDate("occurred_at", tzinfo=zone),
+            in_control=Case(
+                When(campaign.in_control_q("member_id"), then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
+        )
+        .values("day", "in_control")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    spent: dict[tuple[date, bool], Decimal] = {
+        (row["day"], row["in_control"]): Decimal(row["total"] or 0) for row in rows
+    }
+    first = timezone.localtime(campaign.starts_at, zone).date()
+    last = timezone.localtime(end - timedelta(microseconds=1), zone).date()
+    days = []
+    day = first
+    while day <= last:
+        days.append(
+            DaySpend(
+                day=day,
+                treated=spent.get((day, False), Decimal(0)),
+                control=spent.get((day, True), Decimal(0)),
+            )
+        )
+        day += timedelta(days=1)
+    return days
+
+
+def cumulative_per_member(
+    days: list[DaySpend], *, treated_n: int, control_n: int
+) -> list[tuple[date, float | None, float | None]]:
+    """(day, treated, control): the spend per member of each group up to and including the day
+    (None for a group without members)."""
+    treated_total = control_total = Decimal(0)
+    series = []
+    for spend in days:
+        treated_total += spend.treated
+        control_total += spend.control
+        series.append(
+            (
+                spend.day,
+                float(treated_total / treated_n) if treated_n else None,
+                float(control_total / control_n) if control_n else None,
+            )
+        )
+    return series

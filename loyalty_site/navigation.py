@@ -114,6 +114,20 @@ SECTIONS = [
         "marketing",
     ),
     Section(
+        _("Segments"),
+        _("Build saved filters over members with a live count; freeze them into snapshots."),
+        "segment-list",
+        "campaigns.view_segment",
+        "marketing",
+    ),
+    Section(
+        _("Campaigns"),
+        _("Earning, offer and message campaigns: build, simulate, schedule, read the results."),
+        "campaign-list",
+        "campaigns.view_campaign",
+        "marketing",
+    ),
+    Section(
         _("Challenges"),
         _("Goals over purchases or events, with points or a badge as reward."),
         "challenges",

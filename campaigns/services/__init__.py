@@ -2,12 +2,12 @@
 
 `purchases` (a purchase from any channel, the use case behind `POST purchases/`), `returns`,
 `reviews` (the abuse guard's queue), `abuse` (the guard itself), `engagement` (events and
-birthdays), `referrals`, `challenges` (and badges), `segments` (snapshots, RFM presets),
+birthdays), `referrals`, `challenges` (and badges), `segments` (saving, snapshots, RFM presets),
 `sends` (campaign messages: planning, claiming, sending, recording), `lifecycle` (campaign status
-changes and the scheduler), `budgets` (campaign budget caps on the purchase path), `results`
-(campaign results against the control group), `rules` (an earning rule saved from its
-editor); `locks` finds and locks the member, first in the lock order every module keeps.
-Callers import the use cases from here.
+changes and the scheduler), `drafts` (a new campaign, a draft's templates and offers),
+`budgets` (campaign budget caps on the purchase path), `results` (campaign results against the
+control group), `rules` (an earning rule saved from its editor); `locks` finds and locks the
+member, first in the lock order every module keeps. Callers import the use cases from here.
 """
 
 from campaigns.services.challenges import (
@@ -16,6 +16,13 @@ from campaigns.services.challenges import (
     challenge_problems,
     challenge_save,
     challenges_advance,
+)
+from campaigns.services.drafts import (
+    campaign_create,
+    campaign_offer_add,
+    campaign_offer_delete,
+    message_template_delete,
+    message_template_save,
 )
 from campaigns.services.engagement import (
     birthdays_reward,
@@ -47,7 +54,11 @@ from campaigns.services.results import campaign_results_refresh, campaigns_resul
 from campaigns.services.returns import ReturnResult, return_record
 from campaigns.services.reviews import purchase_review_approve, purchase_review_reject
 from campaigns.services.rules import rule_editable, rule_save
-from campaigns.services.segments import segment_presets_ensure, segment_snapshot_take
+from campaigns.services.segments import (
+    segment_presets_ensure,
+    segment_save,
+    segment_snapshot_take,
+)
 from campaigns.services.sends import (
     SendResult,
     campaign_send_start,
@@ -64,7 +75,10 @@ __all__ = [
     "badge_save",
     "campaign_activate",
     "campaign_archive",
+    "campaign_create",
     "campaign_end",
+    "campaign_offer_add",
+    "campaign_offer_delete",
     "campaign_pause",
     "campaign_resume",
     "campaign_schedule",
@@ -84,6 +98,8 @@ __all__ = [
     "event_record",
     "event_reject",
     "member_enrol_referred",
+    "message_template_delete",
+    "message_template_save",
     "messages_due",
     "messages_progress",
     "messages_send",
@@ -97,5 +113,6 @@ __all__ = [
     "rule_editable",
     "rule_save",
     "segment_presets_ensure",
+    "segment_save",
     "segment_snapshot_take",
 ]

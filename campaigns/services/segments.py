@@ -1,4 +1,5 @@
-"""Segment writes: freezing a segment's members into a snapshot; the RFM preset segments."""
+"""Segment writes: saving a segment (validated, audited), freezing its members into a snapshot;
+the RFM preset segments."""
 
 from datetime import datetime
 
@@ -10,6 +11,7 @@ from django.utils.translation import gettext
 
 from campaigns import control, segments
 from campaigns.models import Segment, SegmentSnapshot, SegmentSnapshotMember
+from members.services import audit_record
 
 
 @transaction.atomic
@@ -78,3 +80,47 @@ def segment_presets_ensure(*, actor=None) -> int:
         )
         created += made
     return created
+
+
+@transaction.atomic
+def segment_save(
+    *,
+    segment: Segment | None = None,
+    name: str,
+    description: str = "",
+    definition: dict,
+    actor,
+    reason: str = "",
+) -> Segment:
+    """Create a segment (`segment` None) or change one: validated, then recorded in the audit log
+    with the fields that changed and the reason.
+
+    Raises ValidationError: the definition's problem (code ``invalid_segment``, from
+    `campaigns.segments.validate`, which also refuses a segment that contains itself) or the
+    model's (a name taken). A saved segment is locked while it changes, so two marketers saving
+    at once save one after the other.
+    """
+    if segment is not None:
+        segment = Segment.objects.select_for_update().get(pk=segment.pk)
+    else:
+        segment = Segment(created_by=actor)
+    before = {
+        "name": segment.name,
+        "description": segment.description,
+        "definition": segment.definition if segment.pk else None,
+    }
+    segment.name, segment.description, segment.definition = name, description, definition
+    # full_clean runs Segment.clean, i.e. segments.validate with the segment's id (cycles).
+    segment.full_clean(exclude=["created_by"])
+    changed = sorted(field for field, value in before.items() if getattr(segment, field) != value)
+    created = segment.pk is None
+    if not created and not changed:
+        return segment
+    segment.save()
+    audit_record(
+        actor=actor,
+        action="segment_create" if created else "segment_update",
+        reason=reason,
+        details={"segment_id": segment.pk, "fields": changed},
+    )
+    return segment
