@@ -17,7 +17,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template import TemplateSyntaxError
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -76,15 +76,6 @@ STATUS_BADGES = {
     S.ARCHIVED: "",
 }
 SIMULABLE = (S.DRAFT, S.SCHEDULED)
-
-
-def _url_or_admin(name: str, args, admin_name: str, admin_args, query: str = "") -> str:
-    """A page another part builds (the rule editor) when it is there, else the admin's."""
-    try:
-        url = reverse(name, args=args)
-    except NoReverseMatch:
-        url = reverse(admin_name, args=admin_args)
-    return f"{url}?{query}" if query else url
 
 
 def _campaign(campaign_id: int) -> Campaign:
@@ -170,15 +161,11 @@ def _builder_context(request, campaign: Campaign | None, **forms) -> dict:
         context["rules"] = [
             {
                 "rule": rule,
-                "url": _url_or_admin(
-                    "rule-edit", [rule.pk], "admin:campaigns_earningrule_change", [rule.pk]
-                ),
+                "url": reverse("rule-edit", args=[rule.pk]),
             }
             for rule in campaign.rules.order_by("-priority", "pk")
         ]
-        context["rule_new_url"] = _url_or_admin(
-            "rule-new", [], "admin:campaigns_earningrule_add", [], query=f"campaign={campaign.pk}"
-        )
+        context["rule_new_url"] = f"{reverse('rule-new')}?campaign={campaign.pk}"
         if campaign.status in SIMULABLE:
             today = timezone.localdate()
             context.setdefault(

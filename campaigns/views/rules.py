@@ -266,6 +266,10 @@ def rule_edit(request, pk: int | None = None):
     if pk is None and source_id.isdigit():
         source = get_object_or_404(EarningRule.objects.select_related("campaign"), pk=source_id)
         initial = _copy_initial(source)
+    campaign_id = request.GET.get("campaign", "")
+    if pk is None and campaign_id.isdigit():
+        # "Add a rule" on a campaign's page: the new rule belongs to that campaign.
+        initial["campaign"] = int(campaign_id)
     form = EarningRuleEditForm(instance=rule, initial=initial, read_only=read_only, **options)
     return _editor(request, rule, form)
 

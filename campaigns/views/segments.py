@@ -18,7 +18,7 @@ from django.core.paginator import Paginator
 from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -48,13 +48,8 @@ PAGE_SIZE = 25
 
 
 def member_url(member) -> str:
-    """The member's page (the customer-service member page where it exists, else the admin)."""
-    for args in ([member.pk], [str(member.public_id)]):
-        try:
-            return reverse("member", args=args)
-        except NoReverseMatch:
-            continue
-    return reverse("admin:members_member_change", args=[member.pk])
+    """The member's page (customer service's member page)."""
+    return reverse("member-page", args=[member.pk])
 
 
 def _builder_context() -> dict:

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -31,15 +31,6 @@ POINTS = "ledger.view_lot"
 REWARDS = "rewards.view_reward"
 CAMPAIGNS = "campaigns.view_campaignresult"
 NPS = "campaigns.view_engagementkind"
-
-
-def page_url(name: str, fallback: str, *, query: str = "", args=None) -> str:
-    """The new page called `name` if it exists (another part may not have built it yet), else
-    the admin page `fallback`."""
-    try:
-        return reverse(name, args=args)
-    except NoReverseMatch:
-        return reverse(fallback, args=args) + query
 
 
 @dataclass(frozen=True)
@@ -294,8 +285,6 @@ class Queue:
     label: str
     permission: str
     url_name: str
-    admin_url_name: str
-    admin_query: str
     count: Callable[[], int]
 
 
@@ -304,24 +293,18 @@ QUEUES = [
         gettext_lazy("Adjustments awaiting approval"),
         "ledger.view_adjustmentrequest",
         "approvals",
-        "admin:ledger_adjustmentrequest_changelist",
-        "?status__exact=pending",
         lambda: AdjustmentRequest.objects.filter(status=AdjustmentRequest.Status.PENDING).count(),
     ),
     Queue(
         gettext_lazy("Purchases to review"),
         "campaigns.change_purchasereview",
         "reviews",
-        "admin:campaigns_purchasereview_changelist",
-        "?status__exact=open",
         lambda: PurchaseReview.objects.filter(status=PurchaseReview.Status.OPEN).count(),
     ),
     Queue(
         gettext_lazy("Engagement events to moderate"),
         "campaigns.change_engagementevent",
         "moderation",
-        "admin:campaigns_engagementevent_changelist",
-        "?status__exact=pending",
         lambda: EngagementEvent.objects.filter(status=EngagementEvent.Status.PENDING).count(),
     ),
 ]
@@ -333,7 +316,7 @@ def queues_for(user) -> list[dict]:
         {
             "label": queue.label,
             "count": queue.count(),
-            "url": page_url(queue.url_name, queue.admin_url_name, query=queue.admin_query),
+            "url": reverse(queue.url_name),
         }
         for queue in QUEUES
         if user.has_perm(queue.permission)
@@ -373,11 +356,7 @@ def campaigns_running() -> list[dict]:
         rows.append(
             {
                 "campaign": campaign,
-                "url": page_url(
-                    "campaign-results",
-                    "admin:campaigns_campaignresult_campaign",
-                    args=[campaign.pk],
-                ),
+                "url": reverse("campaign-results", args=[campaign.pk]),
                 "treated": conversion.n_treated if conversion else None,
                 "control": conversion.n_control if conversion else None,
                 "conversion": _lift(conversion),
@@ -400,7 +379,7 @@ def dashboard_for(user, figures: PeriodFigures) -> dict:
     }
     if context["show_points"]:
         context["outstanding_value"] = point_value(figures.current["points_outstanding"])
-        context["finance_url"] = page_url("finance", "admin:ledger_lot_changelist")
+        context["finance_url"] = reverse("finance")
     if context["show_rewards"]:
         context["top_rewards"] = top_rewards(figures.period)
     if context["show_campaigns"]:

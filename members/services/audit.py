@@ -8,8 +8,8 @@ from members.models import (
 )
 
 # Every action code written to the audit log, with its label for staff (the member page's audit
-# trail and the audit log page both read it). A service that records a new action adds it here;
-# tests/test_audit_page.py checks that every code in the sources has a label.
+# trail and the audit log page both read it). A service that records a new action adds it here:
+# `audit_record` refuses a code that is not in it.
 AUDIT_ACTIONS = {
     "member_enrol": _("Member enrolled"),
     "member_update": _("Member profile changed"),
@@ -39,6 +39,14 @@ AUDIT_ACTIONS = {
     "challenge_change": _("Challenge changed"),
     "badge_create": _("Badge created"),
     "badge_change": _("Badge changed"),
+    "segment_create": _("Segment created"),
+    "segment_update": _("Segment changed"),
+    "campaign_create": _("Campaign created"),
+    "message_template_create": _("Message template added"),
+    "message_template_update": _("Message template changed"),
+    "message_template_delete": _("Message template deleted"),
+    "campaign_offer_create": _("Campaign offer added"),
+    "campaign_offer_delete": _("Campaign offer removed"),
     "members_export": _("Members exported"),
     "shipping_export": _("Shipping list exported"),
     "audit_export": _("Audit log exported"),
@@ -58,6 +66,8 @@ def audit_record(
     details: dict | None = None,
 ) -> AuditEntry:
     """One line of the staff audit log. ``details`` must hold no personal values."""
+    if action not in AUDIT_ACTIONS:
+        raise ValueError(f"audit action {action!r} has no label in AUDIT_ACTIONS")
     return AuditEntry.objects.create(
         actor=actor, action=action, member=member, reason=reason, details=details or {}
     )

@@ -328,6 +328,12 @@ def test_duplicate_starts_an_inactive_copy(client, marketer):
     assert not EarningRule.objects.exclude(pk=source.pk).exists()  # nothing saved yet
 
 
+def test_a_rule_added_from_a_campaign_belongs_to_it(client, marketer):
+    campaign = draft()
+    page = client.get(reverse("rule-new"), {"campaign": campaign.pk})
+    assert page.context["form"]["campaign"].value() == campaign.pk
+
+
 @pytest.mark.django_db
 def test_the_sku_box_suggests_skus_seen_in_recent_purchases(client, marketer):
     member = MemberFactory()
