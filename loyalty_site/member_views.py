@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from campaigns import services as campaign_services
 from ledger import services as ledger_services
 from ledger.models import AdjustmentRequest
 from ledger.services.adjustments import adjustment_too_large
@@ -32,6 +33,7 @@ from loyalty_site.privacy import member_erase, member_export
 from members import services as member_services
 from members.busy import busy_retry
 from members.models import Card, Consent, Member
+from rewards.models import Redemption
 
 # --- forms: input checks only; the services decide ---
 
@@ -64,6 +66,14 @@ class AdjustForm(forms.Form):
 
 
 class ReasonForm(forms.Form):
+    reason = _reason_field()
+
+
+class VoucherResendForm(forms.Form):
+    channel = forms.ChoiceField(
+        label=gettext_lazy("Send by"),
+        choices=[("email", gettext_lazy("E-mail")), ("sms", gettext_lazy("SMS"))],
+    )
     reason = _reason_field()
 
 
@@ -292,6 +302,37 @@ def _card_action(request, member_id: int, card_id: int, service, done):
         lambda: service(card=card, actor=request.user, reason=reason),
         lambda result: done(card, result),
     )
+
+
+@login_required
+@permission_required(
+    ("rewards.view_vouchercode", "rewards.change_redemption"), raise_exception=True
+)
+@require_POST
+def member_voucher_resend(request, member_id: int, redemption_id: int):
+    """Send a redemption's voucher code to the member again (e-mail or SMS), with a reason."""
+    member = _member(request, member_id)
+    redemption = get_object_or_404(Redemption, pk=redemption_id, member=member)
+    form = VoucherResendForm(request.POST, prefix="voucher")
+    back = redirect("member-page-redemptions", member_id=member.pk)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, " ".join(errors))
+        return back
+    channel = form.cleaned_data["channel"]
+    try:
+        campaign_services.voucher_resend(
+            redemption=redemption,
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
+            channel=channel,
+        )
+    except DomainError as error:
+        messages.error(request, error.detail)
+    else:
+        to = member.email if channel == "email" else str(member.phone)
+        messages.success(request, _("The voucher code was sent again to %(to)s.") % {"to": to})
+    return back
 
 
 @login_required

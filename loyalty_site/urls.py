@@ -39,6 +39,11 @@ urlpatterns = [
         name="member-page-engagement",
     ),
     path("members/<int:member_id>/audit/", member_views.member_audit, name="member-page-audit"),
+    path(
+        "members/<int:member_id>/redemptions/<int:redemption_id>/resend/",
+        member_views.member_voucher_resend,
+        name="member-page-voucher-resend",
+    ),
     path("members/<int:member_id>/adjust/", member_views.member_adjust, name="member-page-adjust"),
     path(
         "members/<int:member_id>/cards/<int:card_id>/block/",

@@ -315,6 +315,72 @@ def test_finance_sees_redemptions_without_voucher_codes(client, staff_user, rich
     assert "ABCD-EFGH-JKMN" not in html
 
 
+# --- sending a voucher code again ---
+
+
+def _resend(client, member, **data):
+    redemption = Redemption.objects.get(member=member)
+    url = page_url(member, "member-page-voucher-resend", redemption.pk)
+    return client.post(url, {f"voucher-{k}": v for k, v in data.items()}, follow=True)
+
+
+def test_an_agent_sends_a_voucher_code_again_by_email(client, agent, rich, mailoutbox):
+    html = client.get(page_url(rich, "member-page-redemptions")).content.decode()
+    assert "Send again" in html
+    page = _resend(client, rich, channel="email", reason="Lost the e-mail")
+    assert page.redirect_chain[-1][0] == page_url(rich, "member-page-redemptions")
+    [mail] = mailoutbox
+    assert mail.to == [rich.email] and "ABCD-EFGH-JKMN" in mail.body
+    assert "Coffee voucher" in mail.subject
+    entry = AuditEntry.objects.get(action="voucher_resend")
+    assert (entry.actor, entry.member, entry.reason) == (agent, rich, "Lost the e-mail")
+    assert entry.details["channel"] == "email"
+    assert "ABCD-EFGH-JKMN" not in json.dumps(entry.details)  # the code stays out of the log
+
+
+def test_a_voucher_code_goes_again_by_sms(client, agent, rich, settings):
+    from campaigns.backends import RecordingBackend
+
+    settings.LOYALTY_SMS_BACKEND = "campaigns.backends.RecordingBackend"
+    RecordingBackend.reset()
+    _resend(client, rich, channel="sms", reason="Asked at the till")
+    [(_id, to, _subject, body)] = RecordingBackend.calls
+    assert to == str(rich.phone) and "ABCD-EFGH-JKMN" in body
+    RecordingBackend.reset()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"reason": ""}, "This field is required."),
+        ({"used": True}, "This voucher code has been used already."),
+        ({"no_email": True}, "The member has no e-mail address to send the voucher to."),
+    ],
+)
+def test_a_resend_that_cannot_be_done_sends_nothing(client, agent, rich, mailoutbox, change,
+                                                    message):  # fmt: skip
+    from rewards.models import VoucherCode
+
+    if change.get("used"):
+        VoucherCode.objects.update(status=VoucherCode.Status.USED)
+    if change.get("no_email"):
+        Member.objects.filter(pk=rich.pk).update(email="")
+    page = _resend(client, rich, channel="email", reason=change.get("reason", "Lost it"))
+    assert message in page.content.decode()
+    assert mailoutbox == []
+    assert not AuditEntry.objects.filter(action="voucher_resend").exists()
+
+
+@pytest.mark.parametrize("role", ["Marketing", "Finance"])
+def test_only_customer_service_sends_a_voucher_again(client, staff_user, rich, mailoutbox, role):
+    signed_in(client, staff_user, role)
+    redemption = Redemption.objects.get(member=rich)
+    url = page_url(rich, "member-page-voucher-resend", redemption.pk)
+    response = client.post(url, {"voucher-channel": "email", "voucher-reason": "x"})
+    assert response.status_code == 403
+    assert mailoutbox == []
+
+
 def test_messages_show_what_the_member_received(client, agent, rich):
     html = client.get(page_url(rich, "member-page-messages")).content.decode()
     assert "Spring news" in html and "Sent" in html

@@ -6,8 +6,9 @@ birthdays), `referrals`, `challenges` (and badges), `segments` (saving, snapshot
 `sends` (campaign messages: planning, claiming, sending, recording), `lifecycle` (campaign status
 changes and the scheduler), `drafts` (a new campaign, a draft's templates and offers),
 `budgets` (campaign budget caps on the purchase path), `results` (campaign results against the
-control group), `rules` (an earning rule saved from its editor); `locks` finds and locks the
-member, first in the lock order every module keeps. Callers import the use cases from here.
+control group), `rules` (an earning rule saved from its editor), `vouchers` (a voucher code
+sent to its member again); `locks` finds and locks the member, first in the lock order every
+module keeps. Callers import the use cases from here.
 """
 
 from campaigns.services.challenges import (
@@ -66,6 +67,7 @@ from campaigns.services.sends import (
     messages_progress,
     messages_send,
 )
+from campaigns.services.vouchers import voucher_resend
 
 __all__ = [
     "PurchaseResult",
@@ -114,5 +116,6 @@ __all__ = [
     "rule_save",
     "segment_presets_ensure",
     "segment_save",
+    "voucher_resend",
     "segment_snapshot_take",
 ]

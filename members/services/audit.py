@@ -47,6 +47,7 @@ AUDIT_ACTIONS = {
     "message_template_delete": _("Message template deleted"),
     "campaign_offer_create": _("Campaign offer added"),
     "campaign_offer_delete": _("Campaign offer removed"),
+    "voucher_resend": _("Voucher sent again"),
     "members_export": _("Members exported"),
     "shipping_export": _("Shipping list exported"),
     "audit_export": _("Audit log exported"),
