@@ -8,7 +8,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/loyalty
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-sqlite schemathesis install install-test chromium lint format bench migrations messages smoke clean
+.PHONY: run test test-sqlite schemathesis install install-test chromium screenshots lint format bench migrations messages smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ test-sqlite: install-test
 ## database beside DATABASE_URL's (a few minutes; see .ci/schemathesis).
 schemathesis: install-test
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} bash .ci/schemathesis
+
+## make screenshots: docs/screenshots/*.png of the main pages, from a fresh demo programme.
+screenshots: install-test chromium
+	$(BIN)/python docs/screenshots/take.py
 
 ## make smoke: the embedded SQLite mode migrates from scratch and serves the sign-in page.
 smoke: install

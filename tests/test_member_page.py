@@ -245,7 +245,8 @@ TAB_ROLES = {
     "member-page-redemptions": set(ROLES),
     "member-page-messages": {"Marketing", "Customer service", "Administrator"},
     "member-page-engagement": {"Marketing", "Customer service", "Administrator"},
-    "member-page-audit": {"Customer service", "Administrator"},
+    # Finance audits staff changes (the audit log page): it reads a member's trail too.
+    "member-page-audit": {"Customer service", "Finance", "Administrator"},
 }
 
 
@@ -736,7 +737,7 @@ def test_member_page_selectors(anna, agent):
 def test_the_tabs_follow_the_permissions(staff_user):
     finance = staff_user("Finance")
     slugs = [tab.slug for tab in member_page.tabs_for(finance)]
-    assert slugs == ["overview", "ledger", "purchases", "redemptions"]
+    assert slugs == ["overview", "ledger", "purchases", "redemptions", "audit"]
     assert member_page.may_open(finance)
     assert not member_page.may_open(UserFactory(is_staff=True))
     Group.objects.get(name="Finance")  # the roles exist

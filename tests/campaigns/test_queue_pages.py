@@ -95,7 +95,7 @@ def test_the_review_queue_lists_open_purchases_oldest_first(client, agent, guard
     assert "42.50 EUR" in row and "Amsterdam" in row and "pos" in row
     assert "in an hour" in row  # the guard's reason
     assert ">42<" in row  # the points held
-    assert reverse("admin:members_member_change", args=[anna.pk]) in row
+    assert reverse("member-page", args=[anna.pk]) in row
     assert 'name="selected"' in row and f'value="approve:{newer.pk}"' in row
     assert_no_unmarked_inline_code(html, None)
 

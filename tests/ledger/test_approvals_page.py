@@ -83,7 +83,7 @@ def test_the_queue_lists_waiting_requests_oldest_first_with_the_members_balance(
     assert "birthday voucher missed" in html
     assert approve_url(newer) in html and reject_url(newer) in html
     # No member page yet at /members/<id>/: the member links to the admin's member.
-    assert reverse("admin:members_member_change", args=[anna.pk]) in html
+    assert reverse("member-page", args=[anna.pk]) in html
     assert_no_unmarked_inline_code(html, None)
 
 
