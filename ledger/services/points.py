@@ -16,9 +16,9 @@ from ledger.finance.closing import dated_in_open_period
 from ledger.models import Account, Entry, Lot, LotConsumption, PendingEarn, Purchase
 from ledger.services.posting import (
     _lock,
-    _newest_entry_at,
     _lock_member_account,
     _member_status,
+    _newest_entry_at,
     _points,
     _post,
     _reason,

@@ -117,9 +117,7 @@ def test_run_now_stores_a_run_by_its_user_and_the_page_shows_the_last_run(
     assert_no_unmarked_inline_code(page, None)
 
 
-def test_the_page_shows_a_nightly_run_still_running_and_one_without_mismatches(
-    client, staff_user
-):
+def test_the_page_shows_a_nightly_run_still_running_and_one_without_mismatches(client, staff_user):
     rows = accounts(3)
     ids = [account.pk for account in rows]
     run = reconciliation.reconciliation_start(

@@ -23,7 +23,8 @@ class Command(BaseCommand):
             trigger=ReconciliationRun.Trigger.COMMAND, account_ids=ids, chunk_size=chunk_size
         )
         mismatches = 0
-        with tqdm(total=len(ids), unit="account", disable=no_progress, file=self.stderr._out) as bar:
+        bar = tqdm(total=len(ids), unit="account", disable=no_progress, file=self.stderr._out)
+        with bar:
             for chunk in reconciliation.chunked(ids, chunk_size):
                 for account, problems in reconciliation.reconciliation_chunk(
                     account_ids=chunk, run_id=run.pk
