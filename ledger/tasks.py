@@ -13,9 +13,12 @@ loyalty_site.celery); a domain refusal is not retried.
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from ledger import selectors, services
+from ledger.finance import reconciliation
+from ledger.models import ReconciliationRun
 from members.jobs import chunks_send, moment_parse
 
 logger = logging.getLogger(__name__)
@@ -59,26 +62,35 @@ def holds_expire_chunk(ids: list[int], now: str) -> int:
 
 @shared_task(name="ledger.ledger_reconcile", ignore_result=True)
 def ledger_reconcile() -> int:
-    """Nightly: check every account, in chunks of accounts (a read: safe to run again)."""
-    return chunks_send(ledger_reconcile_chunk, selectors.account_ids())
+    """Nightly: check every account, in chunks of accounts (a read: safe to run again); the
+    run and what its chunks find are stored (``ledger.finance.reconciliation``)."""
+    ids = selectors.account_ids()
+    run = reconciliation.reconciliation_start(
+        trigger=ReconciliationRun.Trigger.NIGHTLY,
+        account_ids=ids,
+        chunk_size=settings.LOYALTY_JOB_CHUNK_SIZE,
+    )
+    return chunks_send(ledger_reconcile_chunk.s(run_id=run.pk), ids)
 
 
 @shared_task(name="ledger.ledger_reconcile_chunk", ignore_result=True)
-def ledger_reconcile_chunk(account_ids: list[int], now: str | None = None) -> int:
-    """Log every account of the chunk whose stored totals disagree with its entries, lots,
-    holds or pending points; returns how many."""
-    mismatches = 0
-    for account, problems in selectors.ledger_mismatches(account_ids=account_ids):
-        mismatches += 1
+def ledger_reconcile_chunk(
+    account_ids: list[int], now: str | None = None, run_id: int | None = None
+) -> int:
+    """Check the chunk's accounts: add what it found to the run ``run_id`` and log every
+    account whose stored totals disagree with its entries, lots, holds or pending points;
+    returns how many."""
+    found = reconciliation.reconciliation_chunk(account_ids=account_ids, run_id=run_id)
+    for account, problems in found:
         logger.error(
             "ledger mismatch",
             extra={"account_id": account.pk, "member_id": account.member_id, "problems": problems},
         )
-    if mismatches:
+    if found:
         logger.error(
             "ledger reconciliation found mismatches",
-            extra={"accounts": mismatches, "chunk_first_account_id": min(account_ids)},
+            extra={"accounts": len(found), "chunk_first_account_id": min(account_ids)},
         )
     else:
         logger.info("ledger reconciled", extra={"accounts_checked": len(account_ids)})
-    return mismatches
+    return len(found)

@@ -398,8 +398,8 @@ def test_the_reconciliation_checks_every_account_in_chunks_and_logs_each_mismatc
     results = []
     run = ledger_tasks.ledger_reconcile_chunk.run
 
-    def chunk_run(ids, moment=None):
-        results.append((list(ids), run(ids, moment)))
+    def chunk_run(ids, moment=None, **kwargs):  # run_id: the stored ReconciliationRun
+        results.append((list(ids), run(ids, moment, **kwargs)))
         return results[-1][1]
 
     monkeypatch.setattr(ledger_tasks.ledger_reconcile_chunk, "run", chunk_run)

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from ledger import selectors
-from ledger.finance import exports
+from ledger.finance import exports, reconciliation
 from ledger.finance.breakage import breakage
 from ledger.finance.closing import period_close
 from ledger.finance.deferred import deferred_revenue, estimate_record
@@ -31,12 +31,21 @@ from ledger.finance.liability import liability_at, points_outstanding
 from ledger.finance.moments import day_end, month_next
 from ledger.finance.rollforward import LINES, rollforward_month
 from ledger.finance.values import point_value_change
-from ledger.models import Account, Entry, PeriodClose, PointValue, RedemptionEstimate
+from ledger.models import (
+    Account,
+    Entry,
+    PeriodClose,
+    PointValue,
+    ReconciliationRun,
+    RedemptionEstimate,
+)
 from loyalty_site.errors import DomainError, form_error
 from members import background
 from members.models import BackgroundJob
 
 VIEW = "ledger.view_finance"
+RECONCILE_CHUNK = 2000  # accounts per chunk of a run started from the page
+RECONCILE_SHOWN = 20  # mismatches of the last run listed on the page (the job page: 100)
 
 
 def _month_ends(as_of, count: int):
@@ -142,6 +151,7 @@ def finance(request):
         .order_by("-pk")
         .first()
     )
+    reconciled = reconciliation.reconciliation_last()
     query = request.GET.copy()
     query.pop("export", None)
     query.pop("format", None)
@@ -167,6 +177,8 @@ def finance(request):
             "values": PointValue.objects.select_related("recorded_by")[:10],
             "estimates": RedemptionEstimate.objects.select_related("recorded_by")[:10],
             "reconcile_job": reconcile_job,
+            "reconciled": reconciled,
+            "reconciled_sample": (reconciled.mismatches[:RECONCILE_SHOWN] if reconciled else []),
             "query": query.urlencode(),
             "export_kinds": [
                 ("summary", _("Summary")),
@@ -317,11 +329,21 @@ def liability_members_job(job, progress):
     result_template="ledger/finance/reconcile_result.html",
 )
 def reconcile_job(job, progress):
-    total = Account.objects.count()
-    mismatches, checked = [], 0
-    for account, problems in selectors.ledger_mismatches():
-        if len(mismatches) < 100:
-            mismatches.append({"account": account.pk, "problems": problems})
-    checked = total
-    progress(checked, total, force=True)
-    return {"checked": checked, "mismatches": mismatches, "count": len(mismatches)}
+    ids = selectors.account_ids()
+    size = RECONCILE_CHUNK
+    run = reconciliation.reconciliation_start(
+        trigger=ReconciliationRun.Trigger.PAGE,
+        started_by=job.requested_by,
+        account_ids=ids,
+        chunk_size=size,
+    )
+    for number, chunk in enumerate(reconciliation.chunked(ids, size)):
+        reconciliation.reconciliation_chunk(account_ids=chunk, run_id=run.pk)
+        progress(min((number + 1) * size, len(ids)), len(ids))
+    run.refresh_from_db()
+    return {
+        "run": run.pk,
+        "checked": run.checked,
+        "count": run.mismatch_count,
+        "mismatches": run.mismatches,
+    }

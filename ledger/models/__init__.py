@@ -2,7 +2,13 @@
 and idempotency records (`points`); purchases and returns as records (`purchases`); what
 finance's reports need beyond them (`finance`)."""
 
-from ledger.models.finance import LotConsumption, PeriodClose, PointValue, RedemptionEstimate
+from ledger.models.finance import (
+    LotConsumption,
+    PeriodClose,
+    PointValue,
+    ReconciliationRun,
+    RedemptionEstimate,
+)
 from ledger.models.points import (
     Account,
     AdjustmentRequest,
@@ -27,6 +33,7 @@ __all__ = [
     "PointValue",
     "Purchase",
     "PurchaseLine",
+    "ReconciliationRun",
     "RedemptionEstimate",
     "Return",
     "ReturnLine",

@@ -166,3 +166,51 @@ class RedemptionEstimate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rate}"
+
+
+class ReconciliationRun(models.Model):
+    """One check of every account (``ledger_reconcile``: nightly, from the finance page or the
+    command): when, who or what started it, how many accounts it checked and which did not
+    reconcile (the first ``SAMPLE`` of them kept). The run is chunked; each chunk adds its
+    figures under this row's lock (``ledger.finance.reconciliation``), and the run is finished
+    when every chunk has reported."""
+
+    SAMPLE = 100
+
+    class Trigger(models.TextChoices):
+        NIGHTLY = "nightly", _("Nightly job")
+        PAGE = "page", _("Run now (finance page)")
+        COMMAND = "command", _("Command")
+
+    trigger = models.CharField(_("started by"), max_length=16, choices=Trigger.choices)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff user"),
+    )
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    accounts = models.PositiveBigIntegerField(_("accounts to check"), default=0)
+    checked = models.PositiveBigIntegerField(_("accounts checked"), default=0)
+    chunks = models.PositiveIntegerField(_("chunks"), default=0)
+    # The first account id of each chunk that reported: a chunk delivered twice counts once.
+    chunks_done = models.JSONField(_("chunks done"), default=list, blank=True)
+    mismatch_count = models.PositiveBigIntegerField(_("mismatches"), default=0)
+    # [{"account": id, "member": public id, "problems": [...]}], the first SAMPLE by account id.
+    mismatches = models.JSONField(_("first mismatches"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("reconciliation run")
+        verbose_name_plural = _("reconciliation runs")
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["-started_at", "-id"], name="reconciliation_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.get_trigger_display()} {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None

@@ -36,6 +36,10 @@ class Account(models.Model):
     held = models.BigIntegerField(_("held points"), default=0)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
+    # The date of the newest entry that took the balance below zero, added to the debt or paid
+    # some of it; null when never in debt. No credit is dated earlier (ledger.services.posting,
+    # "Dates"): points dated before a debt would have paid it, which the lots cannot redo.
+    debt_moved_at = models.DateTimeField(_("debt last moved at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("points account")

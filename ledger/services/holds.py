@@ -97,6 +97,8 @@ def hold_post(
             reference=current.reference,
             **_reason_fields(reason, reason_code, reason_params),
         )
+        # Held until the entry takes the points, which may be dated later than asked.
+        at = entry.created_at
         _resolve_hold(current, Hold.Status.POSTED, at, entry)
     hold.status, hold.resolved_at, hold.entry = current.status, at, entry
     return entry

@@ -65,8 +65,10 @@ def _expire_account(account: Account, now: datetime) -> int:
             amount=-take,
             balance_after=account.balance,
             # The run's time, not the lot's expiry date: entries stay in time order, so each
-            # "balance after" follows from the one before it.
-            created_at=now,
+            # "balance after" follows from the one before it. Never before the lot was earned
+            # (a run dated in the past, a transferred lot that keeps an earlier expiry): see
+            # "Dates" in posting.py.
+            created_at=max(now, lot.earned_at),
             reference=f"lot:{lot.pk}",
             reason_code="points_expired",
             refers_to_id=lot.entry_id,

@@ -18,6 +18,7 @@ from ledger.services.posting import (
     _lock,
     _lock_member_account,
     _member_status,
+    _newest_entry_at,
     _points,
     _post,
     _reason,
@@ -124,15 +125,28 @@ def points_earn_batch(*, member: Member, earns: Iterable[dict]) -> list[Entry]:
     earns = sorted(earns, key=lambda item: item["at"])
     with transaction.atomic():
         account = _lock_member_account(member)
-        balance = account.balance
+        balance, debt_moved_at = account.balance, account.debt_moved_at
+        # The dating rules of _post ("Dates" in posting.py) over the batch: after the last
+        # movement of a debt, and while in debt after every entry so far. Credits only raise
+        # the balance, so a debt can only be there from the start.
+        newest = _newest_entry_at(account) if balance < 0 else None
         entries, lots = [], []
         for item in earns:
-            points, at = _points(item["points"]), item["at"]
+            points, requested = _points(item["points"]), item["at"]
+            floors = [debt_moved_at, newest if balance < 0 else None]
+            at = max([requested, *(floor for floor in floors if floor is not None)])
             at, note = dated_in_open_period(at)
+            if note:
+                note = {**note, "dated": requested.isoformat()}
+            elif at != requested:
+                note = {"note": "dated_after_debt", "dated": requested.isoformat()}
             if note:
                 item = {**item, "explanation": [*(item.get("explanation") or []), note]}
             debt = max(0, -balance)
             balance += points
+            if debt:
+                debt_moved_at = at
+            newest = max(newest, at) if newest is not None else None
             entries.append(
                 Entry(
                     account=account,
@@ -151,13 +165,14 @@ def points_earn_batch(*, member: Member, earns: Iterable[dict]) -> list[Entry]:
                 )
             )
             expires_at = item.get("expires_at")
+            earned = at if note.get("note") == "closed_period" else requested
             lots.append(
                 Lot(
                     account=account,
                     points=points,
                     remaining=max(0, points - debt),
                     earned_at=at,
-                    expires_at=expires_at if expires_at is not None else expiry_for(at),
+                    expires_at=expires_at if expires_at is not None else expiry_for(earned),
                 )
             )
         Entry.objects.bulk_create(entries)
@@ -174,7 +189,9 @@ def points_earn_batch(*, member: Member, earns: Iterable[dict]) -> list[Entry]:
         )
         if entries:
             Account.objects.filter(pk=account.pk).update(
-                balance=balance, updated_at=max(account.updated_at, earns[-1]["at"])
+                balance=balance,
+                updated_at=max(account.updated_at, entries[-1].created_at),
+                debt_moved_at=debt_moved_at,
             )
         earned_announce(entries=entries, member_public_id=member.public_id)
     return entries
@@ -332,5 +349,7 @@ def points_transfer(
             refers_to=out,
             expires_at=expires,
             expires_explicit=True,
+            # Both halves on one date: the debit's, which may be later than asked (posting.py).
+            not_before=out.created_at,
         )
         return out, into

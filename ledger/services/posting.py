@@ -34,6 +34,24 @@ records which lots it took points from (``LotConsumption``, one row per lot, in 
 transaction), and an earn that pays a debt records the part the debt took of its own lot: with
 them finance reconstructs what each lot held at any past moment (``ledger.finance``).
 
+Dates: a caller may date an entry in the past (``at=``: imports, late uploads, demo data), but
+the lots say what the ledger did when the entry was posted, so ``_dated`` moves an entry's date
+forward where the past would otherwise disagree with the lots (finance reconstructs what each lot
+held at any moment from lot dates and consumption dates, and a roll-forward must close):
+
+- a debit is never dated earlier than the newest lot it takes points from (else the points would
+  leave a lot before it was earned: from the debit's date to the lot's, the balances would be
+  lower than what the lots held);
+- an entry that takes the balance below zero, or a credit while in debt, is never dated earlier
+  than the account's newest entry (the debt is what all of them left);
+- a credit is never dated earlier than the last movement of a debt (``Account.debt_moved_at``):
+  dated before it, its points would have paid that debt, which the lots cannot redo.
+
+The moved entry keeps the date it asked for in its explanation, ``{"note": "dated_after_lot" |
+"dated_after_debt", "dated": ...}``, like an entry moved out of a closed period; its lot expires
+as from that date, and the consumptions carry the entry's (moved) date. The business date also
+stays on the purchase, return or redemption row. A channel's entry is dated now and never moves.
+
 Savepoints: a write that cannot refuse once it has begun (an earn, storing a purchase) opens its
 transaction with ``savepoint=False``. Inside a caller's transaction (every purchase) it then adds
 no SAVEPOINT/RELEASE pair, and what can still fail in it is the database, after which PostgreSQL
@@ -46,8 +64,10 @@ lock and post through them; nothing outside the package calls them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
+from django.db.models import Max
 from django.utils.translation import gettext as _
 
 from ledger import errors
@@ -115,6 +135,39 @@ def _require_may_spend(account: Account) -> None:
         raise errors.AccountInDebt()
 
 
+def _newest_entry_at(account: Account) -> datetime | None:
+    return Entry.objects.filter(account=account).aggregate(newest=Max("created_at"))["newest"]
+
+
+def _dated(
+    account: Account,
+    *,
+    at: datetime,
+    amount: int,
+    lots: Iterable[Lot] = (),
+    not_before: datetime | None = None,
+) -> tuple[datetime, dict]:
+    """The moment to post an entry of ``amount`` asked for ``at`` on the locked ``account``,
+    and the note to add to its explanation ({} when none): see "Dates" above, then the closed
+    period (``dated_in_open_period``). No query unless the entry moves a debt."""
+    floors = [not_before, *(lot.earned_at for lot in lots)]
+    reason = "dated_after_lot"
+    debt = account.balance < 0 or account.balance + amount < 0
+    if debt:
+        floors.append(_newest_entry_at(account))
+    if amount > 0:
+        floors.append(account.debt_moved_at)
+    if debt or (amount > 0 and account.debt_moved_at and account.debt_moved_at > at):
+        reason = "dated_after_debt"
+    moment = max([at, *(floor for floor in floors if floor is not None)])
+    moment, note = dated_in_open_period(moment)
+    if note:
+        note = {**note, "dated": at.isoformat()}
+    elif moment != at:
+        note = {"note": reason, "dated": at.isoformat()}
+    return moment, note
+
+
 def _post(
     account: Account,
     *,
@@ -123,14 +176,24 @@ def _post(
     at: datetime,
     expires_at: datetime | None = None,
     expires_explicit: bool = False,
+    not_before: datetime | None = None,
     **fields,
 ) -> Entry:
-    """Write one entry on a locked account, keep its lots in step and save the new balance."""
-    at, note = dated_in_open_period(at)
+    """Write one entry on a locked account, keep its lots in step and save the new balance.
+
+    ``at`` is the date asked for; the entry may be dated later (see "Dates" above), and not
+    before ``not_before`` (a transfer's credit follows its debit)."""
+    taking = _lots_taking(account, -amount) if amount < 0 else []
+    requested = at
+    at, note = _dated(
+        account, at=at, amount=amount, lots=[lot for lot, _take in taking], not_before=not_before
+    )
     if note:
         fields["explanation"] = [*(fields.get("explanation") or []), note]
     before = account.balance
     account.balance = before + amount
+    if before < 0 or account.balance < 0:
+        account.debt_moved_at = at
     account.updated_at = at
     entry = Entry.objects.create(
         account=account,
@@ -142,47 +205,53 @@ def _post(
     )
     if amount > 0:
         debt = max(0, -before)
+        # A date moved out of a closed period counts from there (as before); one moved after a
+        # debt keeps the expiry of the date it asked for.
+        earned = at if note.get("note") == "closed_period" else requested
         lot = Lot.objects.create(
             account=account,
             entry=entry,
             points=amount,
             remaining=max(0, amount - debt),
             earned_at=at,
-            expires_at=expires_at if expires_explicit else expiry_for(at),
+            expires_at=expires_at if expires_explicit else expiry_for(earned),
         )
         if debt:
             # The debt takes its part of the new lot at once; finance's as-of reports read it.
             LotConsumption.objects.create(entry=entry, lot=lot, points=min(debt, amount), at=at)
     else:
-        _consume_lots(account, -amount, entry=entry)
+        _lots_consume(taking, entry=entry)
     Account.objects.filter(pk=account.pk).update(
-        balance=account.balance, updated_at=account.updated_at
+        balance=account.balance,
+        updated_at=account.updated_at,
+        debt_moved_at=account.debt_moved_at,
     )
     return entry
 
 
-def _consume_lots(account: Account, points: int, *, entry: Entry) -> datetime | None:
-    """Take points from the oldest lots for ``entry``, recording which lots it consumed; return
-    the soonest expiry among the lots touched. What no lot holds (a clawback into debt) is
-    taken from none."""
-    soonest = None
-    if points <= 0:
-        return soonest
-    consumed = []
+def _lots_taking(account: Account, points: int) -> list[tuple[Lot, int]]:
+    """Which lots a debit of ``points`` takes from, oldest first, and how much from each. What
+    no lot holds (a clawback into debt) is taken from none."""
+    taking = []
     # The account row is locked, so no other transaction changes these lots meanwhile.
     for lot in Lot.objects.filter(account=account, remaining__gt=0).order_by("earned_at", "id"):
+        if points <= 0:
+            break
         take = min(lot.remaining, points)
+        taking.append((lot, take))
+        points -= take
+    return taking
+
+
+def _lots_consume(taking: list[tuple[Lot, int]], *, entry: Entry) -> None:
+    """Take the points of ``taking`` for ``entry``, recording which lots it consumed."""
+    consumed = []
+    for lot, take in taking:
         lot.remaining -= take
         lot.save(update_fields=["remaining"])
         consumed.append(LotConsumption(entry=entry, lot=lot, points=take, at=entry.created_at))
-        if lot.expires_at and (soonest is None or lot.expires_at < soonest):
-            soonest = lot.expires_at
-        points -= take
-        if points == 0:
-            break
     # Same transaction as the entry: a debit and its consumption records commit together.
     LotConsumption.objects.bulk_create(consumed)
-    return soonest
 
 
 def _save_counters(account: Account) -> None:

@@ -6,7 +6,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from ledger import services
-from ledger.models import PeriodClose, PointValue
+from ledger.models import PeriodClose, PointValue, ReconciliationRun
 from tests.factories import MemberFactory
 
 
@@ -49,3 +49,17 @@ def test_the_page_in_dutch(page, sign_in):
     page.goto("/finance/")
     expect(page.locator("html")).to_have_attribute("lang", "nl")
     expect(page.locator("canvas[data-chart=liability-over-time]")).to_be_visible()
+
+
+def test_run_now_then_the_page_shows_the_last_run(page, sign_in):
+    _history()
+    sign_in("Finance")
+    page.goto("/finance/")
+    panel = page.locator(".panel", has=page.locator("h2", has_text="Reconciliation"))
+    expect(panel).to_contain_text("No run yet.")
+    panel.locator("button[type=submit]").click()
+    expect(page.locator("main")).to_contain_text("No mismatches")  # the job's page
+    page.goto("/finance/")
+    expect(panel).to_contain_text("Run now (finance page)")
+    expect(panel).to_contain_text("1 account checked")
+    assert ReconciliationRun.objects.get().trigger == "page"

@@ -3,6 +3,11 @@
 ``history_run`` drives the ledger's own services (earns, pending points, redemptions, holds,
 expiries, returns into debt, transfers, staff adjustments, tier changes) at increasing moments
 and calls ``checkpoint(moment)`` now and then, so a test can record what a report said then.
+Now and then it also posts an entry dated in the past (``at=`` earlier than the last moment
+used), as imports, late uploads and the demo data do: a redemption, a debit adjustment, a
+return (into debt or not) or an earn (paying a debt when there is one). Such an entry may change
+what a report says of a moment after the date it asked for; it calls ``backdated(at)`` first, so
+a test forgets what it recorded from ``at`` on.
 ``recompute`` rebuilds, from the entries alone, what each lot held at a moment.
 """
 
@@ -31,7 +36,9 @@ def tiers_make() -> list[Tier]:
     ]
 
 
-def history_run(seed: int, *, steps: int = 80, members: int = 4, checkpoint=None) -> datetime:
+def history_run(
+    seed: int, *, steps: int = 80, members: int = 4, checkpoint=None, backdated=None
+) -> datetime:
     """Run a random history; returns the last moment used."""
     rng = random.Random(seed)
     tiers = tiers_make()
@@ -48,6 +55,7 @@ def history_run(seed: int, *, steps: int = 80, members: int = 4, checkpoint=None
         action = rng.choice(
             ["earn"] * 5
             + ["redeem", "reverse", "transfer", "adjust", "expire", "tier", "hold", "pending"]
+            + ["backdated"] * 3
         )
         try:
             if action == "earn":
@@ -111,11 +119,39 @@ def history_run(seed: int, *, steps: int = 80, members: int = 4, checkpoint=None
                     pending_until=now + timedelta(hours=30),
                 )
                 services.points_mature(now=now)
+            elif action == "backdated":
+                # Before the newest lot, often: what made a roll-forward not close (issue 15).
+                at = now - timedelta(hours=rng.choice([2, 30, 300]), seconds=rng.randrange(60))
+                if backdated is not None:
+                    backdated(at)
+                _backdated_post(rng, member, account, earns, staff, at)
         except DomainError:
             pass  # A refusal (in debt, short) writes nothing; the history goes on.
         if checkpoint is not None and rng.random() < 0.15:
             checkpoint(now)
     return now
+
+
+def _backdated_post(rng, member, account, earns, staff, at) -> None:
+    kind = rng.choice(["redeem", "adjust", "reverse", "earn"])
+    if account.balance < 0:
+        kind = "earn"  # only an earn (it pays the debt first) or another return is possible
+    if kind == "redeem" and account.available > 0:
+        services.points_redeem(member=member, points=rng.randint(1, account.available), at=at)
+    elif kind == "adjust" and account.available > 0:
+        services.points_adjust(
+            member=member,
+            points=-rng.randint(1, account.available),
+            reason="goodwill taken back",
+            actor=staff,
+            at=at,
+        )
+    elif kind == "reverse" and earns:
+        entry = rng.choice(earns)
+        services.points_reverse(entry=entry, reason="late return", at=at)
+        earns.remove(entry)
+    else:
+        earns.append(services.points_earn(member=member, points=rng.randint(1, 400), at=at))
 
 
 def _month(moment: datetime | None):
@@ -133,39 +169,55 @@ def tier_at(member: Member, as_of: datetime) -> int | None:
 
 
 def recompute(as_of: datetime) -> dict:
-    """From the entries alone: what each lot held at ``as_of`` (debt first, expiry takes its own
-    lot, every other debit the oldest lots), grouped like the report."""
+    """From the entries alone: what each lot held at ``as_of``, grouped like the report.
+
+    The entries are replayed in the order they were posted (id), which is what decided the lots
+    each debit took: an earn forms its lot (the part a debt takes goes at once), an expiry takes
+    its own lot, every other debit the oldest open lots (by their earn's date). A point taken
+    from a lot counts as gone from the debit's own date; a lot exists from its earn's date. At
+    every moment what the lots held must be the positive balance then (the sum of the entries
+    dated up to it): a debit dated before a lot it takes from breaks that.
+    """
     months, tiers = defaultdict(int), defaultdict(int)
     balances, debt_members = 0, 0
     lots = {lot.entry_id: lot for lot in Lot.objects.all()}
     for account in Account.objects.select_related("member"):
-        held, balance = {}, 0
-        entries = Entry.objects.filter(account=account, created_at__lte=as_of).order_by(
-            "created_at", "id"
-        )
-        for entry in entries:
+        remaining, taken, earned = {}, defaultdict(int), {}
+        balance, balance_then = 0, 0
+        for entry in Entry.objects.filter(account=account).order_by("id"):
+            dated = entry.created_at <= as_of
             if entry.amount > 0:
                 lot = lots[entry.pk]
-                held[lot.pk] = [lot, entry.amount - min(max(0, -balance), entry.amount)]
+                debt = min(max(0, -balance), entry.amount)
+                remaining[lot.pk] = entry.amount - debt
+                earned[lot.pk] = (entry.created_at, lot)
+                if dated:
+                    taken[lot.pk] += debt
             else:
                 need = -entry.amount
                 if entry.kind == Entry.Kind.EXPIRE:
-                    order = [held[int(entry.reference.removeprefix("lot:"))]]
+                    order = [int(entry.reference.removeprefix("lot:"))]
                 else:
-                    order = sorted(held.values(), key=lambda item: (item[0].earned_at, item[0].pk))
-                for item in order:
-                    take = min(item[1], need)
-                    item[1] -= take
+                    order = sorted(remaining, key=lambda pk: (earned[pk][0], pk))
+                for pk in order:
+                    take = min(remaining[pk], need)
+                    remaining[pk] -= take
                     need -= take
+                    if dated:
+                        taken[pk] += take
             balance += entry.amount
+            balance_then += entry.amount if dated else 0
         tier = tier_at(account.member, as_of)
-        for lot, left in held.values():
+        held = 0
+        for pk, (at, lot) in earned.items():
+            left = lot.points - taken[pk] if at <= as_of else 0
             if left:
                 months[_month(lot.expires_at)] += left
                 tiers[tier] += left
-        assert sum(left for _lot, left in held.values()) == max(balance, 0)
-        balances += max(balance, 0)
-        debt_members += balance < 0
+                held += left
+        assert held == max(balance_then, 0), (account.pk, as_of)
+        balances += held
+        debt_members += balance_then < 0
     return {
         "points": balances,
         "months": {k: v for k, v in months.items() if v},

@@ -1,4 +1,5 @@
 import random
+from datetime import timedelta
 
 import pytest
 
@@ -33,3 +34,25 @@ def test_demo_history_reconciles_and_is_loaded_once():
     count = Entry.objects.count()
     assert demo.load(rng=random.Random(1)) == 0
     assert Entry.objects.count() == count
+
+
+def test_every_month_of_the_whole_demo_rolls_forward_to_zero():
+    """The rewards demo backdates redemptions over the year: the posting dates each after the
+    lots it takes from, so no month of the demo shows a difference."""
+    from django.core.management import call_command
+    from django.db.models import F, Min
+    from django.utils import timezone
+
+    from ledger.finance.rollforward import rollforward_month
+    from ledger.models import LotConsumption
+
+    call_command("demo_data", members=30)
+    assert Entry.objects.filter(explanation__contains=[{"note": "dated_after_lot"}]).exists()
+    assert not LotConsumption.objects.filter(at__lt=F("lot__earned_at")).exists()
+    month = timezone.localtime(Entry.objects.aggregate(first=Min("created_at"))["first"])
+    month = month.date().replace(day=1)
+    while month <= timezone.localdate():
+        period = rollforward_month(year=month.year, month=month.month)
+        assert period.closes, (month, period.lines["difference"])
+        assert all(lines["difference"].points == 0 for _tier, lines in period.by_tier), month
+        month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
