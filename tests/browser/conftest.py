@@ -7,6 +7,8 @@ database is the test's (transactional: the server thread sees what the test wrot
 Playwright's synchronous API keeps an event loop in the test's thread, which Django would take
 for async code and refuse the database from; DJANGO_ALLOW_ASYNC_UNSAFE tells it that the calls
 are synchronous (they are: Playwright waits for the browser, Django runs in the server thread).
+It stays set for the rest of the worker's session (the loop does too); a test that starts
+`manage.py` in a subprocess leaves it out of the child's environment (tests/test_settings.py).
 """
 
 import os
