@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from campaigns.models import AbuseRule, EarningRule
+from ledger import services as ledger_services
 from ledger.models import Purchase, Return
 from loyalty_site.models import Channel
 from tests.campaigns.factories import EarningRuleFactory
@@ -349,8 +350,21 @@ def test_a_ledger_filter_with_a_large_utc_offset_is_read_in_utc(api, member, off
     assert response.status_code == 200, response.content[:300]
 
 
-def test_a_ledger_filter_beyond_the_calendar_is_refused(api, member):
-    query = {"created_before": "0001-01-01T00:00:00+16:00"}
-    response = api.get(f"/api/v1/members/{member.public_id}/ledger/", query)
-    body = assert_error_shape(response, 400)
-    assert list(body["fields"]) == ["created_before"]
+@pytest.mark.parametrize(
+    ("query", "entries"),
+    [
+        # Before the calendar's first moment in UTC: before every entry.
+        ({"created_before": "0001-01-01T00:00:00+16:00"}, False),
+        ({"created_after": "0001-01-01T22:40:03+23:15"}, True),
+        # After its last moment: after every entry.
+        ({"created_after": "9999-12-31T23:59:59-05:00"}, False),
+        ({"created_before": "9999-12-31T23:59:59-05:00"}, True),
+    ],
+)
+def test_a_ledger_filter_beyond_the_calendar_in_utc_is_its_edge(api, member, query, entries):
+    ledger_services.points_earn(member=member, points=5, reason="test")
+    url = f"/api/v1/members/{member.public_id}/ledger/"
+    every = api.get(url).json()["results"]
+    response = api.get(url, query)
+    assert response.status_code == 200, response.content[:300]
+    assert response.json()["results"] == (every if entries else [])
