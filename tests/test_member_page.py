@@ -350,6 +350,19 @@ def test_a_voucher_code_goes_again_by_sms(client, agent, rich, settings):
     RecordingBackend.reset()
 
 
+def test_a_provider_that_is_down_gives_a_message_not_an_error(client, agent, rich, settings):
+    from campaigns.backends import RecordingBackend
+
+    settings.LOYALTY_SMS_BACKEND = "campaigns.backends.RecordingBackend"
+    RecordingBackend.reset()
+    RecordingBackend.fail[str(rich.phone)] = ConnectionError("provider down")
+    page = _resend(client, rich, channel="sms", reason="Asked at the till")
+    assert page.status_code == 200
+    assert "could not be sent just now" in page.content.decode()
+    assert not AuditEntry.objects.filter(action="voucher_resend").exists()
+    RecordingBackend.reset()
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -8,6 +8,7 @@ never written to the audit log (the entry names the redemption and the channel).
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from django.db import transaction
@@ -17,10 +18,13 @@ from django.utils.translation import gettext as _
 from campaigns.backends import DeliveryRefused, backend_for
 from campaigns.message_rendering import language_of
 from loyalty_site.errors import DomainError
+from members.busy import WriteBusy
 from members.errors import InvalidEmail, InvalidPhone, ReasonRequired
 from members.services import audit_record
 from rewards.errors import VoucherNotUsable
 from rewards.models import Redemption, VoucherCode
+
+logger = logging.getLogger(__name__)
 
 CHANNELS = ("email", "sms")
 
@@ -89,6 +93,11 @@ def voucher_resend(*, redemption: Redemption, actor, reason: str, channel: str =
         raise DomainError(
             _("The provider refused the address: %(why)s") % {"why": refusal}, code="invalid_field"
         ) from refusal
+    except Exception as failure:  # the provider is down or timed out: nothing was recorded
+        logger.warning("voucher resend of redemption %s failed: %s", redemption.pk, failure)
+        raise WriteBusy(
+            _("The message could not be sent just now; try again in a moment.")
+        ) from failure
     with transaction.atomic():
         audit_record(
             actor=actor,
