@@ -37,7 +37,7 @@ def abuse_check(
                     "More than %(n)s purchase by this member in an hour.",
                     "More than %(n)s purchases by this member in an hour.",
                     int(limit),
-                ) % {"n": limit}
+                ) % {"n": _figure(limit)}
         elif rule.kind == AbuseRule.Kind.CARD_VELOCITY:
             # Only purchases that presented a card count; one by member id has no card.
             if purchase.card_id is None:
@@ -48,7 +48,7 @@ def abuse_check(
                     "More than %(n)s purchase with this card in an hour.",
                     "More than %(n)s purchases with this card in an hour.",
                     int(limit),
-                ) % {"n": limit}
+                ) % {"n": _figure(limit)}
         elif rule.kind == AbuseRule.Kind.STORE_VELOCITY:
             count = others.filter(hour, store=purchase.store)
             if count.count() + 1 > limit:
@@ -56,7 +56,7 @@ def abuse_check(
                     "More than %(n)s purchase by this member in one store in an hour.",
                     "More than %(n)s purchases by this member in one store in an hour.",
                     int(limit),
-                ) % {"n": limit}
+                ) % {"n": _figure(limit)}
         elif rule.kind == AbuseRule.Kind.POINTS_PER_DAY:
             earned = (
                 EarningAward.objects.filter(
@@ -76,7 +76,7 @@ def abuse_check(
                     "More than %(n)s point in a day.",
                     "More than %(n)s points in a day.",
                     int(limit),
-                ) % {"n": limit}
+                ) % {"n": _figure(limit)}
         elif rule.kind == AbuseRule.Kind.ABOVE_NORM:
             history = others.filter(status=Purchase.Status.RECORDED).aggregate(
                 n=Count("id"), avg=Avg("amount")
@@ -87,7 +87,7 @@ def abuse_check(
                 and purchase.amount > Decimal(history["avg"]) * limit
             ):
                 return gettext("Amount is more than %(n)s times this member's average.") % {
-                    "n": limit
+                    "n": _figure(limit)
                 }
         elif (
             rule.kind == AbuseRule.Kind.NEW_CARDS
@@ -110,8 +110,13 @@ def abuse_check(
                     "More than %(n)s new member bought in this store today.",
                     "More than %(n)s new members bought in this store today.",
                     int(limit),
-                ) % {"n": limit}
+                ) % {"n": _figure(limit)}
     return ""
+
+
+def _figure(limit: Decimal) -> int | Decimal:
+    """A threshold as people write it: 5, not 5.00; 1.5 stays 1.5."""
+    return int(limit) if limit == int(limit) else limit.normalize()
 
 
 def _window(*, at, received, span: timedelta) -> Q:

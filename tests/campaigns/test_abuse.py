@@ -71,7 +71,8 @@ def test_member_velocity_sends_the_purchase_to_review(base):
     assert result.status == Purchase.Status.UNDER_REVIEW
     assert result.points_earned == 0
     assert result.pending == 10
-    assert "in an hour" in result.review_reason
+    # The threshold as people write it (stored as 2.00).
+    assert result.review_reason == "More than 2 purchases by this member in an hour."
     assert balance(member) == 20
     review = PurchaseReview.objects.get(purchase=result.purchase)
     assert review.points == 10 and review.status == PurchaseReview.Status.OPEN
