@@ -41,7 +41,7 @@ SECTIONS = [
     Section(
         _("Tiers"),
         _("The tier ladder: thresholds, windows, multipliers, benefits and grace periods."),
-        "admin:members_tier_changelist",
+        "tiers",
         "members.view_tier",
         "marketing",
     ),
