@@ -48,7 +48,7 @@ SECTIONS = [
     Section(
         _("Points ledger"),
         _("Every points movement, searchable by member and reference; balances and lots."),
-        "admin:ledger_entry_changelist",
+        "ledger-entries",
         "ledger.view_entry",
         "service",
     ),

@@ -3,7 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
-from loyalty_site import audit_views, export_views, health, member_views, views
+from ledger import views as ledger_views
+from loyalty_site import audit_views, channels, export_views, health, member_views, views
 from loyalty_site.api import exceptions as api_exceptions
 
 admin.site.site_header = _("Loyalty back office")
@@ -65,6 +66,14 @@ urlpatterns = [
     ),
     path(
         "members/<int:member_id>/erase/", member_views.member_erase_view, name="member-page-erase"
+    ),
+    # The points ledger (ledger/views.py); its channel filter lists this project's channels,
+    # which the ledger app may not import.
+    path(
+        "ledger/",
+        ledger_views.ledger_entries,
+        {"channel_names": channels.channel_names},
+        name="ledger-entries",
     ),
     # The audit log and the exports (loyalty_site/audit_views.py, export_views.py).
     path("audit/", audit_views.audit_page, name="audit"),

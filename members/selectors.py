@@ -3,6 +3,7 @@
 import contextlib
 import hashlib
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -120,6 +121,21 @@ def member_search(*, term: str, members: QuerySet | None = None) -> QuerySet:
         .filter(query)
         .order_by(F("last_name").asc(), "pk")
     )
+
+
+def member_ids_search(term: str, *, limit: int) -> list[int]:
+    """The ids of at most `limit` members that one search box finds: the member's id or public
+    id typed whole, or what ``member_search`` finds (card, e-mail, phone, external id, name)."""
+    term = (term or "").strip()
+    if not term:
+        return []
+    ids = []
+    if term.isdecimal() and len(term) <= 18:
+        ids += Member.objects.filter(pk=int(term)).values_list("pk", flat=True)
+    with contextlib.suppress(ValueError):
+        ids += Member.objects.filter(public_id=uuid.UUID(term)).values_list("pk", flat=True)
+    found = member_search(term=term).values_list("pk", flat=True)[:limit]
+    return list(dict.fromkeys([*ids, *found]))[:limit]
 
 
 def cards_for(*, member: Member) -> QuerySet[Card]:
