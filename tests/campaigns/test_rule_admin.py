@@ -162,7 +162,7 @@ def test_delete_selected_deletes_each_rule_through_the_service(marketing):
 
     assert response.status_code == 302
     assert list(EarningRule.objects.all()) == [kept]
-    assert "2 rules deleted." in messages_of(response)
+    assert messages_of(response) == ["Successfully deleted 2 earning rules."]
     deleted = AuditEntry.objects.filter(action="earning_rule_delete")
     assert sorted(entry.details["name"] for entry in deleted) == ["Also gone", "Gone"]
 
