@@ -51,7 +51,8 @@ from campaigns.simulator import campaign_simulate, simulate
 from loyalty_site.errors import DomainError, form_error
 from members.admin_actions import rows_run
 from members.admin_numbers import NumbersInRange
-from members.change_reason import ChangeReasonAdmin
+from members.change_reason import FIELD as CHANGE_REASON
+from members.change_reason import ChangeReasonAdmin, change_reason
 from members.models import Member
 
 
@@ -66,6 +67,46 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ServiceRefusalAdmin:
+    """Admin mixin (put it first): a service's refusal (DomainError) in save_model or
+    delete_model shows on the page instead of a 500.
+
+    changeform_view runs in a transaction, so the refusal rolled everything back; the form is
+    then rendered again like an invalid one, with the refusal on its fields (form_error).
+    """
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        refusal = getattr(request, "_service_refusal", None)
+        if refusal is None:
+            return form_class
+
+        class Refused(form_class):
+            def clean(self):
+                cleaned = super().clean()
+                form_error(self, refusal)
+                return cleaned
+
+        return Refused
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DomainError as refusal:
+            if request.method != "POST":
+                raise
+            request._service_refusal = refusal
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except DomainError as refusal:
+            self.message_user(request, refusal.detail, messages.ERROR)
+            info = self.opts.app_label, self.opts.model_name
+            return redirect(reverse("admin:{}_{}_change".format(*info), args=[object_id]))
 
 
 class NamesField(forms.CharField):
@@ -117,7 +158,12 @@ class SimulationForm(SimulationPeriodForm):
 
 
 @admin.register(EarningRule)
-class EarningRuleAdmin(ChangeReasonAdmin, NumbersInRange, admin.ModelAdmin):
+class EarningRuleAdmin(ServiceRefusalAdmin, ChangeReasonAdmin, NumbersInRange, admin.ModelAdmin):
+    """Earning rules, saved and deleted through the rule service, as the /rules/ editor saves
+    them (campaigns.services.rules): it refuses a rule of a campaign that is no longer a draft,
+    audits the change and makes the earn path drop its cached rules. Such a rule is read-only
+    here, with a message saying why."""
+
     form = EarningRuleForm
     list_display = [
         "name",
@@ -172,6 +218,62 @@ class EarningRuleAdmin(ChangeReasonAdmin, NumbersInRange, admin.ModelAdmin):
             },
         ),
     ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("campaign")
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and not services.rule_editable(obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and not services.rule_editable(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and not services.rule_editable(obj):
+            self.message_user(
+                request,
+                _(
+                    "This rule belongs to the campaign “%(campaign)s”, which is no longer a "
+                    "draft: its rules cannot be changed."
+                )
+                % {"campaign": obj.campaign.name},
+                messages.WARNING,
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def save_model(self, request, obj, form, change):
+        reason = form.cleaned_data.get(CHANGE_REASON, "")
+        with change_reason(reason):
+            services.rule_save(
+                rule=obj,
+                actor=request.user,
+                reason=reason,
+                tiers=form.cleaned_data.get("tiers"),
+                segments=form.cleaned_data.get("segments"),
+            )
+
+    def save_related(self, request, form, formsets, change):
+        # rule_save set the tiers and segments with the rule, in its transaction and audit
+        # entry: the form's own save_m2m would write them a second time.
+        with change_reason(form.cleaned_data.get(CHANGE_REASON, "")):
+            for formset in formsets:
+                self.save_formset(request, form, formset, change=change)
+
+    def delete_model(self, request, obj):
+        services.rule_delete(rule=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        # The "delete selected" action (which says how many it deleted): each rule through the
+        # service, in its own transaction; a refusal is named per rule.
+        for rule in queryset.select_related("campaign"):
+            try:
+                services.rule_delete(rule=rule, actor=request.user)
+            except DomainError as refusal:
+                self.message_user(request, f"{rule}: {refusal.detail}", messages.ERROR)
 
     def get_urls(self):
         return [
@@ -634,16 +736,6 @@ class CampaignForm(forms.ModelForm):
         model = Campaign
         fields = sorted(lifecycle.DRAFT_FIELDS)
 
-    def __init__(self, *args, refusal: DomainError | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.refusal = refusal
-
-    def clean(self):
-        cleaned = super().clean()
-        if self.refusal is not None:
-            form_error(self, self.refusal)
-        return cleaned
-
 
 class TransitionForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), max_length=255, required=False)
@@ -661,7 +753,7 @@ TRANSITION_SERVICES = {
 
 
 @admin.register(Campaign)
-class CampaignAdmin(NumbersInRange, admin.ModelAdmin):
+class CampaignAdmin(ServiceRefusalAdmin, NumbersInRange, admin.ModelAdmin):
     """Campaigns: edited as far as their status allows, moved by the buttons on their page.
 
     Every save of an existing campaign and every button goes through a service
@@ -752,29 +844,6 @@ class CampaignAdmin(NumbersInRange, admin.ModelAdmin):
             for inline in self.inlines
             if inline not in by_kind.values() or by_kind.get(obj.kind) is inline
         ]
-
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-        refusal = getattr(request, "_campaign_refusal", None)
-        if refusal is None:
-            return form_class
-
-        class Refused(form_class):
-            def __init__(self, *args, **inner):
-                super().__init__(*args, refusal=refusal, **inner)
-
-        return Refused
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except DomainError as refusal:
-            if request.method != "POST":
-                raise
-            # The service refused in save_model; changeform_view's transaction rolled back.
-            # Rendered again like any invalid form, with the refusal on its fields.
-            request._campaign_refusal = refusal
-            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         if not change:

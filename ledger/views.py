@@ -4,6 +4,9 @@ Views are thin: they read through ``ledger.selectors``, write through ``ledger.s
 turn a service's refusal (a ``DomainError``) into a message or a form error.
 """
 
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -11,13 +14,15 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from ledger import errors, selectors, services
-from ledger.models import AdjustmentRequest
+from ledger.models import AdjustmentRequest, Entry
 from loyalty_site.errors import DomainError
+from members import selectors as member_selectors
 from members.busy import busy_retry
 
 
@@ -143,3 +148,134 @@ def approval_reject(request, pk: int):
             % {"member": member, "points": adjustment.points},
         )
     return _approvals_back(request)
+
+
+# --- The points ledger (/ledger/) ---------------------------------------------------------------
+#
+# Every entry, newest first, searched by member or reference and filtered by kind, channel and
+# date. Paged by keyset ("older entries" carries the last row's moment and id), never counted:
+# the table holds tens of millions of rows. The channels are the project's table
+# (loyalty_site.models.Channel), which an app may not import: loyalty_site/urls.py hands the
+# view a function that lists their names.
+
+ENTRIES_PER_PAGE = 50
+# A name search may find many members; the page shows the entries of this many at most.
+ENTRIES_MEMBERS_MAX = 20
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def entries_cursor(entry: Entry) -> str:
+    """The "older entries" link's position: the entry's moment (µs since 1970) and id."""
+    return f"{(entry.created_at - _EPOCH) // timedelta(microseconds=1)}.{entry.pk}"
+
+
+class EntrySearchForm(forms.Form):
+    member = forms.CharField(
+        label=gettext_lazy("Member"),
+        required=False,
+        max_length=254,
+        help_text=gettext_lazy("Member id, card number, e-mail, phone, external id or name."),
+    )
+    reference = forms.CharField(
+        label=gettext_lazy("Reference"),
+        required=False,
+        max_length=128,
+        help_text=gettext_lazy("Exactly as recorded."),
+    )
+    kind = forms.ChoiceField(label=gettext_lazy("Kind"), required=False)
+    channel = forms.ChoiceField(label=gettext_lazy("Channel"), required=False)
+    start = forms.DateField(
+        label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    end = forms.DateField(
+        label=gettext_lazy("Until"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=gettext_lazy("This day included."),
+    )
+    before = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, channels: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        everything = [("", gettext_lazy("All"))]
+        self.fields["kind"].choices = [*everything, *Entry.Kind.choices]
+        self.fields["channel"].choices = [*everything, *((name, name) for name in channels)]
+
+    def clean_before(self) -> tuple[datetime, int] | None:
+        value = self.cleaned_data["before"]
+        if not value:
+            return None
+        moment, _dot, pk = value.partition(".")
+        try:
+            at = _EPOCH + timedelta(microseconds=int(moment))
+            return at, int(pk)
+        except (ValueError, OverflowError):
+            raise forms.ValidationError(
+                gettext_lazy("This page link is broken; start again from the newest entries.")
+            ) from None
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end and end < start:
+            self.add_error("end", gettext_lazy("The last day comes before the first."))
+        return cleaned
+
+
+def _day_start(day: date) -> datetime:
+    """Midnight at the start of `day` in the programme's time zone, in UTC; a moment beyond the
+    calendar in UTC (1 January of year 1 east of Greenwich) is its first or last moment, which
+    filters the same way (as the API's ledger filter does)."""
+    try:
+        return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone()).astimezone(
+            UTC
+        )
+    except OverflowError:
+        return (datetime.min if day.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
+@login_required
+@permission_required("ledger.view_entry", raise_exception=True)
+@require_GET
+def ledger_entries(request, *, channel_names: Callable[[], list[str]]):
+    form = EntrySearchForm(request.GET or None, channels=channel_names())
+    context = {"form": form, "entries": [], "searched": False, "members_found": None}
+    if form.is_bound and not form.is_valid():
+        return render(request, "ledger/entries.html", context, status=400)
+    data = form.cleaned_data if form.is_bound else {}
+    member_ids = None
+    if data.get("member"):
+        member_ids = member_selectors.member_ids_search(
+            data["member"], limit=ENTRIES_MEMBERS_MAX + 1
+        )
+        context["members_found"] = len(member_ids)
+        context["members_max"] = ENTRIES_MEMBERS_MAX
+        member_ids = member_ids[:ENTRIES_MEMBERS_MAX]
+    entries = []
+    if member_ids != []:
+        start, end = data.get("start"), data.get("end")
+        entries = selectors.entries_search(
+            member_ids=member_ids,
+            reference=data.get("reference", ""),
+            kind=data.get("kind", ""),
+            channel=data.get("channel", ""),
+            start=_day_start(start) if start else None,
+            end=_day_start(end + timedelta(days=1)) if end and end < date.max else None,
+            before=data.get("before"),
+            limit=ENTRIES_PER_PAGE + 1,
+        )
+    more = len(entries) > ENTRIES_PER_PAGE
+    entries = entries[:ENTRIES_PER_PAGE]
+    may_open_member = request.user.has_perm("members.view_member")
+    for entry in entries:
+        entry.member_url = member_url(entry.account.member_id) if may_open_member else None
+    query = request.GET.copy()
+    query.pop("before", None)
+    context |= {
+        "entries": entries,
+        "searched": form.is_bound,
+        "query": query.urlencode(),
+        "older": entries_cursor(entries[-1]) if more else None,
+        "paged": bool(data.get("before")),
+    }
+    return render(request, "ledger/entries.html", context)

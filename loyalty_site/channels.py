@@ -22,6 +22,11 @@ class UnknownScopes(DomainError):
     default_detail = _("Unknown scopes.")
 
 
+def channel_names() -> list[str]:
+    """Every channel's name, revoked ones too (their entries stay): the ledger page's filter."""
+    return list(Channel.objects.order_by("name").values_list("name", flat=True))
+
+
 @transaction.atomic
 def channel_create(
     *, name: str, kind: str, scopes: list[str], stores: list[str] = (), rate: str = ""

@@ -41,14 +41,14 @@ SECTIONS = [
     Section(
         _("Tiers"),
         _("The tier ladder: thresholds, windows, multipliers, benefits and grace periods."),
-        "admin:members_tier_changelist",
+        "tiers",
         "members.view_tier",
         "marketing",
     ),
     Section(
         _("Points ledger"),
         _("Every points movement, searchable by member and reference; balances and lots."),
-        "admin:ledger_entry_changelist",
+        "ledger-entries",
         "ledger.view_entry",
         "service",
     ),

@@ -3,7 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 
-from loyalty_site import audit_views, export_views, health, member_views, views
+from ledger import views as ledger_views
+from loyalty_site import audit_views, channels, export_views, health, member_views, views
 from loyalty_site.api import exceptions as api_exceptions
 
 admin.site.site_header = _("Loyalty back office")
@@ -66,6 +67,14 @@ urlpatterns = [
     path(
         "members/<int:member_id>/erase/", member_views.member_erase_view, name="member-page-erase"
     ),
+    # The points ledger (ledger/views.py); its channel filter lists this project's channels,
+    # which the ledger app may not import.
+    path(
+        "ledger/",
+        ledger_views.ledger_entries,
+        {"channel_names": channels.channel_names},
+        name="ledger-entries",
+    ),
     # The audit log and the exports (loyalty_site/audit_views.py, export_views.py).
     path("audit/", audit_views.audit_page, name="audit"),
     path("audit/export.csv", audit_views.audit_export, name="audit-export"),
@@ -75,6 +84,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("", include("members.urls")),
     path("", include("ledger.urls")),
     path("", include("rewards.urls")),
     path("", include("campaigns.urls")),

@@ -3,7 +3,7 @@
 An app registers a kind of job once (in its ``apps.py`` ``ready`` or at import of its views)::
 
     @job_kind("campaigns.simulate", label=_("Simulation"), permission="campaigns.simulate_...",
-              result_template="campaigns/simulation_result.html")
+              result_template="campaigns/simulation_result.html", charts=True)
     def simulate(job, progress):
         for i, chunk in enumerate(chunks):
             ...
@@ -12,7 +12,8 @@ An app registers a kind of job once (in its ``apps.py`` ``ready`` or at import o
 
 A page calls ``job_start(kind, params, user)`` and redirects to the job's page (``/jobs/<id>/``,
 loyalty_site), which polls the progress and, when done, renders the kind's result template with
-``job`` and ``result``, or offers the file the job wrote with ``job_file_write``. The function
+``job`` and ``result`` (a template that draws charts says so with ``charts=True``), or offers
+the file the job wrote with ``job_file_write``. The function
 runs outside any transaction of ours, so each ``progress`` call is seen by the page at once; it
 should do its writes through services (each its own transaction) and may raise
 ``JobRefused(message)`` for a refusal the user should read. Any other exception fails the job
@@ -54,16 +55,26 @@ class JobKind:
     permission: str
     run: Callable
     result_template: str | None = None
+    # The result template draws charts (templates/includes/chart.html): the job page loads the
+    # chart library for it, also while the job still runs (its result arrives through htmx).
+    charts: bool = False
 
 
 KINDS: dict[str, JobKind] = {}
 
 
-def job_kind(name: str, *, label, permission: str, result_template: str | None = None):
+def job_kind(
+    name: str,
+    *,
+    label,
+    permission: str,
+    result_template: str | None = None,
+    charts: bool = False,
+):
     """Register the decorated ``run(job, progress)`` as the job kind `name`."""
 
     def register(run):
-        KINDS[name] = JobKind(name, label, permission, run, result_template)
+        KINDS[name] = JobKind(name, label, permission, run, result_template, charts)
         return run
 
     return register

@@ -3,8 +3,11 @@
 import contextlib
 import hashlib
 import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Lower
 
 from members import cardnumbers, config_cache
@@ -120,6 +123,21 @@ def member_search(*, term: str, members: QuerySet | None = None) -> QuerySet:
     )
 
 
+def member_ids_search(term: str, *, limit: int) -> list[int]:
+    """The ids of at most `limit` members that one search box finds: the member's id or public
+    id typed whole, or what ``member_search`` finds (card, e-mail, phone, external id, name)."""
+    term = (term or "").strip()
+    if not term:
+        return []
+    ids = []
+    if term.isdecimal() and len(term) <= 18:
+        ids += Member.objects.filter(pk=int(term)).values_list("pk", flat=True)
+    with contextlib.suppress(ValueError):
+        ids += Member.objects.filter(public_id=uuid.UUID(term)).values_list("pk", flat=True)
+    found = member_search(term=term).values_list("pk", flat=True)[:limit]
+    return list(dict.fromkeys([*ids, *found]))[:limit]
+
+
 def cards_for(*, member: Member) -> QuerySet[Card]:
     """The member's cards, the newest first, each with the card that replaced it."""
     return (
@@ -150,6 +168,56 @@ def audit_trail_for(*, member: Member) -> QuerySet[AuditEntry]:
 def tiers_cached() -> list[Tier]:
     """The ladder from the per-process copy (config_cache): a new tier applies within seconds."""
     return config_cache.cached("tiers", lambda: list(Tier.objects.all()))
+
+
+@dataclass
+class TierStep:
+    """One step of the ladder as marketing reads it: the tier, how many members hold it now,
+    and how many moved into it from below (up) or from above (down) since a moment."""
+
+    tier: Tier
+    members: int = 0
+    moved_up: int = 0
+    moved_down: int = 0
+    left: int = 0
+
+
+def tier_ladder(*, since: datetime) -> list[TierStep]:
+    """The ladder, lowest rank first, with the members in each tier now (erased members not
+    counted) and the tier changes since `since` from the tier history. Three queries, each
+    grouped in the database: the tiers, the members per tier, the changes per (from, to).
+
+    A change is up or down by the ranks of its two tiers; an enrolment (no tier before) and a
+    member leaving the ladder (no tier after) are neither.
+    """
+    tiers = list(Tier.objects.order_by("rank"))
+    steps = {tier.pk: TierStep(tier=tier) for tier in tiers}
+    holding = (
+        Member.objects.exclude(status=Member.Status.ERASED)
+        .filter(tier__isnull=False)
+        .values("tier")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in holding:
+        steps[row["tier"]].members = row["n"]
+    rank = {tier.pk: tier.rank for tier in tiers}
+    changes = (
+        TierHistory.objects.filter(at__gte=since, from_tier__isnull=False, to_tier__isnull=False)
+        .values("from_tier", "to_tier")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for row in changes:
+        source, target = row["from_tier"], row["to_tier"]
+        if rank[target] > rank[source]:
+            steps[target].moved_up += row["n"]
+        elif rank[target] < rank[source]:
+            steps[target].moved_down += row["n"]
+        else:
+            continue
+        steps[source].left += row["n"]
+    return [steps[tier.pk] for tier in tiers]
 
 
 def tier_entry() -> Tier | None:

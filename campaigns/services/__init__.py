@@ -54,7 +54,7 @@ from campaigns.services.referrals import (
 from campaigns.services.results import campaign_results_refresh, campaigns_results_due
 from campaigns.services.returns import ReturnResult, return_record
 from campaigns.services.reviews import purchase_review_approve, purchase_review_reject
-from campaigns.services.rules import rule_editable, rule_save
+from campaigns.services.rules import rule_delete, rule_editable, rule_save
 from campaigns.services.segments import (
     segment_presets_ensure,
     segment_save,
@@ -112,6 +112,7 @@ __all__ = [
     "referral_register",
     "referral_reward",
     "return_record",
+    "rule_delete",
     "rule_editable",
     "rule_save",
     "segment_presets_ensure",

@@ -11,11 +11,12 @@ from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils.translation import gettext
 
 from campaigns.errors import CampaignNotEditable
 from campaigns.models import Campaign, EarningRule, Segment
-from loyalty_site.errors import DomainError
+from loyalty_site.errors import Conflict, DomainError
 from members import config_cache
 from members.models import Tier
 from members.services import audit_record
@@ -28,6 +29,21 @@ def rule_editable(rule: EarningRule) -> bool:
     """A rule may be changed unless it belongs to a campaign that is no longer a draft (the
     campaign's page refuses its rules the same way: what was scheduled is what runs)."""
     return rule.campaign_id is None or rule.campaign.status == Campaign.Status.DRAFT
+
+
+def _campaigns_lock_draft(campaign_ids) -> None:
+    """Lock the campaigns by id and refuse unless each is a draft (what was scheduled runs)."""
+    campaign_ids = sorted(set(campaign_ids) - {None})
+    statuses = dict(
+        Campaign.objects.select_for_update()
+        .filter(pk__in=campaign_ids)
+        .order_by("pk")
+        .values_list("pk", "status")
+    )
+    if any(statuses.get(pk) != Campaign.Status.DRAFT for pk in campaign_ids):
+        raise CampaignNotEditable(
+            gettext("The rules of a campaign that is no longer a draft cannot be changed.")
+        )
 
 
 def rule_save(
@@ -51,17 +67,7 @@ def rule_save(
         saved = None
         if rule.pk is not None:
             saved = EarningRule.objects.select_for_update().get(pk=rule.pk)
-        campaign_ids = sorted({saved.campaign_id if saved else None, rule.campaign_id} - {None})
-        statuses = dict(
-            Campaign.objects.select_for_update()
-            .filter(pk__in=campaign_ids)
-            .order_by("pk")
-            .values_list("pk", "status")
-        )
-        if any(statuses.get(pk) != Campaign.Status.DRAFT for pk in campaign_ids):
-            raise CampaignNotEditable(
-                gettext("The rules of a campaign that is no longer a draft cannot be changed.")
-            )
+        _campaigns_lock_draft({saved.campaign_id if saved else None, rule.campaign_id})
         if saved is not None:
             rule.budget_spent = saved.budget_spent
             rule.created_at = saved.created_at
@@ -115,3 +121,30 @@ def rule_save(
         )
         transaction.on_commit(lambda: config_cache.forget("earning-rules"))
     return rule
+
+
+def rule_delete(*, rule: EarningRule, actor, reason: str = "") -> None:
+    """Delete `rule`: refused (CampaignNotEditable) when its campaign is not a draft, and
+    (rule_in_use) once it has given points, whose awards keep it (make it inactive instead).
+    Records an audit entry; the earn path forgets the rule as after a save."""
+    with transaction.atomic():
+        saved = EarningRule.objects.select_for_update().filter(pk=rule.pk).first()
+        if saved is None:
+            return
+        _campaigns_lock_draft({saved.campaign_id})
+        try:
+            # A savepoint: the refusal below leaves the transaction usable for the caller's.
+            with transaction.atomic():
+                saved.delete()
+        except ProtectedError:
+            raise Conflict(
+                gettext("This rule has given points, which keep it: make it inactive instead."),
+                code="rule_in_use",
+            ) from None
+        audit_record(
+            actor=actor,
+            action="earning_rule_delete",
+            reason=reason,
+            details={"rule_id": rule.pk, "name": saved.name},
+        )
+        transaction.on_commit(lambda: config_cache.forget("earning-rules"))

@@ -341,6 +341,7 @@ def rule_simulate(request, pk: int | None = None):
     label=_("Simulation of an earning rule"),
     permission="campaigns.simulate_earningrule",
     result_template="campaigns/rules/simulation_result.html",
+    charts=True,
 )
 def rule_simulate_job(job, progress) -> dict:
     params = job.params

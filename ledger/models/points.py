@@ -126,6 +126,15 @@ class Entry(models.Model):
         indexes = [
             models.Index(fields=["account", "-id"], name="entry_account_recent"),
             models.Index(fields=["reference"], name="entry_reference"),
+            # The ledger page's kind filter, newest first. Earns are most entries and the
+            # created_at index finds a page of them at once; every other kind is rare enough
+            # that, without this, a page of them is a scan of the table. Partial: an earn
+            # (the hot insert) writes no entry here.
+            models.Index(
+                fields=["kind", "-created_at", "-id"],
+                name="entry_kind_recent",
+                condition=~Q(kind="earn"),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -31,6 +31,7 @@ AUDIT_ACTIONS = {
     "event_reject": _("Engagement event rejected"),
     "earning_rule_create": _("Earning rule created"),
     "earning_rule_change": _("Earning rule changed"),
+    "earning_rule_delete": _("Earning rule deleted"),
     "reward_create": _("Reward created"),
     "reward_change": _("Reward changed"),
     "engagement_kind_create": _("Engagement kind created"),
