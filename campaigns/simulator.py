@@ -676,7 +676,9 @@ def campaign_simulate(
 
     base_rules = list(selectors.rules_in_play().filter(campaign__isnull=True))
     own_rules = list(
-        campaign.rules.filter(active=True).select_related("campaign").prefetch_related("tiers")
+        campaign.rules.filter(active=True)
+        .select_related("campaign")
+        .prefetch_related("tiers", "segments")
     )
 
     def spec(rule, **kw):
@@ -723,6 +725,11 @@ def campaign_simulate(
             else set()
         )
     members = _member_facts_table()
+    # A programme (or campaign) rule limited to a segment judges the member's segments as of
+    # now, as the rule simulator does; without them such a rule would never match here.
+    member_segments = _segments_of_members(
+        selectors.rule_segment_definitions(base_rules + own_rules)
+    )
     plain: dict[int, engine.MemberFacts] = {}
     campaigns = frozenset({cid})
     points_by_member: dict[int, int] = defaultdict(int)
@@ -755,7 +762,14 @@ def campaign_simulate(
         if facts is None:
             tier, multiplier, birth, enrolled = members.get(member_id, ("", Decimal(1), None, None))
             facts = plain[member_id] = engine.MemberFacts(
-                member_id, tier, multiplier, False, birth, enrolled, campaigns=campaigns
+                member_id,
+                tier,
+                multiplier,
+                False,
+                birth,
+                enrolled,
+                segments=member_segments.get(member_id, frozenset()),
+                campaigns=campaigns,
             )
         if first_purchase:
             facts = facts._replace(first_purchase=True)
