@@ -63,7 +63,8 @@ def messages_fan_out(campaign_id: int) -> int:
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if campaign is None:
         return 0
-    return chunks_send(messages_send_chunk, services.messages_due(campaign=campaign))
+    # Read a page at a time: the ids of a million messages are never all in memory.
+    return chunks_send(messages_send_chunk, services.messages_due_ids(campaign=campaign))
 
 
 @shared_task(name="campaigns.messages_send_chunk", ignore_result=True)

@@ -64,6 +64,7 @@ from campaigns.services.sends import (
     SendResult,
     campaign_send_start,
     messages_due,
+    messages_due_ids,
     messages_progress,
     messages_send,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "message_template_delete",
     "message_template_save",
     "messages_due",
+    "messages_due_ids",
     "messages_progress",
     "messages_send",
     "purchase_record",
