@@ -100,3 +100,10 @@ def results_refresh(campaign_id: int | None = None) -> int:
         return 0
     services.campaign_results_refresh(campaign=campaign)
     return 1
+
+
+@shared_task(name="campaigns.rfm_scores_refresh", ignore_result=True)
+def rfm_scores_refresh() -> int:
+    """Nightly: the RFM scores the day's segment counts read (campaigns.segments.rfm). One
+    statement over every member; safe to run twice (the second replaces the first)."""
+    return services.rfm_scores_refresh()

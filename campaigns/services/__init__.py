@@ -56,6 +56,7 @@ from campaigns.services.returns import ReturnResult, return_record
 from campaigns.services.reviews import purchase_review_approve, purchase_review_reject
 from campaigns.services.rules import rule_editable, rule_save
 from campaigns.services.segments import (
+    rfm_scores_refresh,
     segment_presets_ensure,
     segment_save,
     segment_snapshot_take,
@@ -116,6 +117,7 @@ __all__ = [
     "return_record",
     "rule_editable",
     "rule_save",
+    "rfm_scores_refresh",
     "segment_presets_ensure",
     "segment_save",
     "voucher_resend",
