@@ -152,7 +152,12 @@ class CampaignTemplates:
         values = member_variables(member=member, now=now)
         # Dates, numbers and any translated filter output follow the template's language.
         with translation.override(template.language):
-            values.update(_offer_variables(member=member, now=now))
+            # The member's offers cost several queries: asked only by a template that names
+            # them (at a million members, most messages do not).
+            if any(
+                "offer" in (getattr(template, f) or "") for f in ("subject", "body", "html_body")
+            ):
+                values.update(_offer_variables(member=member, now=now))
             context = Context(values, autoescape=False)
             subject = self._compile(template, "subject").render(context)
             body = self._compile(template, "body").render(context)

@@ -34,6 +34,8 @@ from members.models import Member
 EARLIEST = date(2000, 1, 1)
 # A replay calls its `progress` with the purchases read since the last call, every this many.
 PROGRESS_EVERY = 10_000
+# Members replayed per chunk: what the simulator holds at once (their facts and purchases).
+CHUNK_MEMBERS = 20_000
 
 
 def period_refusal(*, first: date, last: date, today: date) -> str:
@@ -121,18 +123,28 @@ def _stream(start: datetime, end: datetime, with_lines: bool):
         yield from _stream_rows(start, end, with_lines)
 
 
-def _stream_rows(start: datetime, end: datetime, with_lines: bool):
-    """Yield (purchase row, [LineFacts]) in occurred_at order.
+def _stream_rows(
+    start: datetime,
+    end: datetime,
+    with_lines: bool,
+    *,
+    member_range: str = "",
+    extra: list | None = None,
+    by_member: bool = False,
+):
+    """Yield (purchase row, [LineFacts]) in occurred_at order (member, then occurred_at order
+    when `by_member`; `member_range` adds conditions on p.member_id with `extra` params).
 
     Two server-side cursors in the same order, merged here: a join would repeat every purchase
     column on each of its lines, and at a million purchases parsing those repeats dominates.
     """
     p = Purchase._meta.db_table
     line_table = PurchaseLine._meta.db_table
-    where = "p.occurred_at >= %s AND p.occurred_at < %s AND p.status <> %s"
+    where = "p.occurred_at >= %s AND p.occurred_at < %s AND p.status <> %s" + member_range
+    order = "p.member_id, p.occurred_at, p.id" if by_member else "p.occurred_at, p.id"
     # Adapted as the ORM stores them: SQLite compares datetimes as text.
     adapt = connection.ops.adapt_datetimefield_value
-    params = [adapt(start), adapt(end), Purchase.Status.REJECTED]
+    params = [adapt(start), adapt(end), Purchase.Status.REJECTED, *(extra or [])]
     # PostgreSQL hands out epoch seconds, which become datetimes far cheaper than parsed text.
     at = (
         "EXTRACT(EPOCH FROM p.occurred_at)::float8"
@@ -141,7 +153,7 @@ def _stream_rows(start: datetime, end: datetime, with_lines: bool):
     )
     purchases = _rows(
         f"SELECT p.id, p.member_id, p.amount, {at}, p.channel, p.store, p.currency"
-        f" FROM {p} p WHERE {where} ORDER BY p.occurred_at, p.id",
+        f" FROM {p} p WHERE {where} ORDER BY {order}",
         params,
     )
     if not with_lines:
@@ -151,7 +163,7 @@ def _stream_rows(start: datetime, end: datetime, with_lines: bool):
     lines = _rows(
         f"SELECT l.purchase_id, l.sku, l.category, l.quantity, l.amount"
         f" FROM {line_table} l JOIN {p} p ON p.id = l.purchase_id"
-        f" WHERE {where} ORDER BY p.occurred_at, p.id",
+        f" WHERE {where} ORDER BY {order}",
         params,
     )
     pending = next(lines, None)
@@ -168,6 +180,256 @@ def _stream_rows(start: datetime, end: datetime, with_lines: bool):
         yield row, mine
 
 
+def _member_bounds(size: int) -> list[int]:
+    """Every `size`-th member id, in order: the chunks are [None, b0), [b0, b1) … [bn, None).
+
+    One index-only read; the first and the last chunk are open so that no purchase falls
+    between chunks whatever ids the members have.
+    """
+    table = Member._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM {table}) m"  # noqa: S608 - names are ours
+            " WHERE n %% %s = 0 ORDER BY id",
+            [size],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _id_range(field: str, low: int | None, high: int | None) -> dict:
+    bounds = {}
+    if low is not None:
+        bounds[f"{field}__gte"] = low
+    if high is not None:
+        bounds[f"{field}__lt"] = high
+    return bounds
+
+
+def _member_facts_of(low: int | None, high: int | None) -> dict[int, tuple]:
+    """Member id → (tier, multiplier, birth date, enrolment as epoch seconds or a datetime),
+    raw: a chunk holds every member in its range, most of whom may not have bought in the
+    period, so the conversions wait for the members that did (_member_facts)."""
+    enrolled = (
+        "EXTRACT(EPOCH FROM m.enrolled_at)::float8"
+        if connection.vendor == "postgresql"
+        else "m.enrolled_at"
+    )
+    member_range, params = "", []
+    if low is not None:
+        member_range += " AND m.id >= %s"
+        params.append(low)
+    if high is not None:
+        member_range += " AND m.id < %s"
+        params.append(high)
+    m, tier = Member._meta.db_table, Member._meta.get_field("tier").related_model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT m.id, t.name, t.earn_multiplier, m.birth_date, {enrolled}"  # noqa: S608 - names are ours
+            f" FROM {m} m LEFT JOIN {tier} t ON t.id = m.tier_id WHERE 1 = 1{member_range}",
+            params,
+        )
+        return {row[0]: row[1:] for row in cursor.fetchall()}
+
+
+def _member_facts(raw: tuple | None, local_tz) -> tuple:
+    """(tier name, multiplier, birth date, local enrolment date) from a _member_facts_of row."""
+    if raw is None:
+        return ("", Decimal(1), None, None)
+    tier, multiplier, birth, enrolled = raw
+    if type(enrolled) is float:
+        enrolled = datetime.fromtimestamp(enrolled, local_tz).date()
+    elif enrolled is not None:
+        if isinstance(enrolled, str):  # SQLite hands raw rows out as text
+            enrolled = datetime.fromisoformat(enrolled)
+        if timezone.is_naive(enrolled):
+            enrolled = timezone.make_aware(enrolled, UTC)
+        enrolled = enrolled.astimezone(local_tz).date()
+    if isinstance(birth, str):
+        birth = date.fromisoformat(birth)
+    if multiplier is None:
+        multiplier = Decimal(1)
+    elif type(multiplier) is not Decimal:
+        multiplier = Decimal(str(multiplier))
+    return (tier or "", multiplier, birth, enrolled)
+
+
+def _member_chunk_rows(start: datetime, end: datetime, low, high, with_lines: bool):
+    """Yield (purchase row, [LineFacts]) of the members with ids in [low, high), in member,
+    then occurred_at order (purchase_member_recent serves the range)."""
+    member_range = ""
+    extra = []
+    if low is not None:
+        member_range += " AND p.member_id >= %s"
+        extra.append(low)
+    if high is not None:
+        member_range += " AND p.member_id < %s"
+        extra.append(high)
+    yield from _stream_rows(
+        start, end, with_lines, member_range=member_range, extra=extra, by_member=True
+    )
+
+
+@dataclass
+class _MemberPurchases:
+    """One member's purchases of the period, in time order, with what the engine knows of them."""
+
+    facts: engine.MemberFacts
+    bought_before: bool
+    purchases: list  # (occurred_at epoch or datetime, purchase id, local time, PurchaseFacts)
+
+
+def _members_purchases(
+    *,
+    start: datetime,
+    end: datetime,
+    with_lines: bool,
+    needs_first: bool,
+    segment_definitions: dict[int, dict],
+    chunk_members: int,
+):
+    """Yield a _MemberPurchases per member with purchases in start..end, in member id order.
+
+    Members are read in id-ordered chunks of `chunk_members`, each chunk with its purchases,
+    its members' facts, their segments (one query a segment) and whether they bought before
+    the period: what is held at once is one chunk, whatever the number of members.
+    """
+    local_tz = timezone.get_current_timezone()
+    bounds = _member_bounds(chunk_members)
+    for low, high in zip([None, *bounds], [*bounds, None], strict=True):
+        members = _member_facts_of(low, high)
+        held: dict[int, set[int]] = defaultdict(set)
+        for segment_id, definition in segment_definitions.items():
+            chosen = segments.members(definition).filter(**_id_range("pk", low, high))
+            for member_id in chosen.values_list("pk", flat=True):
+                held[member_id].add(segment_id)
+        bought_before: set[int] = set()
+        if needs_first:
+            bought_before = set(
+                Purchase.objects.filter(occurred_at__lt=start, **_id_range("member_id", low, high))
+                .exclude(status=Purchase.Status.REJECTED)
+                .values_list("member_id", flat=True)
+                .distinct()
+            )
+        current = None
+        for row, lines in _member_chunk_rows(start, end, low, high, with_lines):
+            pid, member_id, amount, occurred_at, channel, store, currency = row[:7]
+            if current is None or current.facts.member_id != member_id:
+                if current is not None:
+                    yield current
+                tier, multiplier, birth, enrolled = _member_facts(members.get(member_id), local_tz)
+                facts = engine.MemberFacts(
+                    member_id,
+                    tier,
+                    multiplier,
+                    False,
+                    birth,
+                    enrolled,
+                    segments=frozenset(held.get(member_id, ())),
+                )
+                current = _MemberPurchases(facts, member_id in bought_before, [])
+            if type(occurred_at) is float:
+                local = datetime.fromtimestamp(occurred_at, local_tz)
+            else:
+                if isinstance(occurred_at, str):  # SQLite hands raw rows out as text
+                    occurred_at = datetime.fromisoformat(occurred_at)
+                if timezone.is_naive(occurred_at):
+                    occurred_at = timezone.make_aware(occurred_at, UTC)
+                local = occurred_at.astimezone(local_tz)
+            if type(amount) is not Decimal:
+                amount = Decimal(str(amount))
+            purchase = engine.PurchaseFacts(amount, local, channel, store, currency, tuple(lines))
+            current.purchases.append((occurred_at, pid, local, purchase))
+        if current is not None:
+            yield current
+
+
+# A budget in the replay that cannot run out (budgets are handled by day, see simulate).
+_UNLIMITED = 2**62
+
+
+def _budget_relevant(specs: list[engine.RuleSpec]) -> list[engine.RuleSpec]:
+    """The rules whose presence can change what a budgeted rule gives: itself, every rule that
+    does not stack (one of them wins), and the rate rules when a budgeted rule multiplies."""
+    budgeted = [s for s in specs if s.budget_remaining is not None]
+    multiplies = any(s.kind == engine.MULTIPLIER for s in budgeted)
+    return [
+        s
+        for s in specs
+        if s.budget_remaining is not None or not s.stacks or (multiplies and s.kind == engine.RATE)
+    ]
+
+
+class _MemberReplay:
+    """The per-member state of a replay: its cap periods. Reset for each member."""
+
+    def __init__(self, specs: list[engine.RuleSpec], cap_periods: dict[int, str]):
+        self.prepared = engine.PreparedRules(specs)
+        self.capped = [s.id for s in specs if s.cap_per_member is not None]
+        self.cap_periods = cap_periods
+        # The local day each budgeted rule runs out on: unlimited until then, nothing after.
+        self.runs_out: dict[int, date] = {}
+
+    def run(self, member: _MemberPurchases, needs_first: bool):
+        """Yield (purchase tuple, Evaluation) for each of the member's purchases."""
+        cap_state: dict[int, tuple] = {}
+        first_pending = needs_first and not member.bought_before
+        base = member.facts
+        for item in member.purchases:
+            local = item[2]
+            earned = {}
+            for rule_id in self.capped:
+                state = cap_state.get(rule_id)
+                if state and state[0] == _period_key(self.cap_periods[rule_id], local):
+                    earned[rule_id] = state[1]
+            if self.runs_out:
+                day = local.date()
+                budget = self.prepared.budget
+                for rule_id, out_on in self.runs_out.items():
+                    budget[rule_id] = _UNLIMITED if day <= out_on else 0
+            facts = base
+            if first_pending or earned:
+                facts = base._replace(first_purchase=first_pending, earned_in_period=earned)
+                first_pending = False
+            result = engine.evaluate(
+                purchase=item[3], member=facts, rules=self.prepared, explain=False
+            )
+            for award in result.awards:
+                if award.rule_id in self.cap_periods:
+                    key = _period_key(self.cap_periods[award.rule_id], local)
+                    state = cap_state.get(award.rule_id)
+                    before = state[1] if state and state[0] == key else 0
+                    cap_state[award.rule_id] = (key, before + award.points)
+            yield item, result
+
+
+def _budget_days(
+    *, specs, cap_periods, budgets: dict[int, int], stream_args: dict, needs_first: bool
+) -> dict[int, tuple[date, int]]:
+    """For each budgeted rule that runs out in the period: the local day it runs out on, and
+    what it gave before that day. A light replay of only the rules that matter to the budgeted
+    ones, with unlimited budgets: until its budget runs out a rule gives what it would give
+    unlimited (a budget caps only the rule's own points; the winner among the rules that do
+    not stack is chosen before caps, and a multiplier multiplies the rates, not their points).
+    """
+    relevant = [dataclasses.replace(s, budget_remaining=None) for s in _budget_relevant(specs)]
+    replay = _MemberReplay(relevant, cap_periods)
+    by_day: dict[int, dict[date, int]] = {rule_id: defaultdict(int) for rule_id in budgets}
+    for member in _members_purchases(**stream_args):
+        for item, result in replay.run(member, needs_first):
+            for award in result.awards:
+                if award.rule_id in by_day:
+                    by_day[award.rule_id][item[2].date()] += award.points
+    runs_out = {}
+    for rule_id, days in by_day.items():
+        given = 0
+        for day in sorted(days):
+            if given + days[day] >= budgets[rule_id]:
+                runs_out[rule_id] = (day, given)
+                break
+            given += days[day]
+    return runs_out
+
+
 def simulate(
     *,
     start: datetime,
@@ -176,9 +438,22 @@ def simulate(
     point_value: Decimal | None = None,
     top: int = 10,
     progress=None,
+    chunk_members: int = CHUNK_MEMBERS,
+    per_member: bool = True,
 ) -> SimulationReport:
     """Replay start..end through `rules` (default: the rules in play). `progress` is called with
-    the number of purchases read since its last call (every PROGRESS_EVERY, and at the end)."""
+    the number of purchases read since its last call (every PROGRESS_EVERY, and at the end).
+
+    Members are replayed one after the other, in id-ordered chunks of `chunk_members` (see
+    _members_purchases): every rule's state but a budget is the member's own. A rule's total
+    budget is shared in time order, so it is settled by day: a light first replay finds the
+    day each budget runs out (_budget_days); in the full replay the rule is unlimited before
+    that day and gives nothing after it, and that day's purchases that it rewards are put
+    aside and settled in time order at the end (a day's worth, not the period's). The result
+    is the same as one replay of all purchases in time order. `per_member=False` leaves out
+    `points_by_member` (a dict of every member reached: the command and the admin only show
+    the top members).
+    """
     if end <= start:
         raise ValueError(f"end ({end}) must be after start ({start})")
     began = time.monotonic()
@@ -195,95 +470,131 @@ def simulate(
         report.seconds = time.monotonic() - began
         return report
 
-    with_lines = any(s.filters_lines for s in specs)
-    capped = [s for s in specs if s.cap_per_member is not None]
-    capped_ids = {s.id for s in capped}
-    cap_periods = {s.id: by_id[s.id].cap_period for s in capped}
-    prepared = engine.PreparedRules(specs)
     needs_first = any(s.first_purchase_only for s in specs)
-    local_tz = timezone.get_current_timezone()
+    cap_periods = {s.id: by_id[s.id].cap_period for s in specs if s.cap_per_member is not None}
+    budgets = {s.id: s.budget_remaining for s in specs if s.budget_remaining is not None}
+    # The rules the engine would skip take no part, budgeted or not.
+    usable = {entry[0].id for entry in engine.PreparedRules(specs).entries}
+    budgets = {rule_id: left for rule_id, left in budgets.items() if rule_id in usable}
+    segment_definitions = selectors.rule_segment_definitions(rules)
 
-    bought_before: set[int] = set()
-    if needs_first:
-        bought_before = set(
-            Purchase.objects.filter(occurred_at__lt=start)
-            .exclude(status=Purchase.Status.REJECTED)
-            .values_list("member_id", flat=True)
-            .distinct()
+    def stream_args(for_specs):
+        return {
+            "start": start,
+            "end": end,
+            "with_lines": any(s.filters_lines for s in for_specs),
+            "needs_first": any(s.first_purchase_only for s in for_specs),
+            "segment_definitions": segment_definitions,
+            "chunk_members": chunk_members,
+        }
+
+    runs_out: dict[int, tuple[date, int]] = {}
+    if budgets:
+        runs_out = _budget_days(
+            specs=specs,
+            cap_periods=cap_periods,
+            budgets=budgets,
+            stream_args=stream_args(_budget_relevant(specs)),
+            needs_first=needs_first,
         )
-    members = _member_facts_table()
-    member_segments = _segments_of_members(selectors.rule_segment_definitions(rules))
-    # (member, rule) -> (period start, points) for per-member caps.
-    cap_state: dict[tuple[int, int], tuple[datetime | None, int]] = {}
-    points_by_member: dict[int, int] = defaultdict(int)
+    replay = _MemberReplay(specs, cap_periods)
+    budget = replay.prepared.budget
+    for rule_id in budget:
+        budget[rule_id] = _UNLIMITED
+    replay.runs_out = {rule_id: day for rule_id, (day, _) in runs_out.items()}
+    settle_days = {day for day, _ in runs_out.values()}
+
     points_by_rule: dict[str, int] = defaultdict(int)
-    plain_facts: dict[int, engine.MemberFacts] = {}
+    points_by_member: dict[int, int] = {}
+    top_heap: list[tuple[int, int]] = []  # (points, -member id), the `top` largest
+    # The purchases put aside on a day a budget runs out: (time, id, member, tier, multiplier,
+    # awards without the tier line); and what their members earned otherwise.
+    aside: list[tuple] = []
+    unsettled: dict[int, int] = {}
 
-    for row, lines in _stream(start, end, with_lines):
-        pid, member_id, amount, occurred_at, channel, store, currency = row[:7]
-        if type(occurred_at) is float:
-            local = datetime.fromtimestamp(occurred_at, local_tz)
-        else:
-            if isinstance(occurred_at, str):  # SQLite hands raw rows out as text
-                occurred_at = datetime.fromisoformat(occurred_at)
-            if timezone.is_naive(occurred_at):
-                occurred_at = timezone.make_aware(occurred_at, UTC)
-            local = occurred_at.astimezone(local_tz)
-        first = False
-        if needs_first and member_id not in bought_before:
-            first = True
-            bought_before.add(member_id)
-        earned: dict[int, int] = {}
-        for spec in capped:
-            state = cap_state.get((member_id, spec.id))
-            if state and state[0] == _period_key(cap_periods[spec.id], local):
-                earned[spec.id] = state[1]
-        facts = plain_facts.get(member_id)
-        if facts is None:
-            tier, multiplier, birth, enrolled = members.get(member_id, ("", Decimal(1), None, None))
-            facts = plain_facts[member_id] = engine.MemberFacts(
-                member_id,
-                tier,
-                multiplier,
-                False,
-                birth,
-                enrolled,
-                segments=member_segments.get(member_id, frozenset()),
-            )
-        if first or earned:
-            facts = facts._replace(first_purchase=first, earned_in_period=earned)
-        if type(amount) is not Decimal:
-            amount = Decimal(str(amount))
-        purchase = engine.PurchaseFacts(amount, local, channel, store, currency, tuple(lines))
-        result = engine.evaluate(purchase=purchase, member=facts, rules=prepared, explain=False)
-        report.purchases += 1
-        if progress is not None and report.purchases % PROGRESS_EVERY == 0:
-            progress(PROGRESS_EVERY)
-        if not result.awards:
-            continue
-        for award in result.awards:
-            points_by_member[member_id] += award.points
-            points_by_rule[award.rule] += award.points
-            if award.rule_id is None:
+    def member_done(member_id: int, points: int) -> None:
+        report.points += points
+        if points <= 0:
+            return
+        report.members_reached += 1
+        if per_member:
+            points_by_member[member_id] = points
+        entry = (points, -member_id)
+        if len(top_heap) < top:
+            heapq.heappush(top_heap, entry)
+        elif top > 0 and entry > top_heap[0]:
+            heapq.heapreplace(top_heap, entry)
+
+    read = 0
+    for member in _members_purchases(**stream_args(specs)):
+        member_id = member.facts.member_id
+        points = 0
+        put_aside = False
+        for item, result in replay.run(member, needs_first):
+            read += 1
+            if progress is not None and read % PROGRESS_EVERY == 0:
+                progress(PROGRESS_EVERY)
+            if not result.awards:
                 continue
-            if award.rule_id in capped_ids:
-                key = _period_key(cap_periods[award.rule_id], local)
-                state = cap_state.get((member_id, award.rule_id))
-                before = state[1] if state and state[0] == key else 0
-                cap_state[(member_id, award.rule_id)] = (key, before + award.points)
-            if award.rule_id in prepared.budget:
-                prepared.budget[award.rule_id] -= award.points
-    if progress is not None and report.purchases % PROGRESS_EVERY:
-        progress(report.purchases % PROGRESS_EVERY)
+            day = item[2].date()
+            if day in settle_days:
+                affected = {r for r, (out_on, _) in runs_out.items() if out_on == day}
+                if any(a.rule_id in affected for a in result.awards):
+                    rewards = tuple(
+                        (a.rule_id, a.rule, a.points)
+                        for a in result.awards
+                        if a.rule_id is not None
+                    )
+                    tier, multiplier = member.facts.tier, member.facts.tier_multiplier
+                    aside.append((item[0], item[1], member_id, tier, multiplier, rewards))
+                    put_aside = True
+                    continue
+            for award in result.awards:
+                points += award.points
+                points_by_rule[award.rule] += award.points
+        if put_aside:
+            unsettled[member_id] = points
+        else:
+            member_done(member_id, points)
+    report.purchases = read
+    if progress is not None and read % PROGRESS_EVERY:
+        progress(read % PROGRESS_EVERY)
 
-    report.points = sum(points_by_member.values())
-    report.members_reached = sum(1 for v in points_by_member.values() if v > 0)
+    # Settle the put-aside purchases in time order, as the tills would have met them.
+    left = {rule_id: budgets[rule_id] - given for rule_id, (_, given) in runs_out.items()}
+    for _at, _pid, member_id, tier, multiplier, rewards in sorted(aside):
+        total = 0
+        for rule_id, name, points in rewards:
+            if rule_id in left and runs_out[rule_id][0] == _day_of(_at):
+                points = min(points, max(left[rule_id], 0))
+                left[rule_id] -= points
+            if points > 0:
+                total += points
+                points_by_rule[name] += points
+        if total and multiplier > 1:
+            extra = engine.round_points(total * (multiplier - 1), engine.ROUND_DOWN)
+            if extra > 0:
+                total += extra
+                points_by_rule[f"Tier {tier}".strip()] += extra
+        unsettled[member_id] += total
+    for member_id in sorted(unsettled):
+        member_done(member_id, unsettled[member_id])
+
     report.cost = (Decimal(report.points) * point_value).quantize(Decimal("0.01"))
-    report.points_by_rule = dict(points_by_rule)
-    report.points_by_member = dict(points_by_member)
-    report.top_members = heapq.nlargest(top, points_by_member.items(), key=lambda kv: kv[1])
+    report.points_by_rule = {name: points for name, points in points_by_rule.items() if points}
+    report.points_by_member = dict(sorted(points_by_member.items())) if per_member else {}
+    report.top_members = [(-negative, points) for points, negative in sorted(top_heap)[::-1]]
+    report.top_members.sort(key=lambda kv: (-kv[1], kv[0]))
     report.seconds = time.monotonic() - began
     return report
+
+
+def _day_of(at) -> date:
+    """The local day of a streamed purchase time (epoch seconds or an aware datetime)."""
+    local_tz = timezone.get_current_timezone()
+    if type(at) is float:
+        return datetime.fromtimestamp(at, local_tz).date()
+    return at.astimezone(local_tz).date()
 
 
 # -- a draft earning campaign ------------------------------------------------------------------
@@ -394,7 +705,9 @@ def campaign_simulate(
 
     base_rules = list(selectors.rules_in_play().filter(campaign__isnull=True))
     own_rules = list(
-        campaign.rules.filter(active=True).select_related("campaign").prefetch_related("tiers")
+        campaign.rules.filter(active=True)
+        .select_related("campaign")
+        .prefetch_related("tiers", "segments")
     )
 
     def spec(rule, **kw):
@@ -441,6 +754,11 @@ def campaign_simulate(
             else set()
         )
     members = _member_facts_table()
+    # A programme (or campaign) rule limited to a segment judges the member's segments as of
+    # now, as the rule simulator does; without them such a rule would never match here.
+    member_segments = _segments_of_members(
+        selectors.rule_segment_definitions(base_rules + own_rules)
+    )
     plain: dict[int, engine.MemberFacts] = {}
     campaigns = frozenset({cid})
     points_by_member: dict[int, int] = defaultdict(int)
@@ -473,7 +791,14 @@ def campaign_simulate(
         if facts is None:
             tier, multiplier, birth, enrolled = members.get(member_id, ("", Decimal(1), None, None))
             facts = plain[member_id] = engine.MemberFacts(
-                member_id, tier, multiplier, False, birth, enrolled, campaigns=campaigns
+                member_id,
+                tier,
+                multiplier,
+                False,
+                birth,
+                enrolled,
+                segments=member_segments.get(member_id, frozenset()),
+                campaigns=campaigns,
             )
         if first_purchase:
             facts = facts._replace(first_purchase=True)

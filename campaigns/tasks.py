@@ -63,7 +63,8 @@ def messages_fan_out(campaign_id: int) -> int:
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     if campaign is None:
         return 0
-    return chunks_send(messages_send_chunk, services.messages_due(campaign=campaign))
+    # Read a page at a time: the ids of a million messages are never all in memory.
+    return chunks_send(messages_send_chunk, services.messages_due_ids(campaign=campaign))
 
 
 @shared_task(name="campaigns.messages_send_chunk", ignore_result=True)
@@ -99,3 +100,10 @@ def results_refresh(campaign_id: int | None = None) -> int:
         return 0
     services.campaign_results_refresh(campaign=campaign)
     return 1
+
+
+@shared_task(name="campaigns.rfm_scores_refresh", ignore_result=True)
+def rfm_scores_refresh() -> int:
+    """Nightly: the RFM scores the day's segment counts read (campaigns.segments.rfm). One
+    statement over every member; safe to run twice (the second replaces the first)."""
+    return services.rfm_scores_refresh()

@@ -83,6 +83,13 @@ SCHEDULES: list[Schedule] = [
         description="Measure running and recently ended campaigns against their control groups.",
     ),
     Schedule(
+        name="RFM scores",
+        task="campaigns.rfm_scores_refresh",
+        minute="5",
+        hour="0",
+        description="Score members on RFM for the day's segment counts (campaigns.segments.rfm).",
+    ),
+    Schedule(
         name="Campaign message retries",
         task="campaigns.messages_retry",
         minute="*/5",

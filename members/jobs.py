@@ -14,21 +14,23 @@ already done.
 It lives in members, the lowest app, so that the tasks of every app may import it.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import date, datetime
+from itertools import islice
 
 from django.conf import settings
 
 
-def chunks_send(chunk_task, ids: Sequence[int], *, at: datetime | date | None = None) -> int:
+def chunks_send(chunk_task, ids: Iterable[int], *, at: datetime | date | None = None) -> int:
     """Send ``chunk_task.delay(chunk_ids, at_iso)`` once per LOYALTY_JOB_CHUNK_SIZE ids (in the
-    order given); returns how many chunks were sent (0 when nothing is due)."""
+    order given); returns how many chunks were sent (0 when nothing is due). `ids` may be a
+    generator: it is read one chunk at a time."""
     size = settings.LOYALTY_JOB_CHUNK_SIZE
     moment = at.isoformat() if at is not None else None
-    ids = list(ids)
+    ids = iter(ids)
     sent = 0
-    for start in range(0, len(ids), size):
-        chunk_task.delay(ids[start : start + size], moment)
+    while chunk := list(islice(ids, size)):
+        chunk_task.delay(chunk, moment)
         sent += 1
     return sent
 

@@ -27,7 +27,13 @@ from campaigns.models.rules import (
     PurchasePoints,
     PurchaseReview,
 )
-from campaigns.models.segments import Segment, SegmentSnapshot, SegmentSnapshotMember
+from campaigns.models.segments import (
+    RfmScore,
+    RfmScoring,
+    Segment,
+    SegmentSnapshot,
+    SegmentSnapshotMember,
+)
 
 __all__ = [
     "AbuseRule",
@@ -54,6 +60,8 @@ __all__ = [
     "PurchaseReview",
     "Referral",
     "ReferralCode",
+    "RfmScore",
+    "RfmScoring",
     "Segment",
     "SegmentSnapshot",
     "SegmentSnapshotMember",

@@ -103,3 +103,45 @@ class SegmentSnapshotMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.snapshot_id}: {self.member_id}"
+
+
+class RfmScoring(models.Model):
+    """When the RFM scores (`RfmScore`) were last computed, for the local day `day`.
+
+    One row: the nightly refresh (campaigns.segments.rfm.rfm_scores_refresh) replaces it with
+    the scores. A count on that day reads the scores; on any other day (no refresh since
+    midnight) the RFM condition computes them in its own query, as before.
+    """
+
+    as_of = models.DateTimeField(_("as of"))
+    day = models.DateField(_("day"))
+    members = models.PositiveIntegerField(_("members scored"), default=0)
+
+    class Meta:
+        verbose_name = _("RFM scoring")
+        verbose_name_plural = _("RFM scorings")
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.members}"
+
+
+class RfmScore(models.Model):
+    """A member's RFM cell (R * 10 + F) as of the last RfmScoring: what the RFM presets read
+    instead of ranking a year of purchases for every count."""
+
+    member = models.OneToOneField(
+        "members.Member",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+        verbose_name=_("member"),
+    )
+    cell = models.PositiveSmallIntegerField(_("cell"))
+
+    class Meta:
+        verbose_name = _("RFM score")
+        verbose_name_plural = _("RFM scores")
+        indexes = [models.Index(fields=["cell", "member"], name="rfmscore_cell")]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}: {self.cell}"

@@ -25,6 +25,7 @@ pair belongs to exactly one preset.
 from django.conf import settings
 from django.db.models import Count, F, Max, Q
 from django.db.models.expressions import RawSQL
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.segments import Condition, invalid, params, register
@@ -100,15 +101,35 @@ def _check_rfm(node: dict) -> None:
 
 
 def _compile_rfm(node: dict, context) -> Q:
+    """The members in the preset's cells: read from the night's scores (RfmScore) when they
+    were computed on the day of `context.now`, else ranked here from the purchases.
+
+    Both branches are in the one statement; which runs is decided by an uncorrelated EXISTS on
+    the scoring row, which PostgreSQL evaluates once (a one-time filter) before either
+    branch, so a count reads either an index of the scores or the purchases, never both.
+    Ranking a million members' year of purchases takes seconds, reading their scores does not.
+    """
+    from campaigns.models import RfmScore, RfmScoring
+
     cells = sorted(PRESETS[node["segment"]])
     sql, sql_params = scored_sql(context.now)
     marks = ", ".join(["%s"] * len(cells))
+    scores, scoring = RfmScore._meta.db_table, RfmScoring._meta.db_table
+    day = timezone.localdate(context.now)
+    fresh = f"EXISTS (SELECT 1 FROM {scoring} WHERE {scoring}.day = %s)"
     chosen = RawSQL(
-        f"SELECT scored.member_id FROM ({sql}) AS scored"  # noqa: S608 - no user text in it
-        f" WHERE scored.r * 10 + scored.f IN ({marks})",
-        (*sql_params, *cells),
+        f"SELECT s.member_id FROM {scores} s WHERE {fresh} AND s.cell IN ({marks})"  # noqa: S608 - no user text in it
+        f" UNION ALL SELECT scored.member_id FROM ({sql}) AS scored"
+        f" WHERE NOT {fresh} AND scored.r * 10 + scored.f IN ({marks})",
+        (day, *cells, *sql_params, day, *cells),
     )
     return Q(pk__in=chosen)
+
+
+def scores_sql(now) -> tuple[str, list]:
+    """SQL selecting (member, cell) for every member scored as of `now` (the refresh's)."""
+    sql, sql_params = scored_sql(now)
+    return f"SELECT scored.member_id, scored.r * 10 + scored.f FROM ({sql}) AS scored", sql_params
 
 
 register(

@@ -56,6 +56,7 @@ from campaigns.services.returns import ReturnResult, return_record
 from campaigns.services.reviews import purchase_review_approve, purchase_review_reject
 from campaigns.services.rules import rule_delete, rule_editable, rule_save
 from campaigns.services.segments import (
+    rfm_scores_refresh,
     segment_presets_ensure,
     segment_save,
     segment_snapshot_take,
@@ -64,6 +65,7 @@ from campaigns.services.sends import (
     SendResult,
     campaign_send_start,
     messages_due,
+    messages_due_ids,
     messages_progress,
     messages_send,
 )
@@ -103,6 +105,7 @@ __all__ = [
     "message_template_delete",
     "message_template_save",
     "messages_due",
+    "messages_due_ids",
     "messages_progress",
     "messages_send",
     "purchase_record",
@@ -115,6 +118,7 @@ __all__ = [
     "rule_delete",
     "rule_editable",
     "rule_save",
+    "rfm_scores_refresh",
     "segment_presets_ensure",
     "segment_save",
     "voucher_resend",

@@ -124,3 +124,32 @@ def segment_save(
         details={"segment_id": segment.pk, "fields": changed},
     )
     return segment
+
+
+@transaction.atomic
+def rfm_scores_refresh(*, now: datetime | None = None) -> int:
+    """Score every member on RFM as of `now` (campaigns.segments.rfm) and store the scores for
+    the day's counts; returns how many members were scored. Nightly (a scheduled task), and
+    safe to run twice or at the same time: the scoring row is locked first, so two refreshes
+    replace the scores one after the other, each whole, and readers see the old or the new."""
+    from campaigns.models import RfmScore, RfmScoring
+    from campaigns.segments import rfm
+
+    now = now or timezone.now()
+    scoring = RfmScoring.objects.select_for_update().order_by("pk").first()
+    if scoring is None:
+        scoring = RfmScoring.objects.create(as_of=now, day=timezone.localdate(now))
+        scoring = RfmScoring.objects.select_for_update().get(pk=scoring.pk)
+    RfmScore.objects.all().delete()
+    sql, sql_params = rfm.scores_sql(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {RfmScore._meta.db_table} (member_id, cell) {sql}",  # noqa: S608 - ours
+            sql_params,
+        )
+        scored = cursor.rowcount
+    RfmScoring.objects.exclude(pk=scoring.pk).delete()
+    RfmScoring.objects.filter(pk=scoring.pk).update(
+        as_of=now, day=timezone.localdate(now), members=scored
+    )
+    return scored

@@ -37,6 +37,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -177,6 +178,22 @@ def messages_due(
     if campaign is not None:
         messages = messages.filter(campaign=campaign)
     return list(messages.order_by("pk").values_list("pk", flat=True))
+
+
+def messages_due_ids(
+    *, campaign: Campaign, now: datetime | None = None, page: int = 10_000
+) -> Iterator[int]:
+    """`messages_due` of one campaign, read a page at a time by id (keyset): a send to a
+    million members hands out its chunks without holding a million ids, and without a
+    transaction held open over the whole read."""
+    now = now or timezone.now()
+    messages = CampaignMessage.objects.filter(
+        claimable_q(now), campaign=campaign, campaign__status=Campaign.Status.ACTIVE
+    ).order_by("pk")
+    last = 0
+    while ids := list(messages.filter(pk__gt=last).values_list("pk", flat=True)[:page]):
+        yield from ids
+        last = ids[-1]
 
 
 @dataclass

@@ -119,3 +119,18 @@ def test_the_command_refuses_a_running_or_other_campaign(history):
     with pytest.raises(Exception, match="only an earning campaign"):
         call_command("campaign_simulate", str(message.pk), "--from", past(1).isoformat(),
                      "--until", past(2).isoformat(), "--no-progress")  # fmt: skip
+
+
+def test_a_programme_rule_limited_to_a_segment_counts_in_the_campaign_simulation(history):
+    """Without the campaign a member of the segment earns its programme bonus; a campaign rule
+    that does not stack and wins displaces it, so the campaign costs less than its own bonus."""
+    vip = EarningRuleFactory(name="VIP", kind="bonus", bonus_points=30, stacks=False)
+    vip.segments.add(history["segment"])
+    campaign = draft(
+        segment=history["segment"], rules=({"bonus_points": 10, "stacks": False, "priority": 9},)
+    )
+    report = campaign_simulate(campaign=campaign, first=past(1), last=past(10))
+    # Anna and Bram (Gold, in the segment) made 4 purchases: 10 instead of 30 on each, and
+    # Gold's x1.5 on top of the 20 fewer: -30 a purchase.
+    assert report.points == 40
+    assert report.extra_points == -120

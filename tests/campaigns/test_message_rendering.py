@@ -200,3 +200,21 @@ def test_a_message_names_the_members_offer_in_the_templates_language():
     assert (
         message_preview(campaign=campaign, channel="sms", member=member, language="en").body == ""
     )
+
+
+def test_a_template_without_offers_does_not_look_them_up(monkeypatch):
+    from campaigns import message_rendering
+
+    asked = []
+    monkeypatch.setattr(
+        message_rendering, "member_offers", lambda **kwargs: asked.append(kwargs) or []
+    )
+    member = MemberFactory(first_name="Anna")
+    plain = message_campaign(channels=("sms",), body="Hello {{ first_name }}")
+    message_preview(campaign=plain, channel="sms", member=member)
+    assert asked == []
+    named = message_campaign(
+        channels=("sms",), name="Offers", body="{{ offer|default:'nothing' }} for you"
+    )
+    assert message_preview(campaign=named, channel="sms", member=member).body == "nothing for you"
+    assert len(asked) == 1

@@ -164,3 +164,34 @@ def test_segments_holding_answers_for_many_segments_in_one_query(audience):
     assert len(queries) == 1
     assert held == {vip.pk, sms.pk}
     assert segments.segments_holding(member_id=audience[0].pk, definitions={}) == frozenset()
+
+
+def test_the_nights_rfm_scores_give_the_same_presets_and_only_on_their_day(db):
+    from campaigns.models import RfmScore
+    from campaigns.services import rfm_scores_refresh
+
+    members = MemberFactory.create_batch(10)
+    for i, member in enumerate(members):
+        history(member, last_days_ago=10 - i, purchases=i + 1)
+    ranked = presets_of(members)
+
+    assert rfm_scores_refresh(now=NOW) == 10
+    assert RfmScore.objects.count() == 10
+    # The scores are read now: tamper with them and the presets follow them, not the purchases.
+    RfmScore.objects.filter(member=members[0]).update(cell=55)
+    stored = presets_of(members)
+    assert stored["champions"] == ranked["champions"] | {members[0].pk}
+    RfmScore.objects.filter(member=members[0]).update(cell=11)
+    assert presets_of(members) == ranked
+    # One statement a count, scores or not.
+    with CaptureQueriesContext(connection) as queries:
+        segments.members({"condition": "rfm", "segment": "lost"}, now=NOW).count()
+    assert len(queries) == 1
+    # On another day the night's scores are not used: ranked from the purchases again.
+    RfmScore.objects.update(cell=55)
+    later = NOW + timedelta(days=1)
+    champions = segments.members({"condition": "rfm", "segment": "champions"}, now=later)
+    assert set(champions.values_list("pk", flat=True)) == ranked["champions"]
+    # A second refresh replaces the scores whole.
+    assert rfm_scores_refresh(now=NOW) == 10
+    assert presets_of(members) == ranked

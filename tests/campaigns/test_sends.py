@@ -400,3 +400,21 @@ def test_a_backend_that_cannot_confirm_gets_the_same_idempotency_key_again(no_ca
     assert sent_ids() == Counter({first.idempotency_key: 2, second.idempotency_key: 1})
     assert set(statuses(campaign).values()) == {("sent", "")}
     assert CampaignMessage.objects.get(pk=first.pk).attempts == 2
+
+
+@pytest.mark.django_db
+def test_the_due_ids_are_read_a_page_at_a_time(no_caps, django_assert_num_queries):
+    from campaigns.services import messages_due_ids
+
+    for _ in range(5):
+        member_with("push")
+    campaign = message_campaign(channels=("push",))
+    campaign_send_start(campaign=campaign, fan_out=False)
+    due = messages_due(campaign=campaign)
+    pages = messages_due_ids(campaign=campaign, page=2)
+    # Two pages for the first three ids, the third page for the rest, an empty one to end.
+    with django_assert_num_queries(2):
+        first = [next(pages) for _ in range(3)]
+    with django_assert_num_queries(2):
+        assert first + list(pages) == due
+    assert len(due) == 5

@@ -1,4 +1,5 @@
 from collections import Counter
+from itertools import islice
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
@@ -28,13 +29,11 @@ class Command(BaseCommand):
             planned = services.campaign_send_start(campaign=campaign, fan_out=False)
         except DomainError as error:
             raise CommandError(str(error.detail)) from error
-        due = services.messages_due(campaign=campaign)
+        # A page of ids at a time: a million messages' ids are never all held.
+        due = services.messages_due_ids(campaign=campaign)
         outcomes: Counter = Counter()
-        with tqdm(
-            total=len(due), unit="message", disable=no_progress, file=self.stderr._out
-        ) as bar:
-            for start in range(0, len(due), chunk_size):
-                chunk = due[start : start + chunk_size]
+        with tqdm(unit="message", disable=no_progress, file=self.stderr._out) as bar:
+            while chunk := list(islice(due, chunk_size)):
                 outcomes.update(services.messages_send(message_ids=chunk).outcomes)
                 bar.update(len(chunk))
         self.stdout.write(
