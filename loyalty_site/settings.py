@@ -457,8 +457,6 @@ LOYALTY_WEBHOOK_KEEP_DAYS = env_int("LOYALTY_WEBHOOK_KEEP_DAYS", 30, minimum=1)
 LOYALTY_WEBHOOK_ALLOW_PRIVATE = env_bool("LOYALTY_WEBHOOK_ALLOW_PRIVATE", False)
 # `points.expiring_soon` is announced this many days before the points expire.
 LOYALTY_WEBHOOK_EXPIRING_DAYS = env_int("LOYALTY_WEBHOOK_EXPIRING_DAYS", 30, minimum=1)
-# bench/ mounts its hand-written-SQL comparison view only when this is on (never in production).
-LOYALTY_BENCH = env_bool("LOYALTY_BENCH", False)
 
 # --- Rewards (rewards app) ---
 # A reserved redemption (reserve → confirm/cancel at a till or checkout) that is neither
