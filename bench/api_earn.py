@@ -188,11 +188,16 @@ def start_servers() -> dict[str, subprocess.Popen]:
 
 
 def stop(servers: dict[str, subprocess.Popen]) -> None:
+    # SIGINT: gunicorn's quick shutdown (the rounds are over; nothing is left to finish).
     for server in servers.values():
         if server.poll() is None:
-            server.send_signal(signal.SIGTERM)
+            server.send_signal(signal.SIGINT)
     for server in servers.values():
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def workers_cpu_seconds(master: int) -> float:
