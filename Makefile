@@ -8,7 +8,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/loyalty
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-sqlite schemathesis install install-test chromium screenshots lint format bench migrations messages smoke clean
+.PHONY: run test test-sqlite schemathesis install install-test chromium wrk screenshots lint format bench migrations messages smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,13 @@ chromium:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+## make wrk: Debian's wrk, the load generator of `make bench` (bench/api_earn.py), when it is missing.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "Installing Debian's wrk for the API bench"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
 
 ## make run: the embedded mode (SQLite, file-system broker) with demo data, web + worker + beat.
 run: install
@@ -81,7 +88,7 @@ messages: install
 	$(BIN)/python manage.py makemessages -l nl --ignore=.venv --ignore=tests --ignore=bench
 	$(BIN)/python manage.py compilemessages --ignore=.venv
 
-bench: install-test
+bench: install-test wrk
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/loyalty_bench} $(BIN)/python manage.py ensure_database
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/loyalty_bench} bash bench/run
 

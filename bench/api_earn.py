@@ -1,33 +1,36 @@
-"""Throughput of the earn endpoint against a hand-written-SQL view, on one gunicorn.
+"""The channel API against its reference, driven by wrk (a load generator in C).
 
-Run by `make bench` (bench/run). Prepares a channel, a one-rule programme and a million members
-(generated in SQL once, then reused) in the bench database, starts gunicorn on 127.0.0.1 with
-LOYALTY_BENCH on, and measures, in one run on one server:
+Run by `make bench` (bench/run), or `python bench/api_earn.py` with DATABASE_URL set. Prepares a
+channel, a one-rule programme and a million members (generated in SQL once, then reused) in the
+bench database; starts two gunicorns with the product's gunicorn.conf.py (same workers, same
+worker class): the product (loyalty_site.wsgi) and the reference (bench/reference: Django + DRF,
+no middleware, an earn's writes in hand-written SQL on the same tables); then runs wrk
+(bench/wrk/*.lua) against each in alternating rounds, so that a slower minute of the shared
+machine does not favour one, and prints req/s, p50 and p99 of each and their ratio:
 
-1. the earn endpoint and the hand-written view, CLIENTS clients each sending as fast as they
-   can, in alternating rounds (so that a slower minute of the machine does not favour one): req/s,
-   p50 and p99 over all rounds, and the ratio of the two;
-2. the floor of the stack: a Django view that answers without touching the database, under the
-   same load (no earn can answer sooner than this on this machine);
-3. the earn endpoint at a steady half of its measured throughput, latency counted from when each
-   request was due (a till's experience on a busy day, not at saturation).
+1. `POST /api/v1/purchases/` (unique purchase reference and Idempotency-Key per request, a
+   random member of the sample) under BENCH_CONNECTIONS (16) connections: throughput;
+2. the same under BENCH_LATENCY_CONNECTIONS (4) connections: p99 below saturation;
+3. `GET /api/v1/members/{id}/` under 16 connections;
+4. the floor: the reference's view without database, under 16 connections.
 
-Settings: BENCH_CLIENTS (16), BENCH_SECONDS per round (10), BENCH_ROUNDS (2), BENCH_WORKERS
-(2 × cores), BENCH_PORT (8765), BENCH_MEMBERS (1,000,000), BENCH_SAMPLE (members the clients pick
-from at random, 50,000).
+Settings: BENCH_SECONDS per round (10), BENCH_ROUNDS (2), BENCH_PORT (8765; the reference
+BENCH_PORT + 1), BENCH_MEMBERS (1,000,000), BENCH_SAMPLE (members wrk picks from, 50,000),
+BENCH_WRK_THREADS (2). gunicorn's own variables (WEB_CONCURRENCY, WEB_THREADS) reach both
+servers alike.
 """
 
-import http.client
 import json
 import os
 import platform
-import random
+import shutil
 import signal
-import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -36,17 +39,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings")
 
-CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
-SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "16"))
+LATENCY_CONNECTIONS = int(os.environ.get("BENCH_LATENCY_CONNECTIONS", "4"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", str(2 * (os.cpu_count() or 1))))
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
 MEMBERS = int(os.environ.get("BENCH_MEMBERS", "1000000"))
 SAMPLE = int(os.environ.get("BENCH_SAMPLE", "50000"))
+WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "2"))
 DOMAIN = "@bench.example"
 CHUNK = 50_000
 HOST = "127.0.0.1"
-NOOP = "/api/bench/noop/"
+WRK_DIR = ROOT / "bench" / "wrk"
+APPS = {"product": "loyalty_site.wsgi:application", "reference": "bench.reference.wsgi:application"}
 
 
 def members_generate(cursor, have: int, want: int) -> None:
@@ -147,164 +152,181 @@ def prepare() -> tuple[str, list[str]]:
         ids = [str(row[0]) for row in cursor.fetchall()]
         cursor.execute("SELECT count(*) FROM members_member")
         total = cursor.fetchone()[0]
-    print(f"{total:,} members in the bench database; clients pick from {len(ids):,} of them")
+    print(f"{total:,} members in the bench database; wrk picks from {len(ids):,} of them")
     connection.close()
     return key, ids
 
 
-def start_server() -> subprocess.Popen:
+def start_servers() -> dict[str, subprocess.Popen]:
     env = {
         **os.environ,
-        "LOYALTY_BENCH": "true",
         "LOYALTY_API_RATE": "10000000/min",
         "DEBUG": "false",
         "LOG_LEVEL": "WARNING",
     }
-    server = subprocess.Popen(
-        [
-            str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "loyalty_site.wsgi",
-            "--bind",
-            f"{HOST}:{PORT}",
-            "--workers",
-            str(WORKERS),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection(HOST, PORT, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status < 500:
-                return server
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("gunicorn did not start")
-
-
-def drive(path: str, key: str, members: list[str], seconds: float, rate: float = 0) -> dict:
-    """CLIENTS clients for `seconds`; with `rate` (req/s in all) each sends on a fixed schedule
-    and a latency counts from when its request was due, else each sends as fast as it can."""
-    latencies: list[float] = []
-    statuses: dict[int, int] = {}
-    lock = threading.Lock()
-    began = time.monotonic()
-    stop_at = began + seconds
-    run = uuid.uuid4().hex[:8]
-    interval = CLIENTS / rate if rate else 0
-
-    def client(n: int) -> None:
-        rng = random.Random(n)
-        mine, codes = [], {}
-        due = began + interval * n / CLIENTS  # paced clients start spread over one interval
-        i = 0
+    servers = {}
+    for n, (name, app) in enumerate(APPS.items()):
+        servers[name] = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
+             "--bind", f"{HOST}:{PORT + n}", "--log-level", "warning", app],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    deadline = time.monotonic() + 180
+    for n, server in enumerate(servers.values()):
         while True:
-            if interval:
-                pause = due - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
-            if time.monotonic() >= stop_at:
+            try:
+                urllib.request.urlopen(f"http://{HOST}:{PORT + n}/healthz", timeout=2)
                 break
-            i += 1
-            if path != NOOP:
-                amount = rng.randint(1, 200)
-                body = json.dumps(
-                    {
-                        "member": rng.choice(members),
-                        "external_id": f"{run}-{n}-{i}",
-                        "amount": f"{amount}.00",
-                        "currency": "EUR",
-                        "store": "S1",
-                        "lines": [{"sku": "SKU1", "category": "c", "quantity": 1,
-                                   "amount": f"{amount}.00"}],
-                    }
-                )  # fmt: skip
-                method = "POST"
-            else:
-                body, method = None, "GET"
-            started = due if interval else time.monotonic()
-            conn = http.client.HTTPConnection(HOST, PORT, timeout=30)
-            conn.request(
-                method,
-                path,
-                body=body,
-                headers={"Authorization": f"Api-Key {key}", "Content-Type": "application/json"},
-            )
-            response = conn.getresponse()
-            response.read()
-            conn.close()
-            mine.append(time.monotonic() - started)
-            codes[response.status] = codes.get(response.status, 0) + 1
-            due += interval
-        with lock:
-            latencies.extend(mine)
-            for code, count in codes.items():
-                statuses[code] = statuses.get(code, 0) + count
-
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return {"latencies": latencies, "statuses": statuses, "seconds": time.monotonic() - began}
+            except urllib.error.HTTPError:
+                break  # it answered
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    stop(servers)
+                    raise SystemExit("gunicorn did not start") from None
+                time.sleep(0.2)
+    return servers
 
 
-def summary(runs: list[dict], ok: int) -> dict:
-    latencies = sorted(latency for r in runs for latency in r["latencies"])
-    statuses: dict[int, int] = {}
-    for r in runs:
-        for code, count in r["statuses"].items():
-            statuses[code] = statuses.get(code, 0) + count
+def stop(servers: dict[str, subprocess.Popen]) -> None:
+    # SIGINT: gunicorn's quick shutdown (the rounds are over; nothing is left to finish).
+    for server in servers.values():
+        if server.poll() is None:
+            server.send_signal(signal.SIGINT)
+    for server in servers.values():
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def workers_cpu_seconds(master: int) -> float:
+    """CPU time (user + system) the master's workers have used so far, from /proc (Linux)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == master:  # ppid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(script: str, port: int, connections: int, seconds: int, env: dict, master: int) -> dict:
+    """One wrk round; its done() (bench/wrk/common.lua) prints the figures as one JSON line.
+
+    Also the workers' CPU time per answer: unlike req/s, it hardly moves when other work on the
+    machine takes cores away, so it compares product and reference on a busy machine too."""
+    cpu_before = workers_cpu_seconds(master)
+    out = subprocess.run(
+        ["wrk", f"-t{min(WRK_THREADS, connections)}", f"-c{connections}", f"-d{seconds}s",
+         "--timeout", "10s", "-s", str(WRK_DIR / script), f"http://{HOST}:{port}"],
+        env={**env, "WRK_RUN": uuid.uuid4().hex[:12]}, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    line = next(x for x in out.splitlines() if x.startswith("WRK_JSON "))
+    r = json.loads(line.removeprefix("WRK_JSON "))
+    ok = r["requests"] - r["non_2xx_or_3xx"]
+    cpu = workers_cpu_seconds(master) - cpu_before
     return {
-        "rps": statuses.get(ok, 0) / sum(r["seconds"] for r in runs),
-        "p50": statistics.median(latencies) * 1000 if latencies else 0,
-        "p99": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000 if latencies else 0,
-        "statuses": statuses,
+        "cpu_ms": cpu * 1000 / ok if ok else 0,
+        "rps": ok / (r["duration_us"] / 1e6),
+        "p50": r["p50_us"] / 1000,
+        "p99": r["p99_us"] / 1000,
+        "failed": r["non_2xx_or_3xx"] + r["socket_errors"],
     }
+
+
+def combine(rounds: list[dict]) -> dict:
+    """Throughput over all rounds; p50 and p99 the mean of the rounds' (wrk gives percentiles
+    per round, not the samples)."""
+    n = len(rounds)
+    return {
+        "rps": sum(r["rps"] for r in rounds) / n,
+        "p50": sum(r["p50"] for r in rounds) / n,
+        "p99": sum(r["p99"] for r in rounds) / n,
+        "failed": sum(r["failed"] for r in rounds),
+        "cpu_ms": sum(r["cpu_ms"] for r in rounds) / n,
+    }
+
+
+SCENARIOS = [
+    # name, wrk script, connections, goal: the product's share of the reference's throughput
+    ("POST /api/v1/purchases/", "earn.lua", CONNECTIONS, 0.6),
+    ("POST /api/v1/purchases/", "earn.lua", LATENCY_CONNECTIONS, None),
+    ("GET /api/v1/members/{id}/", "member.lua", CONNECTIONS, 0.7),
+]
 
 
 def main() -> None:
+    if shutil.which("wrk") is None:
+        raise SystemExit(
+            "wrk is not installed: `make wrk` (or `sudo apt-get install wrk`) installs it"
+        )
     key, members = prepare()
-    server = start_server()
-    targets = {"api": "/api/v1/purchases/", "sql": "/api/bench/earn/"}
+    sample = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)  # noqa: SIM115
+    sample.write("\n".join(members) + "\n")
+    sample.close()
+    env = {**os.environ, "WRK_API_KEY": key, "WRK_MEMBERS": sample.name, "WRK_DIR": str(WRK_DIR)}
+    load_before = os.getloadavg()
+    servers = start_servers()
+    ports = {name: PORT + n for n, name in enumerate(APPS)}
+    results: dict[tuple, dict] = {}
     try:
-        for path in [*targets.values(), NOOP]:
-            drive(path, key, members, 2)  # warm the workers' connections and caches
-        runs: dict[str, list[dict]] = {name: [] for name in targets}
-        for _round in range(ROUNDS):
-            for name, path in targets.items():
-                runs[name].append(drive(path, key, members, SECONDS))
-        results = {name: summary(r, 201) for name, r in runs.items()}
-        results["noop"] = summary([drive(NOOP, key, members, SECONDS)], 200)
-        steady = results["api"]["rps"] / 2
-        results["steady"] = summary([drive(targets["api"], key, members, SECONDS, steady)], 201)
+        for _label, script, _c, _goal in SCENARIOS:
+            for name in APPS:  # warm each worker's connection and caches
+                wrk(script, ports[name], CONNECTIONS, 2, env, servers[name].pid)
+        for label, script, connections, _goal in SCENARIOS:
+            runs: dict[str, list[dict]] = {name: [] for name in APPS}
+            for n in range(ROUNDS):
+                # Alternate which goes first, so that neither always follows the other's writes.
+                order = list(APPS) if n % 2 == 0 else list(reversed(APPS))
+                for name in order:
+                    runs[name].append(
+                        wrk(script, ports[name], connections, SECONDS, env, servers[name].pid)
+                    )
+            for name in APPS:
+                results[(label, connections, name)] = combine(runs[name])
+        floor = wrk(
+            "noop.lua", ports["reference"], CONNECTIONS, SECONDS, env, servers["reference"].pid
+        )
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
+        stop(servers)
+        os.unlink(sample.name)
+    load_after = os.getloadavg()
+    workers = os.environ.get("WEB_CONCURRENCY", str(2 * (os.cpu_count() or 1)))
+    threads = os.environ.get("WEB_THREADS", "1")
     print()
     print(
-        f"earn bench: {CLIENTS} clients, {ROUNDS} rounds of {SECONDS:.0f} s, gunicorn {WORKERS} "
-        f"sync workers, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}"
+        f"API bench: wrk, {ROUNDS} alternating rounds of {SECONDS} s per target; gunicorn "
+        f"(gunicorn.conf.py) {workers} workers x {threads} threads; {os.cpu_count()} cores "
+        f"{platform.machine()}, Python {platform.python_version()}; load average "
+        f"{load_before[0]:.1f} before, {load_after[0]:.1f} after"
     )
-    print(f"{'target':<40}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}  statuses")
-    labels = {
-        "api": "POST /api/v1/purchases/",
-        "sql": "hand-written SQL view",
-        "noop": "floor: Django view, no database",
-        "steady": f"POST /api/v1/purchases/ at {steady:.0f}/s",
-    }
-    for name, r in results.items():
+    print(
+        f"{'target':<34}{'conns':>6}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'failed':>8}"
+        f"{'CPU ms/req':>11}"
+    )
+    for label, _script, connections, goal in SCENARIOS:
+        for name in APPS:
+            r = results[(label, connections, name)]
+            print(
+                f"{label + ' ' + name:<34.34}{connections:>6}{r['rps']:>8.0f}{r['p50']:>8.1f}"
+                f"{r['p99']:>8.1f}{r['failed']:>8}{r['cpu_ms']:>11.2f}"
+            )
+        product = results[(label, connections, "product")]
+        reference = results[(label, connections, "reference")]
+        ratio = product["rps"] / reference["rps"] if reference["rps"] else 0
+        cpu_ratio = reference["cpu_ms"] / product["cpu_ms"] if product["cpu_ms"] else 0
+        goal_text = f"goal >= {goal}" if goal else "p99 goal <= 30 ms"
         print(
-            f"{labels[name]:<40}{r['rps']:>8.0f}{r['p50']:>9.1f}{r['p99']:>9.1f}  {r['statuses']}"
+            f"{'  ratio product/reference':<34}{'':>6}{ratio:>8.2f}  ({goal_text}; reference's "
+            f"CPU per answer / product's: {cpu_ratio:.2f})"
         )
-    ratio = results["api"]["rps"] / results["sql"]["rps"] if results["sql"]["rps"] else 0
-    print(f"throughput ratio api/sql: {ratio:.2f} (goal ≥ 0.6; p99 goal ≤ 30 ms)")
+    print(
+        f"{'floor: reference, no database':<34}{CONNECTIONS:>6}{floor['rps']:>8.0f}"
+        f"{floor['p50']:>8.1f}{floor['p99']:>8.1f}{floor['failed']:>8}{floor['cpu_ms']:>11.2f}"
+    )
 
 
 if __name__ == "__main__":

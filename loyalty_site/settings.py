@@ -81,21 +81,23 @@ INSTALLED_APPS = [
     "campaigns",
 ]
 
+# loyalty_site.api.middleware.*: the pages' middleware, passed by for the channel API
+# (/api/v1/), whose requests carry a key, not a session; each keeps its place for pages.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Outermost after security, so that every answer, a lockout page too, carries the policy.
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "loyalty_site.api.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "loyalty_site.api.middleware.CsrfViewMiddleware",
+    "loyalty_site.api.middleware.AuthenticationMiddleware",
+    "loyalty_site.api.middleware.MessageMiddleware",
     # After authentication: it records request.user as the actor of each configuration change.
     "auditlog.middleware.AuditlogMiddleware",
     # request.htmx: a page answers an htmx request (a live count, a progress bar) with a fragment.
-    "django_htmx.middleware.HtmxMiddleware",
+    "loyalty_site.api.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Axes must come last: it turns a locked-out login into its lockout response.
     "axes.middleware.AxesMiddleware",
@@ -459,8 +461,6 @@ LOYALTY_WEBHOOK_KEEP_DAYS = env_int("LOYALTY_WEBHOOK_KEEP_DAYS", 30, minimum=1)
 LOYALTY_WEBHOOK_ALLOW_PRIVATE = env_bool("LOYALTY_WEBHOOK_ALLOW_PRIVATE", False)
 # `points.expiring_soon` is announced this many days before the points expire.
 LOYALTY_WEBHOOK_EXPIRING_DAYS = env_int("LOYALTY_WEBHOOK_EXPIRING_DAYS", 30, minimum=1)
-# bench/ mounts its hand-written-SQL comparison view only when this is on (never in production).
-LOYALTY_BENCH = env_bool("LOYALTY_BENCH", False)
 
 # --- Rewards (rewards app) ---
 # A reserved redemption (reserve → confirm/cancel at a till or checkout) that is neither

@@ -1,6 +1,5 @@
 """`/api/v1/...` (the channel API), `/api/schema/` (OpenAPI 3) and `/api/docs/` (Swagger UI)."""
 
-from django.conf import settings
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
@@ -36,10 +35,5 @@ urlpatterns = [
         name="api-docs",
     ),
 ]
-
-if settings.LOYALTY_BENCH:  # pragma: no cover - only `make bench` sets it
-    from bench.sqlview import urlpatterns as bench_urlpatterns
-
-    urlpatterns += bench_urlpatterns
 
 urlpatterns.append(re_path(r"^(?P<path>.*)$", base.not_found))
