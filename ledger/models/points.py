@@ -135,6 +135,15 @@ class Entry(models.Model):
                 name="entry_kind_recent",
                 condition=~Q(kind="earn"),
             ),
+            # A member's entries over a period without reading the table (PostgreSQL: an
+            # index-only scan). The tier recalculation sums a chunk of accounts at a time:
+            # entries lie in the table in time order, so reading a chunk's from the table would
+            # touch most of its pages for every chunk.
+            models.Index(
+                fields=["account", "created_at"],
+                include=["kind", "amount", "refers_to"],
+                name="entry_account_period",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -2,7 +2,9 @@
 
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import F, Value
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from members.errors import (
@@ -67,35 +69,26 @@ def member_tier_set(
     return history
 
 
-def tier_changes_record(*, histories: list[TierHistory], channel: str = "") -> None:
+def tier_changes_record(
+    *, histories: list[TierHistory], channel: str = "", public_ids: dict | None = None
+) -> None:
     """The audit rows and ``tier.changed`` events of tier changes whose history is written.
 
-    Bulk: the nightly recalculation hands in every history row it inserted. Tier names come
-    from the cached ladder, so this costs two statements however many members moved.
+    Bulk: the recalculation hands in every history row a chunk inserted, with the members'
+    public ids its UPDATE returned (``public_ids``, member id to public id; read here when not
+    given). Tier names come from the cached ladder, so this costs one or two statements however
+    many members moved.
     """
     if not histories:
         return
     names = {tier.pk: tier.name for tier in tiers_cached()}
-    public_ids = dict(
-        Member.objects.filter(pk__in={h.member_id for h in histories}).values_list(
-            "pk", "public_id"
+    if public_ids is None:
+        public_ids = dict(
+            Member.objects.filter(pk__in={h.member_id for h in histories}).values_list(
+                "pk", "public_id"
+            )
         )
-    )
-    AuditEntry.objects.bulk_create(
-        AuditEntry(
-            actor=h.actor,
-            action="member_tier_set",
-            member_id=h.member_id,
-            reason=h.note,
-            at=h.at,
-            details={
-                "from_tier_id": h.from_tier_id,
-                "to_tier_id": h.to_tier_id,
-                "reason": h.reason,
-            },
-        )
-        for h in histories
-    )
+    _audit_rows_insert(history_ids=[h.pk for h in histories])
     events_emit(
         events=[
             Event(
@@ -111,3 +104,34 @@ def tier_changes_record(*, histories: list[TierHistory], channel: str = "") -> N
             for h in histories
         ]
     )
+
+
+# A database takes at most so many parameters in one statement.
+AUDIT_BATCH = 5000
+
+
+def _audit_rows_insert(*, history_ids: list[int]) -> None:
+    """One ``member_tier_set`` audit row per history row, copied by the database
+    (``INSERT ... SELECT``: a chunk of the nightly run moves thousands of members)."""
+    columns = ("actor_id", "at", "action", "member_id", "reason", "details")
+    for start in range(0, len(history_ids), AUDIT_BATCH):
+        rows = (
+            TierHistory.objects.filter(pk__in=history_ids[start : start + AUDIT_BATCH])
+            .order_by("pk")
+            .values(
+                # Named apart from the history's fields; in the order of ``columns``.
+                a_actor=F("actor_id"),
+                a_at=F("at"),
+                a_action=Value("member_tier_set"),
+                a_member=F("member_id"),
+                a_reason=F("note"),
+                a_details=JSONObject(
+                    from_tier_id=F("from_tier_id"), to_tier_id=F("to_tier_id"), reason=F("reason")
+                ),
+            )
+        )
+        sql, params = rows.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {AuditEntry._meta.db_table} ({', '.join(columns)}) {sql}", params
+            )
