@@ -49,6 +49,7 @@ ERROR_CODES: dict[str, int] = {
     "campaign_not_editable": 409,
     "campaign_not_sendable": 409,
     "campaign_transition_invalid": 409,
+    "rule_in_use": 409,
     "card_replaced": 409,
     "channel_exists": 409,
     "conflict": 409,
