@@ -113,6 +113,18 @@ def _rows(sql: str, params: list):
             yield from rows
 
 
+def _local(occurred_at, tz) -> datetime:
+    """A raw row's purchase time in the programme's zone (an epoch float, a datetime, or the
+    text SQLite hands raw rows out as; naive means UTC)."""
+    if type(occurred_at) is float:
+        return datetime.fromtimestamp(occurred_at, tz)
+    if isinstance(occurred_at, str):
+        occurred_at = datetime.fromisoformat(occurred_at)
+    if timezone.is_naive(occurred_at):
+        occurred_at = timezone.make_aware(occurred_at, UTC)
+    return occurred_at.astimezone(tz)
+
+
 def _stream(start: datetime, end: datetime, with_lines: bool):
     with transaction.atomic():
         if connection.vendor == "postgresql":
@@ -327,18 +339,13 @@ def _members_purchases(
                     segments=frozenset(held.get(member_id, ())),
                 )
                 current = _MemberPurchases(facts, member_id in bought_before, [])
-            if type(occurred_at) is float:
-                local = datetime.fromtimestamp(occurred_at, local_tz)
-            else:
-                if isinstance(occurred_at, str):  # SQLite hands raw rows out as text
-                    occurred_at = datetime.fromisoformat(occurred_at)
-                if timezone.is_naive(occurred_at):
-                    occurred_at = timezone.make_aware(occurred_at, UTC)
-                local = occurred_at.astimezone(local_tz)
+            local = _local(occurred_at, local_tz)
             if type(amount) is not Decimal:
                 amount = Decimal(str(amount))
             purchase = engine.PurchaseFacts(amount, local, channel, store, currency, tuple(lines))
-            current.purchases.append((occurred_at, pid, local, purchase))
+            # The time-order key: the epoch float, or the aware time (never SQLite's text).
+            at = occurred_at if type(occurred_at) is float else local
+            current.purchases.append((at, pid, local, purchase))
         if current is not None:
             yield current
 
@@ -774,14 +781,7 @@ def campaign_simulate(
         pid, member_id, amount, occurred_at, channel, store, currency = row[:7]
         if member_id not in treated:
             continue
-        if type(occurred_at) is float:
-            local = datetime.fromtimestamp(occurred_at, tz)
-        else:
-            if isinstance(occurred_at, str):
-                occurred_at = datetime.fromisoformat(occurred_at)
-            if timezone.is_naive(occurred_at):
-                occurred_at = timezone.make_aware(occurred_at, UTC)
-            local = occurred_at.astimezone(tz)
+        local = _local(occurred_at, tz)
         report.purchases_treated += 1
         first_purchase = False
         if needs_first and member_id not in bought_before:
@@ -947,14 +947,7 @@ def rule_simulate(
         if progress is not None and report.purchases % PROGRESS_EVERY == 0:
             progress(PROGRESS_EVERY)
         pid, member_id, amount, occurred_at, channel, store, currency = row[:7]
-        if type(occurred_at) is float:
-            local = datetime.fromtimestamp(occurred_at, tz)
-        else:
-            if isinstance(occurred_at, str):  # SQLite hands raw rows out as text
-                occurred_at = datetime.fromisoformat(occurred_at)
-            if timezone.is_naive(occurred_at):
-                occurred_at = timezone.make_aware(occurred_at, UTC)
-            local = occurred_at.astimezone(tz)
+        local = _local(occurred_at, tz)
         facts = plain.get(member_id)
         if facts is None:
             tier, multiplier, birth, enrolled = members.get(member_id, ("", Decimal(1), None, None))
