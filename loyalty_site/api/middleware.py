@@ -13,7 +13,6 @@ test client runs the same stack (tests/api/test_middleware.py).
 from django.contrib.auth.middleware import AuthenticationMiddleware as _Authentication
 from django.contrib.messages.middleware import MessageMiddleware as _Messages
 from django.contrib.sessions.middleware import SessionMiddleware as _Sessions
-from django.middleware.csrf import CsrfViewMiddleware as _Csrf
 from django_htmx.middleware import HtmxMiddleware as _Htmx
 
 API_PREFIX = "/api/v1/"
@@ -60,7 +59,6 @@ def _for_pages(hook, *, template_response: bool):
 
 
 SessionMiddleware = pages_only(_Sessions)
-CsrfViewMiddleware = pages_only(_Csrf)
 AuthenticationMiddleware = pages_only(_Authentication)
 MessageMiddleware = pages_only(_Messages)
 HtmxMiddleware = pages_only(_Htmx)
