@@ -311,7 +311,7 @@ def _move(
         FROM {TEMP_TABLE} t
         WHERE t.member_id = m.id AND ({where})
           AND COALESCE(m.tier_id, 0) = COALESCE(t.current_tier_id, 0)
-        RETURNING m.id, m.public_id
+        RETURNING id, public_id  -- unqualified: SQLite refuses an alias in RETURNING
         """,
         [stamp, *params],
     )

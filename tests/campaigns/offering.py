@@ -16,10 +16,13 @@ def active_campaign(
     definition=None,
     control_basis_points=0,
     starts_at=T0 - timedelta(days=1),
-    ends_at=T0 + timedelta(days=30),
+    ends_at=None,
     status=Campaign.Status.ACTIVE,
     salt=None,
 ):
+    if ends_at is None:
+        # A month after it starts: a campaign started at the test's own time (now) still runs.
+        ends_at = starts_at + timedelta(days=31)
     audience = segment_snapshot_take(
         definition=definition or {"all": []}, now=starts_at, without_holdout=True
     )
