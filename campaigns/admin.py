@@ -857,6 +857,18 @@ class CampaignAdmin(ServiceRefusalAdmin, NumbersInRange, admin.ModelAdmin):
         }
         services.campaign_update(campaign=obj, actor=request.user, changes=changes)
 
+    def save_formset(self, request, form, formset, change):
+        # The earning rules inline writes through the rules' own service, as the rule's page
+        # does: the draft check under the campaign's lock, the audit entry, the earn path's
+        # cache. A refusal rolls the whole page back (ServiceRefusalAdmin).
+        if formset.model is not EarningRule:
+            return super().save_formset(request, form, formset, change)
+        reason = form.cleaned_data.get(CHANGE_REASON, "")
+        for rule in formset.save(commit=False):
+            services.rule_save(rule=rule, actor=request.user, reason=reason)
+        for rule in formset.deleted_objects:
+            services.rule_delete(rule=rule, actor=request.user, reason=reason)
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["campaign_actions"] = [

@@ -8,7 +8,10 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignTransition
+from campaigns.models import Campaign, CampaignTransition, EarningRule
+from loyalty_site.errors import DomainError
+from members.change_reason import FIELD as CHANGE_REASON
+from members.models import AuditEntry
 from tests.campaigns.campaigning import draft, running
 from tests.factories import MemberFactory
 
@@ -131,3 +134,61 @@ def test_the_simulate_action_opens_the_page_for_one_draft_and_refuses_others(mar
     )
     page = marketing.get(reverse("admin:campaigns_campaign_simulate", args=[started.pk]))
     assert page.status_code == 302  # a running campaign is not simulated
+
+
+def _rules_formset(request, campaign, changes: dict, *, delete=False):
+    """The campaign page's earning-rules inline, bound to its one rule with `changes`."""
+    from django.contrib.admin.sites import site
+
+    campaign_admin = site._registry[Campaign]
+    inline = next(i for i in campaign_admin.get_inline_instances(request, campaign)
+                  if i.model is EarningRule)  # fmt: skip
+    rule = campaign.rules.get()
+    values = {name: getattr(rule, name) for name in inline.fields}
+    values.update(changes)
+    data = {"rules-TOTAL_FORMS": "1", "rules-INITIAL_FORMS": "1", "rules-0-id": str(rule.pk),
+            "rules-0-campaign": str(campaign.pk)}  # fmt: skip
+    for name, value in values.items():
+        if isinstance(value, bool):
+            if value:
+                data[f"rules-0-{name}"] = "on"
+        elif value is not None:
+            data[f"rules-0-{name}"] = str(value)
+    if delete:
+        data["rules-0-DELETE"] = "on"
+    formset = inline.get_formset(request, campaign)(data, instance=campaign, prefix="rules")
+    assert formset.is_valid(), formset.errors
+    return campaign_admin, formset
+
+
+class _ReasonForm:
+    cleaned_data = {CHANGE_REASON: "tuned for the launch"}
+
+
+def test_the_rules_inline_saves_through_the_rule_service_with_the_reason(rf, marketer):
+    campaign = draft(starts_at=timezone.now() + timedelta(days=1))
+    request = rf.post("/")
+    request.user = marketer
+    campaign_admin, formset = _rules_formset(request, campaign, {"name": "Launch bonus"})
+    campaign_admin.save_formset(request, _ReasonForm(), formset, change=True)
+    assert campaign.rules.get().name == "Launch bonus"
+    entry = AuditEntry.objects.get(action="earning_rule_change")
+    assert (entry.actor, entry.reason) == (marketer, "tuned for the launch")
+
+    campaign_admin, formset = _rules_formset(request, campaign, {}, delete=True)
+    campaign_admin.save_formset(request, _ReasonForm(), formset, change=True)
+    assert not campaign.rules.exists()
+    assert AuditEntry.objects.get(action="earning_rule_delete").actor == marketer
+
+
+def test_the_rules_inline_of_a_campaign_no_longer_draft_is_refused_by_the_service(rf, marketer):
+    MemberFactory()
+    campaign = draft(starts_at=timezone.now() + timedelta(days=1))
+    request = rf.post("/")
+    request.user = marketer
+    campaign_admin, formset = _rules_formset(request, campaign, {"bonus_points": 500})
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SCHEDULED)
+    with pytest.raises(DomainError):
+        campaign_admin.save_formset(request, _ReasonForm(), formset, change=True)
+    assert campaign.rules.get().bonus_points == 10
+    assert not AuditEntry.objects.filter(action="earning_rule_change").exists()
