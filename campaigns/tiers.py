@@ -119,13 +119,21 @@ def qualifying_points(
 
 
 def tier_progress(*, member: Member, now: datetime | None = None) -> dict:
-    """The member's tier and the points they still need for the next one (API, pages)."""
-    tiers = list(Tier.objects.order_by("rank"))
-    points = qualifying_points(member=member, now=now, tiers=tiers)
-    current_rank = member.tier.rank if member.tier_id else -1
+    """The member's tier and the points they still need for the next one (API, pages).
+
+    The ladder comes from the per-process copy (``tiers_cached``) and the member's tier from it
+    by id: no query when the programme has no tiers, one (the qualifying points) when it has."""
+    tiers = sorted(tiers_cached(), key=lambda tier: tier.rank)
+    current = next((t for t in tiers if t.pk == member.tier_id), None)
+    if current is None and member.tier_id is not None:
+        # A tier newer than this process's copy of the ladder.
+        tiers = list(Tier.objects.order_by("rank"))
+        current = next((t for t in tiers if t.pk == member.tier_id), None)
+    current_rank = current.rank if current else -1
     next_tier = next((t for t in tiers if t.rank > current_rank), None)
+    points = qualifying_points(member=member, now=now, tiers=tiers) if next_tier else {}
     return {
-        "tier": member.tier.name if member.tier_id else None,
+        "tier": current.name if current else None,
         "next_tier": next_tier.name if next_tier else None,
         "points_to_next_tier": (
             max(next_tier.threshold - points.get(next_tier.pk, 0), 0) if next_tier else None

@@ -68,12 +68,16 @@ def member_public_id(value) -> uuid.UUID:
         raise MemberNotFound() from None
 
 
-def member_get(value, *, channel: Channel, queryset: QuerySet | None = None) -> Member:
+def member_get(value, *, channel: Channel, queryset: QuerySet | None = None, lookup=None) -> Member:
     """The member with this public id that `channel` may reach, unless erased (an erased member
-    is gone for channels)."""
+    is gone for channels): from `queryset`, or from `lookup(public_id=...)`, which finds no
+    erased member either (answers.member_answer_member)."""
     public_id = member_public_id(value)
-    queryset = queryset if queryset is not None else Member.objects.all()
-    member = queryset.filter(public_id=public_id).exclude(status=Member.Status.ERASED).first()
+    if lookup is not None:
+        member = lookup(public_id=public_id)
+    else:
+        queryset = queryset if queryset is not None else Member.objects.all()
+        member = queryset.filter(public_id=public_id).exclude(status=Member.Status.ERASED).first()
     if member is None:
         raise MemberNotFound()
     member_reach(member, channel=channel)

@@ -13,7 +13,7 @@ from campaigns import services as campaign_services
 from ledger import selectors as ledger_selectors
 from ledger.models import Entry
 from loyalty_site.api import serializers as s
-from loyalty_site.api.answers import member_answer, member_answer_queryset
+from loyalty_site.api.answers import member_answer, member_answer_member
 from loyalty_site.api.filters import UtcIsoDateTimeFilter
 from loyalty_site.api.idempotency import idempotent, write_atomic
 from loyalty_site.api.pagination import LedgerCursorPagination
@@ -94,13 +94,12 @@ class MemberViewSet(ChannelViewSet):
                 channel=channel.name,
             )
             partner_link(channel=channel, member=member)
-            member = member_answer_queryset().get(pk=member.pk)
-            body = member_answer(member, channel=channel)
+            body = member_answer(member_answer_member(pk=member.pk), channel=channel)
         return Response(s.MemberEnrolledSerializer(body).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request, id=None):
         channel = channel_of(request)
-        member = member_get(id, channel=channel, queryset=member_answer_queryset())
+        member = member_get(id, channel=channel, lookup=member_answer_member)
         return Response(s.MemberSerializer(member_answer(member, channel=channel)).data)
 
     @extend_schema(
@@ -237,5 +236,5 @@ class CardViewSet(ChannelViewSet):
     def retrieve(self, request, number=None):
         channel = channel_of(request)
         member = member_reach(member_selectors.card_active_member(number), channel=channel)
-        member = member_answer_queryset().get(pk=member.pk)
+        member = member_answer_member(pk=member.pk)
         return Response(s.MemberSerializer(member_answer(member, channel=channel)).data)
