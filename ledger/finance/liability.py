@@ -12,9 +12,10 @@ shown apart.
 The tier of a lot is its member's tier at ``as_of``: the last tier change at or before it, else
 the tier the first later change started from, else the member's tier now (never changed).
 
-Pending points as of a past moment are the pending points created by then and not resolved
-by then, at their current size: a partial cancellation shrinks a pending row in place, so a
-past figure may be lower by what was cancelled later. Held points are exact.
+Pending points as of a past moment are exact like the lots, from the pending cancellations:
+what a pending row held at ``as_of`` is what it holds now (or held when it matured; 0 once
+cancelled) plus what was cancelled from it after ``as_of``, for the rows created by then and
+not matured by then. Held points are exact.
 """
 
 from __future__ import annotations
@@ -43,7 +44,15 @@ from django.db.models.functions import Coalesce, TruncMonth
 
 from ledger.finance.values import Value as PointValueAt
 from ledger.finance.values import money, value_at
-from ledger.models import Account, Entry, Hold, Lot, LotConsumption, PendingEarn
+from ledger.models import (
+    Account,
+    Entry,
+    Hold,
+    Lot,
+    LotConsumption,
+    PendingCancellation,
+    PendingEarn,
+)
 from members.models import Tier, TierHistory
 
 
@@ -190,10 +199,17 @@ def debt_at(*, as_of: datetime) -> tuple[int, int]:
 
 
 def pending_at(*, as_of: datetime) -> int:
-    rows = PendingEarn.objects.filter(created_at__lte=as_of).filter(
-        Q(status=PendingEarn.Status.PENDING) | Q(resolved_at__gt=as_of)
+    """Pending points at ``as_of`` (see the module docstring): two sums, like the lots."""
+    held_now = PendingEarn.objects.filter(created_at__lte=as_of).filter(
+        Q(status=PendingEarn.Status.PENDING)
+        | Q(status=PendingEarn.Status.MATURED, resolved_at__gt=as_of)
     )
-    return rows.aggregate(total=Sum("points"))["total"] or 0
+    cancelled_since = PendingCancellation.objects.filter(
+        at__gt=as_of, pending__created_at__lte=as_of
+    )
+    return (held_now.aggregate(total=Sum("points"))["total"] or 0) + (
+        cancelled_since.aggregate(total=Sum("points"))["total"] or 0
+    )
 
 
 def held_at(*, as_of: datetime) -> int:

@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from ledger import errors
 from ledger.expiry import expiry_for
-from ledger.models import Account, Entry, Lot, LotConsumption, PendingEarn
+from ledger.models import Account, Entry, Lot, LotConsumption, PendingCancellation, PendingEarn
 from ledger.selectors import pending_maturing
 from ledger.services.points import earned_announce
 from ledger.services.posting import _lock, _points, _post, _save_counters
@@ -162,4 +162,7 @@ def pending_cancel(
         else:
             current.points -= size
         current.save(update_fields=["status", "resolved_at", "points"])
+        # In the same transaction: the row above only says what is pending now; finance's
+        # pending figure of a past date adds back what was cancelled after it.
+        PendingCancellation.objects.create(pending=current, points=size, at=at)
     return current
