@@ -12,7 +12,6 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
-
 PG_FORWARD = """
 CREATE OR REPLACE FUNCTION ledger_pending_cancellation_refuse_change() RETURNS trigger AS $$
 BEGIN
@@ -88,28 +87,46 @@ def triggers_drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0018_entry_account_period_index'),
+        ("ledger", "0018_entry_account_period_index"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PendingCancellation',
+            name="PendingCancellation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('points', models.BigIntegerField(verbose_name='points')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='at')),
-                ('pending', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cancellations', to='ledger.pendingearn', verbose_name='pending points')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("points", models.BigIntegerField(verbose_name="points")),
+                ("at", models.DateTimeField(default=django.utils.timezone.now, verbose_name="at")),
+                (
+                    "pending",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cancellations",
+                        to="ledger.pendingearn",
+                        verbose_name="pending points",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'pending points cancellation',
-                'verbose_name_plural': 'pending points cancellations',
-                'indexes': [models.Index(fields=['at'], name='pending_cancellation_at')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('points__gt', 0)), name='pending_cancellation_points_gt_0', violation_error_message='The number of points must be a positive whole number.')],
+                "verbose_name": "pending points cancellation",
+                "verbose_name_plural": "pending points cancellations",
+                "indexes": [models.Index(fields=["at"], name="pending_cancellation_at")],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("points__gt", 0)),
+                        name="pending_cancellation_points_gt_0",
+                        violation_error_message="The number of points must be a positive whole number.",
+                    )
+                ],
             },
         ),
         # Fill first: backwards the trigger must go before the table.
-    migrations.RunPython(fill, migrations.RunPython.noop, elidable=False),
-    migrations.RunPython(triggers, triggers_drop, elidable=False),
-]
+        migrations.RunPython(fill, migrations.RunPython.noop, elidable=False),
+        migrations.RunPython(triggers, triggers_drop, elidable=False),
+    ]
