@@ -45,6 +45,7 @@ from django.utils import timezone
 
 from ledger.models import Account, Entry
 from members.models import Member, Tier, TierHistory
+from members.periods import tier_change_dated
 from members.selectors import tiers_cached
 from members.services import member_tier_set, tier_changes_record
 
@@ -452,7 +453,9 @@ def tiers_recalculate(
     itself. ``progress`` (optional) is called after each chunk with the members gone through
     so far and the total, for a progress bar.
     """
-    now = now or timezone.now()
+    # A run dated in a month finance has closed is refused or run now (members.periods): its
+    # tier changes would move that month's liability by tier.
+    now, _moved = tier_change_dated(now or timezone.now())
     counts = dict.fromkeys(COUNTS, 0)
     tiers = list(Tier.objects.all())
     if not tiers:

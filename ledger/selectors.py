@@ -138,6 +138,20 @@ def lots_expiring_soon(*, member: Member, days: int, now: datetime | None = None
     ).order_by("expires_at", "id")
 
 
+def debit_dated_from(*, member: Member, points: int) -> datetime | None:
+    """The earliest moment a debit of ``points`` taken now may be dated without the ledger
+    moving it ("Dates" in ``ledger.services.posting``): the date of the newest lot it would take
+    points from, oldest first. None when the open lots hold fewer points. For callers that
+    backdate on purpose (the demo data) and want the entry at the date they chose."""
+    held = 0
+    lots = Lot.objects.filter(account__member=member, remaining__gt=0).order_by("earned_at", "id")
+    for earned_at, remaining in lots.values_list("earned_at", "remaining"):
+        held += remaining
+        if held >= points:
+            return earned_at
+    return None
+
+
 def pending_for(*, member: Member) -> QuerySet[PendingEarn]:
     """The member's points that are earned but not yet spendable, soonest first."""
     return PendingEarn.objects.filter(

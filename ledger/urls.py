@@ -12,6 +12,7 @@ urlpatterns: list = [
     path("approvals/<int:pk>/reject", views.approval_reject, name="approval-reject"),
     # Finance: the liability report and the month's close.
     path("finance/", finance.finance, name="finance"),
+    path("finance/section/<slug:name>/", finance.finance_section, name="finance-section"),
     path("finance/close/", finance.finance_close, name="finance-close"),
     path("finance/value/", finance.finance_value, name="finance-value"),
     path("finance/estimate/", finance.finance_estimate, name="finance-estimate"),

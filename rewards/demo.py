@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
+from ledger.selectors import debit_dated_from
 from loyalty_site.errors import DomainError
 from members.models import Member, Tier
 from rewards import services
@@ -408,17 +409,26 @@ def load(*, rng: random.Random, share: float = 0.45) -> int:
             # The ledger step backdates a year of history for every demo member, whatever their
             # enrolment date says, so their redemptions spread over the same year.
             start = now - timedelta(days=365)
-            span = int((now - start).total_seconds()) - 3600
             for _ in range(rng.randint(1, 3)):
                 # Only what the member may see and afford right now: the points are real.
                 choices = rewards_available(member=member)
                 if not choices:
                     break
                 reward = rng.choice(choices)
-                at = start + timedelta(seconds=rng.randrange(span))
+                # Dated after the points it spends (the newest lot it takes from): earlier, the
+                # ledger would move the entry (a "dated_after_lot" note) and the redemption row
+                # would keep a date its points disagree with.
+                cost = services.reward_cost(reward=reward, member=member)
+                earliest = debit_dated_from(member=member, points=cost)
+                if earliest is None or earliest >= now - timedelta(hours=3):
+                    break
+                earliest = max(earliest, start)
+                at = earliest + timedelta(
+                    seconds=rng.randrange(int((now - earliest).total_seconds()) - 3600)
+                )
                 if reward.ships and rng.random() < 0.3:
                     # Some recent parcels, so that the shipping list has work in it.
-                    at = now - timedelta(hours=rng.randint(2, 240))
+                    at = max(earliest, now - timedelta(hours=rng.randint(2, 240)))
                 try:
                     if rng.random() < 0.06:
                         reservation = services.redemption_reserve(

@@ -28,6 +28,7 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from ledger.finance.liability import _month, zone
+from ledger.finance.planner import report_reading
 from ledger.models import Entry, Lot, LotConsumption
 
 FOUR = Decimal("0.0001")
@@ -56,6 +57,7 @@ class Breakage:
     expected_redemption: Decimal
 
 
+@report_reading
 def breakage(*, now: datetime | None = None) -> Breakage:
     """Every earning cohort up to ``now`` with its actual and expected breakage."""
     now = now or timezone.now()

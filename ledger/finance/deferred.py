@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 from ledger.errors import ReasonRequired
 from ledger.finance.liability import _month, zone
 from ledger.finance.moments import day_end, month_next
+from ledger.finance.planner import report_reading
 from ledger.finance.values import Value, value_default
 from ledger.models import Entry, PointValue, RedemptionEstimate
 from loyalty_site.errors import DomainError
@@ -126,6 +127,7 @@ def _recognised(allocated: Decimal, redeemed: int, issued: int, rate: Decimal) -
     return allocated * min(Decimal(1), Decimal(redeemed) / (Decimal(issued) * rate))
 
 
+@report_reading
 def deferred_revenue(*, first: date, last: date) -> list[Period]:
     """One row per month from ``first``'s month to ``last``'s, cumulative from the start of
     the programme (the months before ``first`` are counted, not shown)."""

@@ -12,9 +12,10 @@ shown apart.
 The tier of a lot is its member's tier at ``as_of``: the last tier change at or before it, else
 the tier the first later change started from, else the member's tier now (never changed).
 
-Pending points as of a past moment are the pending points created by then and not resolved
-by then, at their current size: a partial cancellation shrinks a pending row in place, so a
-past figure may be lower by what was cancelled later. Held points are exact.
+Pending points as of a past moment are exact like the lots, from the pending cancellations:
+what a pending row held at ``as_of`` is what it holds now (or held when it matured; 0 once
+cancelled) plus what was cancelled from it after ``as_of``, for the rows created by then and
+not matured by then. Held points are exact.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -41,9 +43,18 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncMonth
 
+from ledger.finance.planner import report_reading
 from ledger.finance.values import Value as PointValueAt
 from ledger.finance.values import money, value_at
-from ledger.models import Account, Entry, Hold, Lot, LotConsumption, PendingEarn
+from ledger.models import (
+    Account,
+    Entry,
+    Hold,
+    Lot,
+    LotConsumption,
+    PendingCancellation,
+    PendingEarn,
+)
 from members.models import Tier, TierHistory
 
 
@@ -53,17 +64,15 @@ def zone() -> ZoneInfo:
 
 def tier_at(member_path: str, as_of):
     """An expression: the tier id of the member at ``member_path`` as of ``as_of`` (a moment,
-    or ``OuterRef`` to a moment of the row, e.g. an entry's ``created_at``)."""
-    before = TierHistory.objects.filter(member=OuterRef(member_path), at__lte=as_of).order_by(
-        "-at", "-id"
-    )
-    after = TierHistory.objects.filter(member=OuterRef(member_path), at__gt=as_of).order_by(
-        "at", "id"
-    )
+    or ``OuterRef`` to a moment of the row, e.g. an entry's ``created_at``). ``member_path``
+    "" is the row itself (a query on members)."""
+    member = OuterRef(member_path or "pk")
+    before = TierHistory.objects.filter(member=member, at__lte=as_of).order_by("-at", "-id")
+    after = TierHistory.objects.filter(member=member, at__gt=as_of).order_by("at", "id")
     return Case(
         When(Exists(before), then=Subquery(before.values("to_tier")[:1])),
         When(Exists(after), then=Subquery(after.values("from_tier")[:1])),
-        default=F(f"{member_path}__tier"),
+        default=F(f"{member_path}__tier" if member_path else "tier"),
         output_field=BigIntegerField(),
     )
 
@@ -98,10 +107,6 @@ def _grouped(as_of: datetime, **group) -> dict[tuple, int]:
 
 def _expiry_month(prefix: str):
     return TruncMonth(f"{prefix}expires_at", tzinfo=zone())
-
-
-def _tier(as_of: datetime):
-    return lambda prefix: tier_at(f"{prefix}account__member", as_of)
 
 
 @dataclass
@@ -144,9 +149,49 @@ def by_expiry_month(*, as_of: datetime) -> dict[date | None, int]:
     return {_month(key[0]): total for key, total in grouped.items()}
 
 
+# Points held at a moment per tier of their member then, in one statement. Summed per account
+# first (the two parts of ``_lot_parts``), so each member's tier is looked up once, not once per
+# lot: a member holds dozens of lots and the tier lookup (``tier_at``'s rule, written out) is
+# the costly part. Plain SQL that SQLite runs too (a CTE, no LATERAL).
+BY_TIER_SQL = """
+WITH parts AS (
+    SELECT lot.account_id, lot.remaining AS points
+    FROM ledger_lot lot
+    WHERE lot.earned_at <= %(as_of)s AND lot.remaining > 0
+    UNION ALL
+    SELECT lot.account_id, taken.points
+    FROM ledger_lotconsumption taken JOIN ledger_lot lot ON lot.id = taken.lot_id
+    WHERE taken.at > %(as_of)s AND lot.earned_at <= %(as_of)s
+), held AS (
+    SELECT account_id, SUM(points) AS points FROM parts GROUP BY account_id
+)
+SELECT tier_then, SUM(points) FROM (
+    SELECT held.points, CASE
+        WHEN EXISTS (SELECT 1 FROM members_tierhistory h
+                     WHERE h.member_id = account.member_id AND h.at <= %(as_of)s)
+        THEN (SELECT h.to_tier_id FROM members_tierhistory h
+              WHERE h.member_id = account.member_id AND h.at <= %(as_of)s
+              ORDER BY h.at DESC, h.id DESC LIMIT 1)
+        WHEN EXISTS (SELECT 1 FROM members_tierhistory h
+                     WHERE h.member_id = account.member_id AND h.at > %(as_of)s)
+        THEN (SELECT h.from_tier_id FROM members_tierhistory h
+              WHERE h.member_id = account.member_id AND h.at > %(as_of)s
+              ORDER BY h.at, h.id LIMIT 1)
+        ELSE member.tier_id
+    END AS tier_then
+    FROM held
+    JOIN ledger_account account ON account.id = held.account_id
+    JOIN members_member member ON member.id = account.member_id
+) per_member
+GROUP BY tier_then
+"""
+
+
 def by_tier(*, as_of: datetime) -> dict[int | None, int]:
     """Points held at ``as_of`` per tier id of their member at ``as_of``; None: no tier."""
-    return {key[0]: total for key, total in _grouped(as_of, tier=_tier(as_of)).items()}
+    with connection.cursor() as cursor:
+        cursor.execute(BY_TIER_SQL, {"as_of": connection.ops.adapt_datetimefield_value(as_of)})
+        return {tier: int(points) for tier, points in cursor.fetchall() if points}
 
 
 def balances_at(as_of: datetime):
@@ -190,10 +235,17 @@ def debt_at(*, as_of: datetime) -> tuple[int, int]:
 
 
 def pending_at(*, as_of: datetime) -> int:
-    rows = PendingEarn.objects.filter(created_at__lte=as_of).filter(
-        Q(status=PendingEarn.Status.PENDING) | Q(resolved_at__gt=as_of)
+    """Pending points at ``as_of`` (see the module docstring): two sums, like the lots."""
+    held_now = PendingEarn.objects.filter(created_at__lte=as_of).filter(
+        Q(status=PendingEarn.Status.PENDING)
+        | Q(status=PendingEarn.Status.MATURED, resolved_at__gt=as_of)
     )
-    return rows.aggregate(total=Sum("points"))["total"] or 0
+    cancelled_since = PendingCancellation.objects.filter(
+        at__gt=as_of, pending__created_at__lte=as_of
+    )
+    return (held_now.aggregate(total=Sum("points"))["total"] or 0) + (
+        cancelled_since.aggregate(total=Sum("points"))["total"] or 0
+    )
 
 
 def held_at(*, as_of: datetime) -> int:
@@ -203,6 +255,7 @@ def held_at(*, as_of: datetime) -> int:
     return rows.aggregate(total=Sum("points"))["total"] or 0
 
 
+@report_reading
 def liability_at(*, as_of: datetime) -> Liability:
     """The whole report of ``as_of`` (a bounded number of queries, whatever the programme)."""
     value = value_at(as_of)

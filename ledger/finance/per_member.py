@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import BigIntegerField, F, OuterRef, Subquery, Sum, Value
+from django.db.models import BigIntegerField, Exists, F, OuterRef, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from ledger.finance import liability
@@ -89,8 +89,11 @@ def member_rows(*, as_of: datetime, chunk: int = CHUNK) -> Iterator[MemberRow]:
         .values("number")[:1]
     )
     # Points or debt at as_of need a lot earned by then (a debt is an earn clawed back).
+    # Correlated (EXISTS per account), not ``pk IN (all lots)``: each chunk walks the accounts
+    # from ``last`` on by their primary key and looks at their own lots only; the IN form made
+    # every chunk read every lot (a million members: 500 chunks x the whole lot table).
     accounts = Account.objects.filter(
-        pk__in=Lot.objects.filter(earned_at__lte=as_of).values("account_id")
+        Exists(Lot.objects.filter(account=OuterRef("pk"), earned_at__lte=as_of))
     )
     last = 0
     while True:

@@ -37,6 +37,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ledger.finance import liability
 from ledger.finance.moments import day_end
+from ledger.finance.planner import report_reading
 from ledger.finance.values import Value as PointValueAt
 from ledger.finance.values import value_at, value_changes
 from ledger.models import Account, Entry
@@ -166,6 +167,7 @@ def _outstanding(as_of: datetime) -> dict:
     return {ALL: sum(by_tier.values()), **by_tier}
 
 
+@report_reading
 def rollforward(*, start: datetime, end: datetime) -> RollForward:
     """The roll-forward from the liability as of ``start`` to the liability as of ``end``."""
     if end < start:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -58,9 +58,9 @@ def _month_ends(as_of, count: int):
     return list(reversed(moments))
 
 
-def _charts(report):
-    ends = _month_ends(report.as_of, 12)
-    over_time = {
+def _over_time_chart(as_of):
+    ends = _month_ends(as_of, 12)
+    return {
         "type": "line",
         "data": {
             "labels": [timezone.localtime(m).strftime("%Y-%m-%d") for m in ends],
@@ -72,13 +72,16 @@ def _charts(report):
             ],
         },
     }
+
+
+def _expiry_chart(report):
     first = timezone.localtime(report.as_of).date().replace(day=1)
     months = [first]
     for _step in range(23):
         months.append(month_next(months[-1]))
     held = {m: row.points for m, row in report.by_expiry_month if m is not None}
     past = sum(points for m, points in held.items() if m < first)
-    expiry = {
+    return {
         "type": "bar",
         "data": {
             "labels": [m.strftime("%Y-%m") for m in months],
@@ -90,10 +93,10 @@ def _charts(report):
             ],
         },
     }
-    return over_time, expiry
 
 
-def _export(request, report, period, deferred):
+def _export(request, as_of, month):
+    """The table export asked for, computing only the report it needs (None: not an export)."""
     kind, fmt = request.GET.get("export"), request.GET.get("format", "csv")
     if fmt not in exports.FORMATS or kind not in (
         "summary",
@@ -104,12 +107,12 @@ def _export(request, report, period, deferred):
     ):
         return None
     if kind == "rollforward":
-        data = exports.rollforward_dataset(period)
+        data = exports.rollforward_dataset(rollforward_month(year=month.year, month=month.month))
     elif kind == "deferred":
-        data = exports.deferred_dataset(deferred)
+        data = exports.deferred_dataset(deferred_revenue(first=_year_before(month), last=month))
     else:
-        data = exports.dataset(report, kind)
-    stamp = timezone.localtime(report.as_of).strftime("%Y%m%d-%H%M%S")
+        data = exports.dataset(liability_at(as_of=as_of), kind)
+    stamp = timezone.localtime(as_of).strftime("%Y%m%d-%H%M%S")
     response = HttpResponse(
         exports.dataset_bytes(data, fmt), content_type=exports.CONTENT_TYPES[fmt]
     )
@@ -117,30 +120,50 @@ def _export(request, report, period, deferred):
     return response
 
 
-@login_required
-@permission_required(VIEW, raise_exception=True)
-def finance(request):
+def _year_before(month):
+    """The first of the 12 months that end with ``month``."""
+    first = month
+    for _step in range(11):
+        first = (first - timedelta(days=1)).replace(day=1)
+    return first
+
+
+def _moment(request):
+    """(form, as of, month of the roll-forward) from the page's query."""
     form = AsOfForm(request.GET or None)
     as_of, month = timezone.now(), None
     if form.is_bound and form.is_valid():
         as_of = form.cleaned_data["as_of"]
         month = form.cleaned_data["period"]
-    month = month or timezone.localtime(as_of).date().replace(day=1)
-    report = liability_at(as_of=as_of)
-    period = rollforward_month(year=month.year, month=month.month)
-    first = month
-    for _step in range(11):
-        first = (first - timedelta(days=1)).replace(day=1)
-    deferred = deferred_revenue(first=first, last=month)
+    return form, as_of, month or timezone.localtime(as_of).date().replace(day=1)
+
+
+def _query(request) -> str:
+    query = request.GET.copy()
+    for name in ("export", "format", "page"):
+        query.pop(name, None)
+    return query.urlencode()
+
+
+@login_required
+@permission_required(VIEW, raise_exception=True)
+def finance(request):
+    """The page: the liability of the moment and what is cheap to read. The reports that scan
+    months of history (the liability at 12 month ends, the roll-forward, breakage, deferred
+    revenue) are sections the page loads after itself (``finance_section``, htmx), so the page
+    answers at once, whatever the size of the ledger."""
+    form, as_of, month = _moment(request)
     if request.GET.get("export"):
-        response = _export(request, report, period, deferred)
+        response = _export(request, as_of, month)
         if response is not None:
             return response
-    over_time, expiry = _charts(report)
-    cohorts = breakage(now=as_of)
+    report = liability_at(as_of=as_of)
+    month_end = day_end(month_next(month) - timedelta(days=1))
     adjustments = Paginator(
         Entry.objects.filter(
-            kind=Entry.Kind.ADJUST, created_at__gt=period.start, created_at__lte=period.end
+            kind=Entry.Kind.ADJUST,
+            created_at__gt=day_end(month - timedelta(days=1)),
+            created_at__lte=month_end,
         )
         .select_related("actor", "account__member")
         .order_by("-created_at", "-id"),
@@ -152,26 +175,18 @@ def finance(request):
         .first()
     )
     reconciled = reconciliation.reconciliation_last()
-    query = request.GET.copy()
-    query.pop("export", None)
-    query.pop("format", None)
-    query.pop("page", None)
+    query = _query(request)
     return render(
         request,
         "ledger/finance/finance.html",
         {
             "form": form,
             "report": report,
-            "period": period,
-            "rollforward_rows": [
-                (code, label, period.lines[code], [lines[code] for _t, lines in period.by_tier])
-                for code, label in LINES.items()
-            ],
-            "tiers": [tier for tier, _lines in period.by_tier],
-            "breakage": cohorts,
-            "deferred": deferred,
-            "over_time": over_time,
-            "expiry": expiry,
+            "month_end": month_end,
+            "expiry": _expiry_chart(report),
+            "sections": {
+                name: f"{reverse('finance-section', args=[name])}?{query}" for name in SECTIONS
+            },
             "adjustments": adjustments,
             "closes": PeriodClose.objects.select_related("closed_by")[:12],
             "values": PointValue.objects.select_related("recorded_by")[:10],
@@ -179,7 +194,7 @@ def finance(request):
             "reconcile_job": reconcile_job,
             "reconciled": reconciled,
             "reconciled_sample": (reconciled.mismatches[:RECONCILE_SHOWN] if reconciled else []),
-            "query": query.urlencode(),
+            "query": query,
             "export_kinds": [
                 ("summary", _("Summary")),
                 ("expiry_month", _("By expiry month")),
@@ -189,14 +204,54 @@ def finance(request):
             ],
             "close_form": CloseForm(auto_id="close_%s", initial={"month": _last_closable()}),
             "value_form": ValueForm(auto_id="value_%s"),
-            "estimate_form": EstimateForm(
-                auto_id="estimate_%s", initial={"rate": cohorts.expected_redemption}
-            ),
+            "estimate_form": EstimateForm(auto_id="estimate_%s"),
             "can_close": request.user.has_perm("ledger.close_period"),
             "can_value": request.user.has_perm("ledger.add_pointvalue"),
             "can_estimate": request.user.has_perm("ledger.add_redemptionestimate"),
         },
     )
+
+
+def _section_over_time(as_of, month):
+    return {"over_time": _over_time_chart(as_of)}
+
+
+def _section_rollforward(as_of, month):
+    period = rollforward_month(year=month.year, month=month.month)
+    return {
+        "period": period,
+        "rollforward_rows": [
+            (code, label, period.lines[code], [lines[code] for _t, lines in period.by_tier])
+            for code, label in LINES.items()
+        ],
+        "tiers": [tier for tier, _lines in period.by_tier],
+    }
+
+
+def _section_breakage(as_of, month):
+    return {"breakage": breakage(now=as_of)}
+
+
+def _section_deferred(as_of, month):
+    return {"deferred": deferred_revenue(first=_year_before(month), last=month)}
+
+
+SECTIONS = {
+    "over_time": _section_over_time,
+    "rollforward": _section_rollforward,
+    "breakage": _section_breakage,
+    "deferred": _section_deferred,
+}
+
+
+@login_required
+@permission_required(VIEW, raise_exception=True)
+def finance_section(request, name: str):
+    """One of the page's slow sections, for the moment and month of the page's query."""
+    if name not in SECTIONS:
+        raise Http404
+    _form, as_of, month = _moment(request)
+    return render(request, f"ledger/finance/section_{name}.html", SECTIONS[name](as_of, month))
 
 
 def _last_closable() -> str:

@@ -4,6 +4,7 @@ finance's reports need beyond them (`finance`)."""
 
 from ledger.models.finance import (
     LotConsumption,
+    PendingCancellation,
     PeriodClose,
     PointValue,
     ReconciliationRun,
@@ -28,6 +29,7 @@ __all__ = [
     "IdempotencyRecord",
     "Lot",
     "LotConsumption",
+    "PendingCancellation",
     "PendingEarn",
     "PeriodClose",
     "PointValue",

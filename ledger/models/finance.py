@@ -1,4 +1,5 @@
-"""What finance's reports need beyond the entries: which lots each debit consumed.
+"""What finance's reports need beyond the entries: which lots each debit consumed, and when
+pending points were cancelled.
 
 A lot's ``remaining`` is only its state now; a report of a past date needs to know what each lot
 held then. Every debit (redeem, expiry, transfer out, negative adjustment or reverse) writes one
@@ -56,6 +57,45 @@ class LotConsumption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.points} ({self.lot_id})"
+
+
+class PendingCancellation(models.Model):
+    """Pending points taken back (a return inside the return window): how many, and when.
+
+    ``ledger.services.lifecycle.pending_cancel`` writes one per cancellation, in its
+    transaction. A partial cancellation shrinks the ``PendingEarn`` row in place, and a full one
+    leaves its points as they were just before, so the row alone cannot say what was pending at
+    a past moment; with these rows it is exact (``ledger.finance.liability.pending_at``)::
+
+        pending(t) = points now (0 if cancelled) + cancellations of it dated after t
+
+    for every row created at or before ``t`` and not matured by then. Append-only like the
+    entries (a trigger, migration 0019).
+    """
+
+    pending = models.ForeignKey(
+        "ledger.PendingEarn",
+        on_delete=models.PROTECT,
+        related_name="cancellations",
+        verbose_name=_("pending points"),
+    )
+    points = models.BigIntegerField(_("points"))
+    at = models.DateTimeField(_("at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("pending points cancellation")
+        verbose_name_plural = _("pending points cancellations")
+        indexes = [models.Index(fields=["at"], name="pending_cancellation_at")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(points__gt=0),
+                name="pending_cancellation_points_gt_0",
+                violation_error_message=_("The number of points must be a positive whole number."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.points} ({self.pending_id})"
 
 
 class PointValue(models.Model):

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ledger import errors
+from ledger.finance.closing import dated_in_open_period
 from ledger.models import Entry, Hold
 from ledger.selectors import holds_timed_out
 from ledger.services.posting import (
@@ -36,7 +37,8 @@ def hold_place(
 ) -> Hold:
     """Reserve points: they stay in the balance but are no longer available."""
     points = _points(points)
-    at = at or timezone.now()
+    # Held points count in the report of their date: not in a closed month (refused or now).
+    at, _moved = dated_in_open_period(at or timezone.now())
     expires_at = expires_at or at + timedelta(minutes=settings.LOYALTY_HOLD_TIMEOUT_MINUTES)
     with transaction.atomic():
         account = _lock_member_account(member)
@@ -105,6 +107,7 @@ def hold_post(
 
 
 def _release_hold(hold: Hold, status: str, at: datetime) -> Hold:
+    at, _moved = dated_in_open_period(at)  # See hold_place.
     account = _lock(hold.account_id)
     current = Hold.objects.get(pk=hold.pk)
     if current.status != Hold.Status.OPEN:

@@ -10,7 +10,8 @@ from django.utils.translation import gettext as _
 
 from ledger import errors
 from ledger.expiry import expiry_for
-from ledger.models import Account, Entry, Lot, LotConsumption, PendingEarn
+from ledger.finance.closing import dated_in_open_period
+from ledger.models import Account, Entry, Lot, LotConsumption, PendingCancellation, PendingEarn
 from ledger.selectors import pending_maturing
 from ledger.services.points import earned_announce
 from ledger.services.posting import _lock, _points, _post, _save_counters
@@ -59,16 +60,18 @@ def _expire_account(account: Account, now: datetime) -> int:
         if take <= 0:
             break
         account.balance -= take
+        # The run's time, not the lot's expiry date: entries stay in time order, so each
+        # "balance after" follows from the one before it. Never before the lot was earned (a
+        # run dated in the past, a transferred lot that keeps an earlier expiry): see "Dates" in
+        # posting.py. And never in a closed month: refused, or dated now with a note.
+        at, note = dated_in_open_period(max(now, lot.earned_at))
         entry = Entry.objects.create(
             account=account,
             kind=Entry.Kind.EXPIRE,
             amount=-take,
             balance_after=account.balance,
-            # The run's time, not the lot's expiry date: entries stay in time order, so each
-            # "balance after" follows from the one before it. Never before the lot was earned
-            # (a run dated in the past, a transferred lot that keeps an earlier expiry): see
-            # "Dates" in posting.py.
-            created_at=max(now, lot.earned_at),
+            created_at=at,
+            explanation=[{**note, "dated": now.isoformat()}] if note else [],
             reference=f"lot:{lot.pk}",
             reason_code="points_expired",
             refers_to_id=lot.entry_id,
@@ -125,8 +128,10 @@ def points_mature(*, now: datetime | None = None, ids: list[int] | None = None) 
                 explanation=pending.explanation,
                 purchase=pending.purchase,
             )
+            # Resolved when its entry is dated (later than ``now`` if moved out of a closed
+            # period): pending and posted never overlap in a report of any moment.
             claimed = PendingEarn.objects.filter(pk=pk, status=PendingEarn.Status.PENDING).update(
-                status=PendingEarn.Status.MATURED, entry=entry, resolved_at=now
+                status=PendingEarn.Status.MATURED, entry=entry, resolved_at=entry.created_at
             )
             if claimed != 1:
                 raise Conflict(_("Pending points were resolved twice."))
@@ -143,8 +148,11 @@ def points_mature(*, now: datetime | None = None, ids: list[int] | None = None) 
 def pending_cancel(
     *, pending: PendingEarn, points: int | None = None, at: datetime | None = None
 ) -> PendingEarn:
-    """Take back (part of) pending points, e.g. for a return inside the return window."""
-    at = at or timezone.now()
+    """Take back (part of) pending points, e.g. for a return inside the return window.
+
+    Not dated in a closed month (the pending points of its report would change): refused, or
+    dated now, by ``LOYALTY_FINANCE_CLOSED_PERIOD``."""
+    at, _moved = dated_in_open_period(at or timezone.now())
     with transaction.atomic():
         account = _lock(pending.account_id)
         current = PendingEarn.objects.get(pk=pending.pk)
@@ -162,4 +170,7 @@ def pending_cancel(
         else:
             current.points -= size
         current.save(update_fields=["status", "resolved_at", "points"])
+        # In the same transaction: the row above only says what is pending now; finance's
+        # pending figure of a past date adds back what was cancelled after it.
+        PendingCancellation.objects.create(pending=current, points=size, at=at)
     return current

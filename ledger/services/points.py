@@ -66,6 +66,15 @@ def points_earn(
     with transaction.atomic(savepoint=False):  # See "Savepoints" in posting.py.
         account = _lock_member_account(member)
         if pending_until is not None and pending_until > at:
+            # Pending points count in the report of their date: not in a closed month (refused
+            # or dated now with a note, which the matured entry keeps).
+            requested = at
+            at, note = dated_in_open_period(at)
+            if note:
+                fields["explanation"] = [
+                    *fields["explanation"],
+                    {**note, "dated": requested.isoformat()},
+                ]
             account.pending += points
             account.updated_at = at
             _save_counters(account)

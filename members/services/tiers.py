@@ -17,6 +17,7 @@ from members.models import (
     Tier,
     TierHistory,
 )
+from members.periods import tier_change_dated
 from members.selectors import (
     tiers_cached,
 )
@@ -49,7 +50,11 @@ def member_tier_set(
             locked.tier_below_since = None
             locked.save(update_fields=["tier_below_since"])
         return None
-    at = at or timezone.now()
+    # Not into a month finance has closed: refused or moved to now (members.periods).
+    asked = at or timezone.now()
+    at, moved = tier_change_dated(asked)
+    if moved:
+        note = f"{note.strip()} ({moved['note']}, dated {asked.isoformat()})".strip()
     history = TierHistory.objects.create(
         member=locked,
         from_tier_id=locked.tier_id,

@@ -1,6 +1,7 @@
 """Randomised ledger histories for finance's tests, and a from-scratch recomputation.
 
-``history_run`` drives the ledger's own services (earns, pending points, redemptions, holds,
+``history_run`` drives the ledger's own services (earns, pending points and their partial or
+full cancellation, redemptions, holds,
 expiries, returns into debt, transfers, staff adjustments, tier changes) at increasing moments
 and calls ``checkpoint(moment)`` now and then, so a test can record what a report said then.
 Now and then it also posts an entry dated in the past (``at=`` earlier than the last moment
@@ -55,6 +56,7 @@ def history_run(
         action = rng.choice(
             ["earn"] * 5
             + ["redeem", "reverse", "transfer", "adjust", "expire", "tier", "hold", "pending"]
+            + ["cancel"]
             + ["backdated"] * 3
         )
         try:
@@ -119,6 +121,16 @@ def history_run(
                     pending_until=now + timedelta(hours=30),
                 )
                 services.points_mature(now=now)
+            elif action == "cancel":
+                # A return inside the return window: part or all of the pending points.
+                open_pending = list(
+                    PendingEarn.objects.filter(account=account, status="pending").order_by("id")
+                )
+                if open_pending:
+                    pending = rng.choice(open_pending)
+                    services.pending_cancel(
+                        pending=pending, points=rng.randint(1, pending.points), at=now
+                    )
             elif action == "backdated":
                 # Before the newest lot, often: what made a roll-forward not close (issue 15).
                 at = now - timedelta(hours=rng.choice([2, 30, 300]), seconds=rng.randrange(60))

@@ -37,8 +37,8 @@ def test_demo_history_reconciles_and_is_loaded_once():
 
 
 def test_every_month_of_the_whole_demo_rolls_forward_to_zero():
-    """The rewards demo backdates redemptions over the year: the posting dates each after the
-    lots it takes from, so no month of the demo shows a difference."""
+    """The rewards demo backdates redemptions over the year, each after the points it spends,
+    so no month of the demo shows a difference and no redemption needed moving."""
     from django.core.management import call_command
     from django.db.models import F, Min
     from django.utils import timezone
@@ -48,13 +48,16 @@ def test_every_month_of_the_whole_demo_rolls_forward_to_zero():
 
     call_command("demo_data", members=30)
     # (Read in Python: SQLite, the embedded mode's database, has no JSON containment.)
-    notes = {
-        item.get("note")
-        for explanation in Entry.objects.values_list("explanation", flat=True)
+    moved = [
+        (kind, reference)
+        for kind, reference, explanation in Entry.objects.values_list(
+            "kind", "reference", "explanation"
+        )
         for item in (explanation if isinstance(explanation, list) else [])
-        if isinstance(item, dict)
-    }
-    assert "dated_after_lot" in notes
+        if isinstance(item, dict) and item.get("note") == "dated_after_lot"
+    ]
+    assert Entry.objects.filter(kind=Entry.Kind.REDEEM).exists()
+    assert [m for m in moved if m[0] == Entry.Kind.REDEEM] == []
     assert not LotConsumption.objects.filter(at__lt=F("lot__earned_at")).exists()
     month = timezone.localtime(Entry.objects.aggregate(first=Min("created_at"))["first"])
     month = month.date().replace(day=1)

@@ -4,6 +4,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from ledger import services
@@ -93,3 +94,128 @@ def test_an_entry_of_this_month_needs_no_query_for_the_check(django_assert_num_q
     now = timezone.now()
     with django_assert_num_queries(0):
         assert dated_in_open_period(now) == (now, {})
+
+
+def _closed_report() -> dict:
+    result = liability.liability_at(as_of=closed_through())
+    return {
+        "points": result.points,
+        "months": [(month, row.points) for month, row in result.by_expiry_month],
+        "tiers": [(tier.pk if tier else None, row.points) for tier, row in result.by_tier],
+        "debt": (result.members_in_debt, result.debt_points),
+        "pending": result.pending_points,
+        "held": result.held_points,
+    }
+
+
+def _late_writes():
+    """Every write that can date something: what it writes and where that lands (its date)."""
+    from campaigns.tiers import tiers_recalculate
+    from members.models import TierHistory
+    from members.services.tiers import member_tier_set
+
+    def redeem(w):
+        return services.points_redeem(member=w.member, points=10, at=w.late).created_at
+
+    def earn(w):
+        return services.points_earn(member=w.member, points=10, at=w.late).created_at
+
+    def earn_batch(w):
+        (entry,) = services.points_earn_batch(member=w.member, earns=[{"points": 5, "at": w.late}])
+        return entry.created_at
+
+    def adjust(w):
+        entry = services.points_adjust(
+            member=w.member, points=-10, reason="late fix", actor=w.staff, at=w.late
+        )
+        return entry.created_at
+
+    def transfer(w):
+        services.points_transfer(
+            source=w.member, target=w.other, points=10, reason="household", at=w.late
+        )
+        return Entry.objects.filter(kind=Entry.Kind.TRANSFER).latest("id").created_at
+
+    def reverse(w):
+        return services.points_reverse(
+            entry=w.earn, points=10, reason="return", at=w.late
+        ).created_at
+
+    def expire(w):
+        services.points_expire(now=w.late)
+        return Entry.objects.get(kind=Entry.Kind.EXPIRE).created_at
+
+    def pending_earn(w):
+        pending = services.points_earn(
+            member=w.member, points=7, at=w.late, pending_until=w.late + timedelta(days=400)
+        )
+        return pending.created_at
+
+    def pending_cancel(w):
+        services.pending_cancel(pending=w.pending, points=5, at=w.late)
+        return w.pending.cancellations.get().at
+
+    def hold_place(w):
+        return services.hold_place(member=w.member, points=5, at=w.late).created_at
+
+    def hold_void(w):
+        return services.hold_void(hold=w.hold, at=w.late).resolved_at
+
+    def hold_post(w):
+        entry = services.hold_post(hold=w.hold, at=w.late)
+        w.hold.refresh_from_db()
+        assert w.hold.resolved_at == entry.created_at
+        return entry.created_at
+
+    def tier_set(w):
+        member_tier_set(
+            member=w.member, tier=w.gold, reason="staff", actor=w.staff, note="late", at=w.late
+        )
+        return TierHistory.objects.get(to_tier=w.gold).at
+
+    def tier_recalc(w):
+        tiers_recalculate(now=w.late)
+        return TierHistory.objects.get(to_tier=w.gold).at
+
+    return [
+        redeem, earn, earn_batch, adjust, transfer, reverse, expire, pending_earn,
+        pending_cancel, hold_place, hold_void, hold_post, tier_set, tier_recalc,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("write", _late_writes(), ids=lambda write: write.__name__)
+@pytest.mark.parametrize("mode", ["move", "refuse"])
+def test_every_write_dated_in_a_closed_month_is_moved_or_refused(write, mode, settings):
+    from types import SimpleNamespace
+
+    from members.models import Tier
+
+    settings.LOYALTY_FINANCE_CLOSED_PERIOD = mode
+    settings.LOYALTY_ADJUSTMENT_DAILY_LIMIT = 10**6
+    # A window long enough that a recalculation moved to now still finds the March points.
+    Tier.objects.create(name="Silver", rank=1, threshold=0, window_months=120)
+    gold = Tier.objects.create(name="Gold", rank=2, threshold=100, window_months=120)
+    member, other = MemberFactory(), MemberFactory()
+    earn = services.points_earn(member=member, points=300, at=MARCH)
+    services.points_earn(member=member, points=50, at=MARCH, expires_at=MARCH + timedelta(days=1))
+    pending = services.points_earn(
+        member=member, points=40, at=MARCH, pending_until=MARCH + timedelta(days=400)
+    )
+    hold = services.hold_place(
+        member=member, points=20, at=MARCH, expires_at=MARCH + timedelta(days=400)
+    )
+    period_close(month=date(2025, 3, 1), actor=UserFactory())
+    before = _closed_report()
+    late = MARCH + timedelta(days=2)
+    world = SimpleNamespace(
+        member=member, other=other, earn=earn, pending=pending, hold=hold, gold=gold,
+        staff=UserFactory(), late=late,
+    )  # fmt: skip
+    if mode == "refuse":
+        # Its own transaction, as every caller has: an earn adds no savepoint of its own.
+        with pytest.raises(PeriodClosed), transaction.atomic():
+            write(world)
+    else:
+        assert write(world) > closed_through()
+    assert _closed_report() == before
+    assert rollforward_month(year=2025, month=3).lines["difference"].points == 0

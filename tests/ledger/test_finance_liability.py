@@ -10,7 +10,15 @@ from django.utils import timezone
 from ledger import services
 from ledger.finance import liability, moments
 from ledger.finance.values import value_at
-from ledger.models import Account, Entry, Lot, LotConsumption, PointValue
+from ledger.models import (
+    Account,
+    Entry,
+    Lot,
+    LotConsumption,
+    PendingCancellation,
+    PendingEarn,
+    PointValue,
+)
 from tests.factories import MemberFactory
 from tests.ledger.finance_histories import START, history_run, pending_open, recompute
 
@@ -38,14 +46,19 @@ def test_past_liability_equals_what_it_said_then_and_a_recomputation(seed, setti
         for moment in [moment for moment in said if moment >= at]:
             del said[moment]
 
-    end = history_run(
-        seed,
-        checkpoint=lambda moment: said.setdefault(moment, report(moment)),
-        backdated=forget_from,
-    )
+    pending_said = {}
+
+    def checkpoint(moment):
+        said.setdefault(moment, report(moment))
+        # Pending points are never backdated, so what was said of them is never forgotten.
+        pending_said.setdefault(moment, liability.pending_at(as_of=moment))
+
+    end = history_run(seed, checkpoint=checkpoint, backdated=forget_from)
     assert said, "the history took no checkpoint"
     for moment, then in said.items():
         assert report(moment) == then == recompute(moment), moment
+    for moment, then in pending_said.items():
+        assert liability.pending_at(as_of=moment) == then, moment
     # And at every moment something was posted at: a debit dated before the lot it took from
     # makes the stretch up to that lot's date disagree, however short it is.
     for moment in sorted(set(Entry.objects.values_list("created_at", flat=True))):
@@ -175,6 +188,75 @@ def test_held_and_pending_as_of_a_date():
     assert (liability.held_at(as_of=at_two), liability.pending_at(as_of=at_two)) == (30, 40)
     at_seven = START + timedelta(hours=7)
     assert (liability.held_at(as_of=at_seven), liability.pending_at(as_of=at_seven)) == (0, 0)
+
+
+def test_pending_of_a_past_date_stays_what_the_report_said_after_later_cancellations():
+    member = MemberFactory()
+    hour = timedelta(hours=1)
+    pending = services.points_earn(
+        member=member, points=100, at=START, pending_until=START + timedelta(days=30)
+    )
+    other = services.points_earn(member=member, points=50, at=START, pending_until=START + 6 * hour)
+    said = {moment: liability.pending_at(as_of=moment) for moment in [START, START + hour]}
+    assert said == {START: 150, START + hour: 150}
+    services.pending_cancel(pending=pending, points=30, at=START + 2 * hour)
+    services.pending_cancel(pending=other, points=10, at=START + 2 * hour)
+    said[START + 3 * hour] = liability.pending_at(as_of=START + 3 * hour)
+    assert said[START + 3 * hour] == 110
+    services.pending_cancel(pending=pending, at=START + 4 * hour)  # the remaining 70
+    services.points_mature(now=START + 7 * hour)  # the other's remaining 40
+    for moment, then in said.items():
+        assert liability.pending_at(as_of=moment) == then, moment
+    assert liability.pending_at(as_of=START + 5 * hour) == 40
+    assert liability.pending_at(as_of=START + 8 * hour) == 0
+    assert sorted(PendingCancellation.objects.values_list("pending_id", "points", "at")) == sorted(
+        [
+            (pending.pk, 30, START + 2 * hour),
+            (other.pk, 10, START + 2 * hour),
+            (pending.pk, 70, START + 4 * hour),
+        ]
+    )
+    for change in (
+        lambda: PendingCancellation.objects.update(points=1),
+        lambda: PendingCancellation.objects.all().delete(),
+    ):
+        with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+            change()
+
+
+def test_a_refused_cancellation_records_nothing():
+    member = MemberFactory()
+    pending = services.points_earn(
+        member=member, points=20, at=START, pending_until=START + timedelta(days=1)
+    )
+    with pytest.raises(services.posting.errors.InvalidPoints):
+        services.pending_cancel(pending=pending, points=21)
+    assert not PendingCancellation.objects.exists()
+
+
+def test_the_migration_records_the_cancellations_the_data_keeps():
+    """Migration 0019: a fully cancelled row is one cancellation of its points at its
+    resolution; a row still pending had no cancellation the data can show."""
+    import importlib
+
+    from django.apps import apps
+
+    fill = importlib.import_module("ledger.migrations.0019_pending_cancellation")
+    account = services.posting.account_for(MemberFactory())
+    cancelled = PendingEarn.objects.create(
+        account=account,
+        points=25,
+        status=PendingEarn.Status.CANCELLED,
+        matures_at=START + timedelta(days=1),
+        created_at=START,
+        resolved_at=START + timedelta(hours=2),
+    )
+    PendingEarn.objects.create(account=account, points=5, matures_at=START, created_at=START)
+    fill.fill(apps, None)
+    assert list(PendingCancellation.objects.values_list("pending_id", "points", "at")) == [
+        (cancelled.pk, 25, START + timedelta(hours=2))
+    ]
+    assert liability.pending_at(as_of=START + timedelta(hours=1)) == 30
 
 
 def test_money_uses_the_value_in_force_at_the_date(settings):

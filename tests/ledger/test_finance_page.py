@@ -29,6 +29,9 @@ def test_only_finance_and_administrators_see_the_page(client, staff_user, role):
     allowed = role in ("Finance", "Administrator")
     for name in ("finance",):
         assert client.get(reverse(name)).status_code == (200 if allowed else 403)
+    for section in ("over_time", "rollforward", "breakage", "deferred"):
+        response = client.get(reverse("finance-section", args=[section]))
+        assert response.status_code == (200 if allowed else 403), section
     for name in ("finance-close", "finance-value", "finance-estimate", "finance-reconcile"):
         response = client.post(reverse(name), {})
         assert (response.status_code == 403) == (not allowed), (role, name)
@@ -43,6 +46,22 @@ def test_the_page_shows_the_report_and_passes_the_csp_check(finance):
     assert "1,234" in html
     assert "12.34" in html
     assert_no_unmarked_inline_code(html, None)
+    # The slow reports load after the page, each from its own address with the page's query.
+    sections = {
+        "over_time": "liability-over-time",
+        "rollforward": "Closes to zero",
+        "breakage": "2025-01",
+        "deferred": "Worked example",
+    }
+    for section, shown in sections.items():
+        url = reverse("finance-section", args=[section])
+        assert f'hx-get="{url}?as_of=2025-02-01&amp;period=2025-01"' in html, section
+        part = finance.get(url, {"as_of": "2025-02-01", "period": "2025-01"})
+        assert part.status_code == 200 and shown in part.content.decode(), section
+        assert_no_unmarked_inline_code(part.content.decode(), None)
+    assert finance.get(reverse("finance-section", args=["nothing"])).status_code == 404
+    bad = finance.get(reverse("finance-section", args=["rollforward"]), {"as_of": "tomorrow"})
+    assert bad.status_code == 200
 
 
 def test_bad_dates_are_form_errors_not_500s(finance):
@@ -126,10 +145,18 @@ def test_the_page_answers_in_a_bounded_number_of_queries(
     settings.LOYALTY_EXPIRY_MONTHS = 2
     settings.LOYALTY_ADJUSTMENT_DAILY_LIMIT = 10**6
     history_run(2, steps=20, members=2)
-    url = reverse("finance")
+    urls = [reverse("finance")] + [
+        reverse("finance-section", args=[name])
+        for name in ("over_time", "rollforward", "breakage", "deferred")
+    ]
     params = {"as_of": (START + timedelta(days=60)).date().isoformat()}
-    with django_assert_max_num_queries(80):
-        finance.get(url, params)
+    # The page itself reads the liability and a few lists; each section its own report (the
+    # over-time chart: one query per month end).
+    bounds = [30, 35, 25, 15, 20]
+    for bound, url in zip(bounds, urls, strict=True):
+        with django_assert_max_num_queries(bound):
+            finance.get(url, params)
     history_run(3, steps=80, members=8)
-    with django_assert_max_num_queries(80):
-        finance.get(url, params)
+    for bound, url in zip(bounds, urls, strict=True):
+        with django_assert_max_num_queries(bound):
+            assert finance.get(url, params).status_code == 200
