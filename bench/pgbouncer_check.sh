@@ -46,7 +46,8 @@ chmod a+w "$dir"
 if [ "$(id -u)" = 0 ]; then pgbouncer -d -u postgres "$dir/pgbouncer.ini"; else pgbouncer -d "$dir/pgbouncer.ini"; fi
 sleep 1
 echo "pgbouncer (transaction mode, pool of 4 server connections) on 127.0.0.1:$PORT"
-export DATABASE_URL="postgres://$user@127.0.0.1:$PORT/$db" DATABASE_POOLER=transaction
+# PGBOUNCER_CHECK_POOLER=session shows what breaks without the setting.
+export DATABASE_URL="postgres://$user@127.0.0.1:$PORT/$db" DATABASE_POOLER=${PGBOUNCER_CHECK_POOLER:-transaction}
 .venv/bin/python manage.py ensure_database
 # --reuse-db: the test database is created once; dropping it would meet pgbouncer's own server
 # connections to it.
