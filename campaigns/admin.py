@@ -51,13 +51,18 @@ from campaigns.simulator import campaign_simulate, simulate
 from loyalty_site.errors import DomainError, form_error
 from members.admin_actions import rows_run
 from members.admin_numbers import NumbersInRange
+from members.admin_paginator import EstimatedCountPaginator
 from members.change_reason import FIELD as CHANGE_REASON
 from members.change_reason import ChangeReasonAdmin, change_reason
 from members.models import Member
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records written by the services: staff look, the services write."""
+    """Records written by the services: staff look, the services write. Some hold a row per
+    purchase (millions): no count of the whole table on a page view."""
+
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     def has_add_permission(self, request):
         return False

@@ -366,7 +366,10 @@ def _chunk_recalculate(*, tiers: list[Tier], now: datetime, chunk: _Chunk) -> di
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [RECALC_LOCK_KEY])
         sql, params = _targets_query(tiers=tiers, now=now, chunk=chunk)
         cursor.execute(f"DROP TABLE IF EXISTS {TEMP_TABLE}")
-        cursor.execute(f"CREATE TEMPORARY TABLE {TEMP_TABLE} AS {sql}", params)
+        # Dropped at commit on PostgreSQL: behind a pooler in transaction mode the server
+        # connection goes to another process next, which must not find this table.
+        on_commit = " ON COMMIT DROP" if connection.vendor == "postgresql" else ""
+        cursor.execute(f"CREATE TEMPORARY TABLE {TEMP_TABLE}{on_commit} AS {sql}", params)
         if connection.vendor == "postgresql":
             # A temporary table has no statistics until analysed: without them the planner
             # guesses its size and may choose a plan that visits it once per member.

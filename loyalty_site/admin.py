@@ -22,8 +22,10 @@ from django.utils.translation import ngettext
 from import_export.admin import ImportMixin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
+from ledger import admin as ledger_admin
+from ledger.models import Entry, Purchase
 from loyalty_site import webhooks
-from loyalty_site.channels import channel_keys_revoke
+from loyalty_site.channels import channel_keys_revoke, channel_names
 from loyalty_site.member_import import MemberImportResource
 from loyalty_site.models import Channel, ChannelAPIKey, WebhookDelivery, WebhookSubscription
 from loyalty_site.privacy import member_erase, member_export
@@ -109,6 +111,20 @@ class MemberAdmin(ImportMixin, members_admin.MemberAdmin):
 
 admin.site.unregister(Member)
 admin.site.register(Member, MemberAdmin)
+
+
+# --- the ledger's channel filters: their choices are the channels, which live up here ---
+class EntryAdmin(ledger_admin.EntryAdmin):
+    channel_names = staticmethod(channel_names)
+
+
+class PurchaseAdmin(ledger_admin.PurchaseAdmin):
+    channel_names = staticmethod(channel_names)
+
+
+for _model, _admin in ((Entry, EntryAdmin), (Purchase, PurchaseAdmin)):
+    admin.site.unregister(_model)
+    admin.site.register(_model, _admin)
 
 
 # --- staff users and roles ---

@@ -385,4 +385,5 @@ for _spec in EXPORTS.values():
         label=_spec.label,
         permission=_spec.permissions[0],
         result_template="exports/job_result.html",
+        reads_replica=True,
     )(export_run)

@@ -152,6 +152,50 @@ elif _db["ENGINE"] in {"django.db.backends.postgresql"}:
 else:
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL or SQLite database")
 DATABASES = {"default": _db}
+
+# DATABASE_POOLER=transaction: the database is reached through PgBouncer (or another pooler) in
+# transaction mode, where consecutive transactions of one process may run on different server
+# connections. The app keeps no session state across transactions (locks are transaction-scoped
+# pg_advisory_xact_lock, SET is SET LOCAL, temporary tables are dropped on commit), but two
+# things Django and psycopg do by default are session state: server-side cursors
+# (QuerySet.iterator() outside a transaction) and prepared statements. Both are turned off.
+DATABASE_POOLER = env_choice("DATABASE_POOLER", "session", {"session", "transaction"})
+
+
+def _pooled(database: dict) -> dict:
+    if DATABASE_POOLER == "transaction":
+        database["DISABLE_SERVER_SIDE_CURSORS"] = True
+        # psycopg 3 prepares a statement run 5 times on a connection; with None it never does.
+        database["OPTIONS"]["prepare_threshold"] = None
+    return database
+
+
+# DATABASE_REPLICA_URL: a streaming replica of DATABASE_URL that reports and exports read
+# (members.replica: the finance report, its exports, the exports page's jobs, the dashboard's
+# daily figures); writes never go there. Unset, everything uses DATABASE_URL.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+if _db["ENGINE"] == "django.db.backends.postgresql":
+    _pooled(_db)
+    if DATABASE_REPLICA_URL:
+        try:
+            _replica = dj_database_url.parse(
+                DATABASE_REPLICA_URL,
+                conn_max_age=_db["CONN_MAX_AGE"],
+                conn_health_checks=True,
+            )
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"DATABASE_REPLICA_URL is not a valid database URL: {exc}"
+            ) from None
+        if _replica["ENGINE"] != "django.db.backends.postgresql":
+            raise ImproperlyConfigured("DATABASE_REPLICA_URL must name a PostgreSQL database")
+        _replica["OPTIONS"] = dict(_replica.get("OPTIONS") or {})
+        # In tests the replica is the test database itself, under a second connection.
+        _replica["TEST"] = {"MIRROR": "default"}
+        DATABASES["replica"] = _pooled(_replica)
+elif DATABASE_REPLICA_URL or DATABASE_POOLER != "session":
+    raise ImproperlyConfigured("DATABASE_REPLICA_URL and DATABASE_POOLER need PostgreSQL")
+DATABASE_ROUTERS = ["members.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth and security ---

@@ -6,6 +6,7 @@ from django.utils.translation import ngettext
 
 from members.admin_actions import rows_run
 from members.admin_numbers import NumbersInRange
+from members.admin_paginator import EstimatedCountPaginator
 from members.change_reason import ChangeReasonAdmin
 from members.errors import InvalidEmail, InvalidPhone, MemberErased
 from members.models import AuditEntry, Card, Consent, Member, Tier, TierHistory
@@ -117,6 +118,7 @@ class MemberAdmin(admin.ModelAdmin):
         "Card number, e-mail, phone, external id, or the start of a first or last name."
     )
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     readonly_fields = (
         "public_id",
         "tier",
@@ -173,6 +175,7 @@ class CardAdmin(admin.ModelAdmin):
     raw_id_fields = ("member", "replaced_by")
     search_fields = ("=number",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     readonly_fields = (
         "number",
         "member",
@@ -236,6 +239,7 @@ class TierHistoryAdmin(admin.ModelAdmin):
     list_select_related = ("member", "from_tier", "to_tier")
     raw_id_fields = ("member",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     def has_add_permission(self, request):
         return False
@@ -254,6 +258,7 @@ class ConsentAdmin(admin.ModelAdmin):
     list_select_related = ("member",)
     raw_id_fields = ("member",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     def has_add_permission(self, request):
         return False
@@ -272,6 +277,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
     list_select_related = ("actor", "member")
     raw_id_fields = ("member",)
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     def has_add_permission(self, request):
         return False

@@ -27,6 +27,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -37,6 +38,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from members.models import BackgroundJob
+from members.replica import on_replica
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,8 @@ class JobKind:
     # The result template draws charts (templates/includes/chart.html): the job page loads the
     # chart library for it, also while the job still runs (its result arrives through htmx).
     charts: bool = False
+    # An export or a report: its reads go to the read replica, if any (members.replica).
+    reads_replica: bool = False
 
 
 KINDS: dict[str, JobKind] = {}
@@ -70,11 +74,12 @@ def job_kind(
     permission: str,
     result_template: str | None = None,
     charts: bool = False,
+    reads_replica: bool = False,
 ):
     """Register the decorated ``run(job, progress)`` as the job kind `name`."""
 
     def register(run):
-        KINDS[name] = JobKind(name, label, permission, run, result_template, charts)
+        KINDS[name] = JobKind(name, label, permission, run, result_template, charts, reads_replica)
         return run
 
     return register
@@ -122,8 +127,10 @@ def job_run(job_id: int) -> str | None:
         return None
     job = BackgroundJob.objects.get(pk=job_id)
     progress = _Progress(job)
+    kind = KINDS[job.kind]
     try:
-        result = KINDS[job.kind].run(job, progress)
+        with on_replica() if kind.reads_replica else nullcontext():
+            result = kind.run(job, progress)
     except JobRefused as refusal:
         _finish(job, BackgroundJob.Status.FAILED, error=str(refusal))
     except Exception:

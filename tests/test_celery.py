@@ -106,3 +106,50 @@ def test_a_refusal_or_another_error_is_not_retried(monkeypatch, error):
     result = app.tasks[TASK].apply(CHUNK)
     assert result.failed() and result.result is error
     assert len(calls) == 1
+
+
+# --- queues: default, sends, reports (loyalty_site/celery.py) ---
+def _queue(name: str) -> str:
+    return app.amqp.router.route({}, name)["queue"].name
+
+
+def test_sends_and_reports_have_their_own_queues_the_rest_the_default():
+    tasks = _ours()
+    assert {name: _queue(name) for name in tasks if name.startswith("campaigns.messages")} == {
+        "campaigns.messages_fan_out": "sends",
+        "campaigns.messages_send_chunk": "sends",
+        "campaigns.messages_retry": "sends",
+    }
+    assert _queue("campaigns.campaign_send") == "sends"
+    for name in (
+        "members.job_run",
+        "ledger.ledger_reconcile_chunk",
+        "loyalty_site.dashboard_refresh",
+    ):
+        assert _queue(name) == "reports", name
+    assert _queue("rewards.reservations_expire_chunk") == "default"
+    assert _queue("ledger.points_expire") == "default"
+    # Every route names a task that exists (a renamed task would silently go to default).
+    from loyalty_site.celery import QUEUES, TASK_QUEUES
+
+    assert set(TASK_QUEUES) <= set(tasks)
+    assert {_queue(name) for name in tasks} == set(QUEUES)
+
+
+def test_every_queue_has_a_worker_in_production_and_in_make_run():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from loyalty_site.celery import QUEUES
+
+    def consumed(procfile: str) -> set[str]:
+        queues = set()
+        for line in (Path(settings.BASE_DIR) / procfile).read_text().splitlines():
+            words = line.split()
+            if "worker" in words and "--queues" in words:
+                queues |= set(words[words.index("--queues") + 1].split(","))
+        return queues
+
+    assert consumed("Procfile") == set(QUEUES)
+    assert consumed("Procfile.dev") == set(QUEUES)

@@ -26,16 +26,24 @@ def chunked(ids: Sequence[int], size: int) -> Iterator[list[int]]:
 
 
 def reconciliation_start(
-    *, trigger: str, account_ids: Sequence[int], chunk_size: int, started_by=None
+    *,
+    trigger: str,
+    chunk_size: int,
+    account_ids: Sequence[int] | None = None,
+    accounts: int | None = None,
+    started_by=None,
 ) -> ReconciliationRun:
-    """Record a run that will check ``account_ids`` in chunks of ``chunk_size``."""
-    chunks = -(-len(account_ids) // chunk_size) if account_ids else 0
+    """Record a run that will check ``account_ids`` (or that many ``accounts``, for a caller
+    that walks them in ranges) in chunks of ``chunk_size``."""
+    if accounts is None:
+        accounts = len(account_ids)
+    chunks = -(-accounts // chunk_size) if accounts else 0
     now = timezone.now()
     return ReconciliationRun.objects.create(
         trigger=trigger,
         started_by=started_by,
         started_at=now,
-        accounts=len(account_ids),
+        accounts=accounts,
         chunks=chunks,
         finished_at=None if chunks else now,
     )
@@ -50,6 +58,18 @@ def reconciliation_chunk(
     if run_id is not None and account_ids:
         _chunk_record(run_id, key=min(account_ids), checked=len(account_ids), found=found)
     return found
+
+
+def reconciliation_range(
+    *, first: int, last: int, run_id: int
+) -> tuple[list[tuple[Account, list[str]]], int]:
+    """Check the accounts with ids from ``first`` to ``last``, a chunk of run ``run_id`` (the
+    command's, which walks ranges instead of holding every id); returns the accounts that do
+    not reconcile, with their problems, and how many accounts the range holds."""
+    checked = Account.objects.filter(pk__range=(first, last)).count()
+    found = list(selectors.mismatches_between(first=first, last=last))
+    _chunk_record(run_id, key=first, checked=checked, found=found)
+    return found, checked
 
 
 def _chunk_record(run_id: int, *, key: int, checked: int, found) -> None:

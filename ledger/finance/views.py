@@ -42,6 +42,7 @@ from ledger.models import (
 from loyalty_site.errors import DomainError, form_error
 from members import background
 from members.models import BackgroundJob
+from members.replica import on_replica
 
 VIEW = "ledger.view_finance"
 RECONCILE_CHUNK = 2000  # accounts per chunk of a run started from the page
@@ -153,11 +154,13 @@ def finance(request):
     revenue) are sections the page loads after itself (``finance_section``, htmx), so the page
     answers at once, whatever the size of the ledger."""
     form, as_of, month = _moment(request)
-    if request.GET.get("export"):
-        response = _export(request, as_of, month)
-        if response is not None:
-            return response
-    report = liability_at(as_of=as_of)
+    # The reports' reads (every entry and lot up to a date) go to the read replica, if any.
+    with on_replica():
+        if request.GET.get("export"):
+            response = _export(request, as_of, month)
+            if response is not None:
+                return response
+        report = liability_at(as_of=as_of)
     month_end = day_end(month_next(month) - timedelta(days=1))
     adjustments = Paginator(
         Entry.objects.filter(
@@ -251,7 +254,9 @@ def finance_section(request, name: str):
     if name not in SECTIONS:
         raise Http404
     _form, as_of, month = _moment(request)
-    return render(request, f"ledger/finance/section_{name}.html", SECTIONS[name](as_of, month))
+    with on_replica():
+        context = SECTIONS[name](as_of, month)
+    return render(request, f"ledger/finance/section_{name}.html", context)
 
 
 def _last_closable() -> str:
@@ -351,7 +356,10 @@ def finance_reconcile(request):
 
 
 @background.job_kind(
-    "ledger.liability_members", label=gettext_lazy("Liability per member"), permission=VIEW
+    "ledger.liability_members",
+    label=gettext_lazy("Liability per member"),
+    permission=VIEW,
+    reads_replica=True,
 )
 def liability_members_job(job, progress):
     from datetime import datetime

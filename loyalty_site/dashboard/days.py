@@ -31,6 +31,7 @@ from campaigns import nps
 from ledger.models import Account, Entry, Purchase
 from loyalty_site.models import DashboardDay, DashboardRewardDay
 from members.models import Member
+from members.replica import on_replica
 from rewards.models import Redemption
 
 ACTIVE_WINDOW_DAYS = 30
@@ -190,12 +191,20 @@ def day_compute(day: date, *, previous: DashboardDay | None, rolling: bool = Tru
     return {"figures": figures, "rewards": rewards}
 
 
-@transaction.atomic
 def day_refresh(*, day: date, now: datetime | None = None) -> DashboardDay:
     """Compute `day` and upsert its row and its reward rows; running it again changes nothing
     (as long as the day before is unchanged)."""
+    # The day before from the default database: days_refresh has just written it.
     previous = DashboardDay.objects.filter(day=day - timedelta(days=1)).first()
-    computed = day_compute(day, previous=previous)
+    # The day's facts (purchases, entries, members) from the read replica, if any: a compute
+    # reads a day's rows of the biggest tables; the upsert below is short.
+    with on_replica():
+        computed = day_compute(day, previous=previous)
+    return _day_store(day=day, computed=computed, now=now)
+
+
+@transaction.atomic
+def _day_store(*, day: date, computed: dict, now: datetime | None) -> DashboardDay:
     row, _created = DashboardDay.objects.update_or_create(
         day=day, defaults={**computed["figures"], "computed_at": now or timezone.now()}
     )

@@ -121,3 +121,114 @@ def test_ledger_permissions_by_role(staff_user):
     # admin refuses those to everyone anyway (see the read-only test above).
     assert not service.has_perm("ledger.change_entry")
     assert not finance.has_perm("ledger.delete_entry")
+
+
+# --- changelists at scale: no count of the whole table, no DISTINCT, search by member first ---
+BIG_CHANGELISTS = [
+    (name, params)
+    for name, filtered in (
+        ("ledger_entry", {"channel": "till"}),
+        ("ledger_purchase", {"channel": "till"}),
+        ("members_member", {"status__exact": "active"}),
+        ("ledger_lot", {"q": "a-1"}),
+    )
+    for params in ({}, {"q": "alice@example.nl"}, filtered)
+]
+
+
+def _whole_table_reads(queries) -> list[str]:
+    """The statements that read a whole table to answer a page: an unbounded COUNT, or a
+    DISTINCT (the default filter's choices)."""
+    found = []
+    for query in queries:
+        sql = query["sql"].upper()
+        if ("COUNT(" in sql and "LIMIT" not in sql) or "DISTINCT" in sql:
+            found.append(query["sql"])
+    return found
+
+
+@pytest.fixture
+def big_programme():
+    from ledger.models import Purchase
+    from loyalty_site.channels import channel_create
+    from loyalty_site.models import SCOPES
+    from tests.factories import CardFactory
+    from tests.ledger.factories import PurchaseFactory
+
+    channel_create(name="till", kind="pos", scopes=list(SCOPES))
+    alice = MemberFactory(email="alice@example.nl", last_name="Jansen")
+    bob = MemberFactory(email="bob@example.nl", last_name="Bakker")
+    card = CardFactory(member=alice)
+    for n in range(3):
+        services.points_earn(member=alice, points=1 + n, channel="till", reference=f"a-{n}")
+        services.points_earn(member=bob, points=10 + n, channel="web", reference=f"b-{n}")
+    PurchaseFactory(member=alice, channel="till", external_id="R-1")
+    PurchaseFactory(member=bob, channel="till", external_id="R-2")
+    assert Purchase.objects.count() == 2
+    return {"alice": alice, "bob": bob, "card": card}
+
+
+@pytest.mark.parametrize(("name", "params"), BIG_CHANGELISTS)
+def test_changelist_reads_no_whole_table(client, superuser, big_programme, name, params):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(superuser)
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get(reverse(f"admin:{name}_changelist"), params)
+    assert page.status_code == 200
+    assert _whole_table_reads(captured.captured_queries) == []
+    # Session, user, the page's rows, the bounded count, the search's member ids and
+    # account ids, the channel filter's choices: the same handful at any size.
+    assert len(captured.captured_queries) <= 10
+
+
+def test_unfiltered_count_is_the_planner_estimate(client, superuser, big_programme, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from members.admin_paginator import EstimatedCountPaginator
+
+    monkeypatch.setattr(EstimatedCountPaginator, "counted_at_most", 2)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE ledger_entry")
+    client.force_login(superuser)
+    url = reverse("admin:ledger_entry_changelist")
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get(url)
+    assert page.context["cl"].result_count == Entry.objects.count() == 6
+    assert not [q for q in captured.captured_queries if "COUNT(" in q["sql"].upper()]
+    # Filtered, the count stops at counted_at_most rows.
+    assert client.get(url, {"kind__exact": "earn"}).context["cl"].result_count == 2
+
+
+def test_entries_and_purchases_found_by_members_own_search(client, superuser, big_programme):
+    card = big_programme["card"]
+    client.force_login(superuser)
+    entries = reverse("admin:ledger_entry_changelist")
+    for term in ("alice@example.nl", "ALICE@example", card.number, "jans"):
+        found = client.get(entries, {"q": term}).context["cl"].result_list
+        assert sorted(e.amount for e in found) == [1, 2, 3], term
+    assert [e.amount for e in client.get(entries, {"q": "b-2"}).context["cl"].result_list] == [12]
+    assert list(client.get(entries, {"q": "nobody@example.nl"}).context["cl"].result_list) == []
+    purchases = reverse("admin:ledger_purchase_changelist")
+    found = client.get(purchases, {"q": "alice@example.nl"}).context["cl"].result_list
+    assert [p.external_id for p in found] == ["R-1"]
+    found = client.get(purchases, {"q": "R-2"}).context["cl"].result_list
+    assert [p.member for p in found] == [big_programme["bob"]]
+    # A search within a filter keeps the filter.
+    found = client.get(entries, {"q": "jans", "channel": "web"}).context["cl"].result_list
+    assert list(found) == []
+
+
+def test_channel_filter_offers_the_channels_and_filters(client, superuser, big_programme):
+    client.force_login(superuser)
+    page = client.get(reverse("admin:ledger_entry_changelist"), {"channel": "till"})
+    assert sorted(e.amount for e in page.context["cl"].result_list) == [1, 2, 3]
+    choices = [
+        c["display"]
+        for f in page.context["cl"].filter_specs
+        for c in f.choices(page.context["cl"])
+        if f.title == "channel"
+    ]
+    assert "till" in choices

@@ -62,3 +62,32 @@ def test_schedules_declare_the_ledger_jobs():
         "ledger.ledger_reconcile",
     ):
         assert task in names and task in app.tasks
+
+
+def test_reconcile_finds_each_kind_of_mismatch_set_based(django_assert_max_num_queries):
+    """One statement per range finds the accounts that disagree; only those are read again."""
+    from ledger.selectors import account_ids_mismatched, ledger_mismatches
+
+    members = [MemberFactory() for _ in range(6)]
+    for member in members:
+        services.points_earn(member=member, points=40)
+    ids = [member.account.pk for member in members]
+    Account.objects.filter(pk=ids[1]).update(balance=39)  # entries and lots disagree
+    Account.objects.filter(pk=ids[3]).update(held=5)  # no open hold
+    Account.objects.filter(pk=ids[4]).update(pending=7)  # no pending points
+    assert account_ids_mismatched(first=min(ids), last=max(ids)) == [ids[1], ids[3], ids[4]]
+    with django_assert_max_num_queries(4):  # the range's ids, the statement, the three again
+        found = {account.pk: problems for account, problems in ledger_mismatches()}
+    assert found == {
+        ids[1]: ["balance 39 != entries 40", "balance 39 != lots 40"],
+        ids[3]: ["held 5 != open holds 0"],
+        ids[4]: ["pending 7 != pending points 0"],
+    }
+    # A chunk of the nightly job sees only its own accounts, even inside a wider range.
+    assert [a.pk for a, _p in ledger_mismatches(account_ids=[ids[0], ids[4]])] == [ids[4]]
+    out = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command(
+            "ledger_reconcile", "--no-progress", "--chunk-size", "2", stdout=out, stderr=out
+        )
+    assert "checked 6 accounts, 3 mismatches" in out.getvalue()
