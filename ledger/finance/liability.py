@@ -27,7 +27,6 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -43,7 +42,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, TruncMonth
 
-from ledger.finance.planner import report_reading
+from ledger.finance.planner import report_connection, report_reading
 from ledger.finance.values import Value as PointValueAt
 from ledger.finance.values import money, value_at
 from ledger.models import (
@@ -189,8 +188,9 @@ GROUP BY tier_then
 
 def by_tier(*, as_of: datetime) -> dict[int | None, int]:
     """Points held at ``as_of`` per tier id of their member at ``as_of``; None: no tier."""
-    with connection.cursor() as cursor:
-        cursor.execute(BY_TIER_SQL, {"as_of": connection.ops.adapt_datetimefield_value(as_of)})
+    reader = report_connection()
+    with reader.cursor() as cursor:
+        cursor.execute(BY_TIER_SQL, {"as_of": reader.ops.adapt_datetimefield_value(as_of)})
         return {tier: int(points) for tier, points in cursor.fetchall() if points}
 
 

@@ -11,18 +11,28 @@ from __future__ import annotations
 
 import functools
 
-from django.db import connection, transaction
+from django.db import connections, router, transaction
+
+from ledger.models import Entry
+
+
+def report_connection():
+    """The connection a report's hand-written SQL reads on: where the router sends the
+    ledger's reads (the read replica inside ``members.replica.on_replica()``)."""
+    return connections[router.db_for_read(Entry)]
 
 
 def report_reading(function):
-    """Run ``function`` (a report: reads only) in a transaction without PostgreSQL's JIT."""
+    """Run ``function`` (a report: reads only) in a transaction without PostgreSQL's JIT, on
+    the database its reads go to: the read replica inside ``members.replica.on_replica()``."""
 
     @functools.wraps(function)
     def reading(*args, **kwargs):
-        if connection.vendor != "postgresql":
+        reader = report_connection()
+        if reader.vendor != "postgresql":
             return function(*args, **kwargs)
-        with transaction.atomic():
-            with connection.cursor() as cursor:
+        with transaction.atomic(using=reader.alias):
+            with reader.cursor() as cursor:
                 cursor.execute("SET LOCAL jit = off")
             return function(*args, **kwargs)
 
