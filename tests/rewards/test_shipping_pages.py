@@ -17,6 +17,7 @@ from tests.rewards.factories import (
     VoucherCodeFactory,
     VoucherRewardFactory,
 )
+from tests.test_csp import assert_no_unmarked_inline_code
 
 pytestmark = pytest.mark.django_db
 
@@ -372,3 +373,13 @@ def test_both_lists_answer_in_a_bounded_number_of_queries_with_many_rows(
         page = client.get(reverse("redemptions"), {"member": "Street"})
     with django_assert_max_num_queries(12):
         client.get(reverse("redemption", args=[Redemption.objects.first().pk]))
+
+
+def test_the_pages_carry_no_inline_code(client, agent, parcel, reservation):
+    for url in (
+        reverse("shipping"),
+        reverse("redemptions"),
+        reverse("redemption", args=[parcel.pk]),
+        reverse("redemption", args=[reservation.pk]),
+    ):
+        assert_no_unmarked_inline_code(client.get(url).content.decode(), None)
