@@ -406,6 +406,10 @@ def _shipping_render(request, *, bound: FulfilmentForm | None = None, bound_id=N
         "paged": bool(form.is_bound and form.cleaned_data.get("after")),
         "oldest_first": selectors.shipments_oldest_first(chosen),
         "may_change": request.user.has_perm("rewards.change_fulfilment"),
+        # Fifty rows of links and forms: the paths' common starts, reversed once, not per row.
+        "redemption_base": reverse("redemptions"),
+        "shipping_base": reverse("shipping"),
+        "member_base": reverse("member-search"),
         "export_url": f"{reverse('exports')}?{urlencode(export_query)}",
     }
     return render(request, "rewards/shipping.html", context, status=status)
@@ -547,6 +551,8 @@ def redemption_list(request):
         "query": query.urlencode(),
         "next_cursor": _cursor(rows[-1]) if more else None,
         "paged": bool(data.get("after")),
+        "redemption_base": reverse("redemptions"),
+        "member_base": reverse("member-search"),
     }
     return render(request, "rewards/redemption_list.html", context)
 

@@ -143,6 +143,8 @@ def test_an_agent_marks_a_parcel_shipped_with_a_tracking_code_and_a_reason(clien
     html = client.get(reverse("shipping")).content.decode()
     assert "Tote bag" in html and "Damrak 1<br>1012 LG Amsterdam" in html
     assert f'href="{reverse("member-page", args=[parcel.member_id])}"' in html
+    assert f'href="{reverse("redemption", args=[parcel.pk])}"' in html
+    assert f'action="{reverse("shipping-set", args=[parcel.pk])}"' in html
 
     here = reverse("shipping") + "?status=to_ship"
     response = _ship(
