@@ -97,7 +97,13 @@ def exports_page(request):
             )
             return redirect("job", job.pk)
     else:
-        form = ExportForm(specs=specs)
+        # A list page links here with its filters (the shipping list: export, status, dates).
+        wanted = {
+            key: request.GET[key]
+            for key in ("export", "status", "date_from", "date_to")
+            if request.GET.get(key) is not None
+        }
+        form = ExportForm(specs=specs, initial=wanted)
     kinds = [exports.job_kind_name(spec.key) for spec in exports.EXPORTS.values()]
     jobs = list(
         BackgroundJob.objects.filter(requested_by=request.user, kind__in=kinds).order_by(

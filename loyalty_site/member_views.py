@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -314,7 +315,14 @@ def member_voucher_resend(request, member_id: int, redemption_id: int):
     member = _member(request, member_id)
     redemption = get_object_or_404(Redemption, pk=redemption_id, member=member)
     form = VoucherResendForm(request.POST, prefix="voucher")
-    back = redirect("member-page-redemptions", member_id=member.pk)
+    # The redemptions page (/redemptions/<id>/) posts here too and asks to come back to it.
+    wanted = request.POST.get("next") or ""
+    if wanted and url_has_allowed_host_and_scheme(
+        wanted, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        back = redirect(wanted)
+    else:
+        back = redirect("member-page-redemptions", member_id=member.pk)
     if not form.is_valid():
         for errors in form.errors.values():
             messages.error(request, " ".join(errors))

@@ -84,15 +84,18 @@ SECTIONS = [
     ),
     Section(
         _("Redemptions"),
-        _("Who redeemed what, where; cancel a reservation."),
-        "admin:rewards_redemption_changelist",
+        _(
+            "Search redemptions by member, reward, status, date or voucher code; cancel a "
+            "reservation, send a voucher again."
+        ),
+        "redemptions",
         "rewards.view_redemption",
         "service",
     ),
     Section(
         _("Shipping"),
         _("Physical rewards to ship; mark them shipped or delivered; export the list."),
-        "admin:rewards_fulfilment_changelist",
+        "shipping",
         "rewards.view_fulfilment",
         "service",
     ),

@@ -81,6 +81,28 @@ class GenerateCodesForm(ActionForm):
     )
 
 
+class ReasonActionForm(ActionForm):
+    """The changelist's action bar with the reason a staff change needs (audited with it)."""
+
+    reason = forms.CharField(
+        label=_("Reason"),
+        required=False,
+        max_length=255,
+        help_text=_("Recorded in the member's audit trail with your name."),
+    )
+
+
+def _action_reason(modeladmin, request) -> str | None:
+    """The reason typed in the action bar, or None (with an error message) when it is empty."""
+    reason = (request.POST.get("reason") or "").strip()
+    if not reason:
+        modeladmin.message_user(
+            request, _("Give a reason for this change; nothing was changed."), messages.ERROR
+        )
+        return None
+    return reason
+
+
 class RewardTierPriceInline(NumbersInRange, admin.TabularInline):
     model = RewardTierPrice
     extra = 0
@@ -356,15 +378,21 @@ class RedemptionAdmin(RedemptionAdminBase):
         "tracking_code",
     )
     readonly_fields = tuple(f for f in fields if f not in ("shipping_address", "tracking_code"))
+    action_form = ReasonActionForm
     actions = ["cancel_reservations", "export_csv"]
 
     @admin.action(description=_("Cancel selected reservations"), permissions=["change"])
     def cancel_reservations(self, request, queryset):
+        reason = _action_reason(self, request)
+        if reason is None:
+            return
         rows_run(
             self,
             request,
             queryset,
-            lambda redemption: services.redemption_cancel(redemption=redemption),
+            lambda redemption: services.redemption_cancel(
+                redemption=redemption, actor=request.user, reason=reason
+            ),
             done=lambda n: (
                 ngettext_lazy(
                     "%(count)d reservation cancelled; its points and stock are back.",
@@ -439,6 +467,7 @@ class FulfilmentAdmin(RedemptionAdminBase):
         "fulfilment_status",
         "fulfilment_updated_at",
     )
+    action_form = ReasonActionForm
     actions = ["mark_shipped", "mark_delivered", "mark_returned", "export_to_ship"]
 
     def get_queryset(self, request):
@@ -455,11 +484,17 @@ class FulfilmentAdmin(RedemptionAdminBase):
         ]
 
     def _mark(self, request, queryset, status, message):
+        # The same service as the shipping page (/shipping/), audited with who and why.
+        reason = _action_reason(self, request)
+        if reason is None:
+            return
         rows_run(
             self,
             request,
             queryset,
-            lambda redemption: services.fulfilment_set(redemption=redemption, status=status),
+            lambda redemption: services.fulfilment_set(
+                redemption=redemption, status=status, actor=request.user, reason=reason
+            ),
             done=lambda n: message % {"count": n},
         )
 

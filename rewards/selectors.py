@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 
 from ledger import selectors as ledger_selectors
-from members.models import Member, Tier
+from members.models import AuditEntry, Member, Tier
 from rewards.models import Redemption, Reward, RewardTierPrice, VoucherCode
 from rewards.services import COUNTING_STATUSES
 from rewards.services.redemptions import reservations_due
@@ -226,4 +226,112 @@ def reward_redemptions_recent(*, reward: Reward):
         Redemption.objects.filter(reward=reward)
         .select_related("member", "voucher_code")
         .order_by("-created_at", "-pk")
+    )
+
+
+# --- customer service's shipping list and redemption search (rewards/views.py) ---------------
+#
+# Both are read by keyset, never counted or offset: a page is at most `limit` rows after the
+# cursor, the (created_at, id) of the last row of the page before. A redemption's time is when
+# it was made (a shipment's too: the export filters its dates the same way).
+
+
+def _after(rows, *, cursor: tuple[datetime, int] | None, oldest_first: bool):
+    if cursor is None:
+        return rows
+    at, pk = cursor
+    # The first condition alone is an index range on created_at; the second breaks ties.
+    if oldest_first:
+        return rows.filter(Q(created_at__gte=at) & (Q(created_at__gt=at) | Q(pk__gt=pk)))
+    return rows.filter(Q(created_at__lte=at) & (Q(created_at__lt=at) | Q(pk__lt=pk)))
+
+
+def _between(rows, *, start: datetime | None, end: datetime | None):
+    if start is not None:
+        rows = rows.filter(created_at__gte=start)
+    if end is not None:
+        rows = rows.filter(created_at__lt=end)
+    return rows
+
+
+def shipments_search(
+    *,
+    status: str = "",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    cursor: tuple[datetime, int] | None = None,
+    limit: int,
+) -> list[Redemption]:
+    """Redemptions with something to ship, with their member and reward, at most `limit`.
+
+    Parcels still to ship come oldest first (the one waiting longest is the next to pack);
+    every other status, or all of them, newest first. Reads through redemption_fulfilment_idx
+    (fulfilment status, created_at). `start` is inclusive, `end` exclusive.
+    """
+    oldest_first = shipments_oldest_first(status)
+    rows = Redemption.objects.exclude(fulfilment_status="")
+    if status:
+        rows = rows.filter(fulfilment_status=status)
+    rows = _after(_between(rows, start=start, end=end), cursor=cursor, oldest_first=oldest_first)
+    order = ("created_at", "id") if oldest_first else ("-created_at", "-id")
+    return list(rows.select_related("member", "reward").order_by(*order)[:limit])
+
+
+def shipments_oldest_first(status: str) -> bool:
+    return status == Redemption.FulfilmentStatus.TO_SHIP
+
+
+def redemptions_search(
+    *,
+    member_ids: list[int] | None = None,
+    reward_id: int | None = None,
+    status: str = "",
+    code: str = "",
+    start: datetime | None = None,
+    end: datetime | None = None,
+    cursor: tuple[datetime, int] | None = None,
+    limit: int,
+) -> list[Redemption]:
+    """Redemptions newest first, with member, reward and voucher code, at most `limit`.
+
+    `member_ids` (the members a search box found), `reward_id`, `status` and `code` (a voucher
+    code, exactly: its unique index finds it) narrow the search; `start` is inclusive, `end`
+    exclusive.
+    """
+    rows = Redemption.objects.all()
+    if member_ids is not None:
+        rows = rows.filter(member_id__in=list(member_ids))
+    if reward_id is not None:
+        rows = rows.filter(reward_id=reward_id)
+    if status:
+        rows = rows.filter(status=status)
+    if code:
+        rows = rows.filter(voucher_code__code=code)
+    rows = _after(_between(rows, start=start, end=end), cursor=cursor, oldest_first=False)
+    return list(
+        rows.select_related("member", "reward", "voucher_code").order_by("-created_at", "-id")[
+            :limit
+        ]
+    )
+
+
+def redemption_detail(*, redemption_id: int) -> Redemption | None:
+    """One redemption with its member, reward, voucher code, hold and ledger entry."""
+    return (
+        Redemption.objects.select_related("member", "reward", "voucher_code", "hold", "entry")
+        .filter(pk=redemption_id)
+        .first()
+    )
+
+
+def redemption_history(*, redemption: Redemption) -> list[AuditEntry]:
+    """What staff did to this redemption (cancelled it, moved its parcel on, sent its voucher
+    again), newest first: the member's audit entries that name it. Reads through
+    audit_member_recent; a member has few entries."""
+    return list(
+        AuditEntry.objects.filter(
+            member_id=redemption.member_id, details__redemption_id=redemption.pk
+        )
+        .select_related("actor")
+        .order_by("-at", "-id")
     )

@@ -19,4 +19,14 @@ urlpatterns: list = [
         views.reward_codes_import,
         name="reward-codes-import",
     ),
+    # Customer service: the shipping list and the redemption search (issue 14).
+    path("shipping/", views.shipping_list, name="shipping"),
+    path("shipping/<int:redemption_id>/status/", views.shipping_set, name="shipping-set"),
+    path("redemptions/", views.redemption_list, name="redemptions"),
+    path("redemptions/<int:redemption_id>/", views.redemption_view, name="redemption"),
+    path(
+        "redemptions/<int:redemption_id>/cancel/",
+        views.redemption_cancel,
+        name="redemption-page-cancel",
+    ),
 ]

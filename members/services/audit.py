@@ -49,6 +49,8 @@ AUDIT_ACTIONS = {
     "campaign_offer_create": _("Campaign offer added"),
     "campaign_offer_delete": _("Campaign offer removed"),
     "voucher_resend": _("Voucher sent again"),
+    "redemption_cancel": _("Reservation cancelled"),
+    "fulfilment_set": _("Shipping status changed"),
     "members_export": _("Members exported"),
     "shipping_export": _("Shipping list exported"),
     "audit_export": _("Audit log exported"),

@@ -6,7 +6,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from members.errors import ReasonRequired
 from members.models import Member
+from members.services import audit_record
 from rewards.errors import (
     FulfilmentTransition,
 )
@@ -40,13 +42,28 @@ def fulfilment_set(
     redemption: Redemption,
     status: str,
     tracking_code: str | None = None,
+    actor=None,
+    reason: str = "",
     now: datetime | None = None,
 ) -> Redemption:
-    """Move a shipment on: to ship → shipped → delivered, shipped or delivered → returned."""
+    """Move a shipment on: to ship → shipped → delivered, shipped or delivered → returned.
+
+    A staff user (``actor``: the shipping page, the admin) must give a ``reason``; the change is
+    recorded in the member's audit trail with both. Without an actor (the demo data, an import)
+    nothing is audited. Setting the status it already has changes nothing, but a new tracking
+    code given with it is saved (and audited): a parcel's code is often known only later.
+    """
+    reason = (reason or "").strip()
+    if actor is not None and not reason:
+        raise ReasonRequired(fields={"reason": ReasonRequired.default_detail})
     redemption = _locked(redemption)
-    if redemption.fulfilment_status == status:
+    old = redemption.fulfilment_status
+    tracking = tracking_code.strip() if tracking_code is not None else None
+    if tracking is not None and tracking == redemption.tracking_code:
+        tracking = None
+    if old == status and tracking is None:
         return redemption
-    if status not in FULFILMENT_NEXT.get(redemption.fulfilment_status, set()):
+    if old != status and status not in FULFILMENT_NEXT.get(old, set()):
         raise FulfilmentTransition(
             _("Cannot go from “%(old)s” to “%(new)s”.")
             % {
@@ -56,11 +73,27 @@ def fulfilment_set(
                 else status,
             }
         )
-    redemption.fulfilment_status = status
-    redemption.fulfilment_updated_at = now or timezone.now()
-    fields = ["fulfilment_status", "fulfilment_updated_at"]
-    if tracking_code is not None:
-        redemption.tracking_code = tracking_code.strip()
+    fields = []
+    if old != status:
+        redemption.fulfilment_status = status
+        redemption.fulfilment_updated_at = now or timezone.now()
+        fields += ["fulfilment_status", "fulfilment_updated_at"]
+    if tracking is not None:
+        redemption.tracking_code = tracking
         fields.append("tracking_code")
     redemption.save(update_fields=fields)
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="fulfilment_set",
+            member=redemption.member,
+            reason=reason,
+            # The tracking code is the carrier's, not personal; the address is never copied.
+            details={
+                "redemption_id": redemption.pk,
+                "from": old,
+                "to": status,
+                **({"tracking_code": tracking} if tracking is not None else {}),
+            },
+        )
     return redemption

@@ -28,8 +28,10 @@ from django.utils.translation import gettext as _
 from ledger import services as ledger_services
 from ledger.errors import HoldNotOpen, InvalidPoints
 from ledger.models import Hold
+from members.errors import ReasonRequired
 from members.events import event_emit
 from members.models import Member
+from members.services import audit_record
 from rewards.errors import (
     RedemptionConfirmed,
     RedemptionNotReserved,
@@ -279,8 +281,18 @@ def _release(*, redemption: Redemption, now: datetime) -> None:
 
 
 @transaction.atomic
-def redemption_cancel(*, redemption: Redemption, now: datetime | None = None) -> Redemption:
-    """Cancel a reservation: points, stock and code return. A confirmed redemption is final."""
+def redemption_cancel(
+    *, redemption: Redemption, actor=None, reason: str = "", now: datetime | None = None
+) -> Redemption:
+    """Cancel a reservation: points, stock and code return. A confirmed redemption is final.
+
+    A channel cancels without an actor; a staff user (``actor``: the redemptions page, the
+    admin) must give a ``reason``, and the cancellation is recorded in the member's audit trail.
+    Cancelling a reservation that has already ended changes (and audits) nothing.
+    """
+    reason = (reason or "").strip()
+    if actor is not None and not reason:
+        raise ReasonRequired(fields={"reason": ReasonRequired.default_detail})
     now = now or timezone.now()
     redemption = _locked(redemption)
     if redemption.status == Redemption.Status.CONFIRMED:
@@ -291,6 +303,14 @@ def redemption_cancel(*, redemption: Redemption, now: datetime | None = None) ->
     redemption.ended_at = now
     redemption.save(update_fields=["status", "ended_at"])
     _release(redemption=redemption, now=now)
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="redemption_cancel",
+            member=redemption.member,
+            reason=reason,
+            details={"redemption_id": redemption.pk, "points": redemption.points},
+        )
     return redemption
 
 

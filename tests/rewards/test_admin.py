@@ -6,6 +6,7 @@ import tablib
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from members.models import AuditEntry
 from rewards import services
 from rewards.admin import VoucherCodeResource
 from rewards.models import Redemption, Reward
@@ -123,7 +124,11 @@ def test_customer_service_cancels_a_reservation(client, staff_user, member_with)
     client.force_login(staff_user("Customer service"))
     response = client.post(
         reverse("admin:rewards_redemption_changelist"),
-        {"action": "cancel_reservations", "_selected_action": [reservation.pk, confirmed.pk]},
+        {
+            "action": "cancel_reservations",
+            "_selected_action": [reservation.pk, confirmed.pk],
+            "reason": "member called",
+        },
         follow=True,
     )
     assert "cannot be cancelled" in response.content.decode()
@@ -162,9 +167,20 @@ def test_fulfilment_actions_and_shipping_export(client, staff_user, member_with)
     assert rows[1][7] == "'=HYPERLINK(evil)"
     assert rows[2][7] == "Damrak 1, Amsterdam"
 
-    client.post(changelist, {"action": "mark_shipped", "_selected_action": [first.pk]})
+    refused = client.post(
+        changelist, {"action": "mark_shipped", "_selected_action": [first.pk]}, follow=True
+    )
+    assert "Give a reason" in refused.content.decode()
+    first.refresh_from_db()
+    assert first.fulfilment_status == "to_ship"
+    client.post(
+        changelist,
+        {"action": "mark_shipped", "_selected_action": [first.pk], "reason": "sent by PostNL"},
+    )
     first.refresh_from_db()
     assert first.fulfilment_status == "shipped"
+    audit = AuditEntry.objects.get(action="fulfilment_set")
+    assert audit.reason == "sent by PostNL" and audit.member_id == first.member_id
     rows = _rows(client.get(reverse("admin:rewards_fulfilment_export")))
     assert [row[0] for row in rows[1:]] == [str(second.pk)]
 

@@ -5,9 +5,17 @@ from django.utils import timezone
 from django.utils.translation import override
 
 from rewards import services
-from rewards.models import ChannelKind
-from rewards.selectors import rewards_available, rewards_visible
+from rewards.models import ChannelKind, Redemption
+from rewards.selectors import (
+    redemption_detail,
+    redemption_history,
+    redemptions_search,
+    rewards_available,
+    rewards_visible,
+    shipments_search,
+)
 from tests.rewards.factories import (
+    ProductRewardFactory,
     RewardFactory,
     TierFactory,
     VoucherCodeFactory,
@@ -126,3 +134,74 @@ def test_bounded_number_of_queries(member_with, django_assert_max_num_queries):
         rewards = rewards_available(member=member, channel_kind=ChannelKind.POS)
         assert len(rewards) == 80
         assert all(r.name and r.cost for r in rewards)
+
+
+# --- the shipping list and the redemption search (rewards/views.py, issue 14) ---
+
+
+def _made(redemption, at):
+    Redemption.objects.filter(pk=redemption.pk).update(created_at=at)
+    redemption.refresh_from_db()
+    return redemption
+
+
+def test_shipments_to_ship_come_oldest_first_and_others_newest_first(member_with):
+    product = ProductRewardFactory(points=10, stock=None)
+    member = member_with(1000)
+    now = timezone.now()
+    old, new, sent = (
+        _made(services.redemption_redeem(member=member, reward=product), now - timedelta(days=d))
+        for d in (3, 1, 2)
+    )
+    services.redemption_redeem(member=member, reward=RewardFactory(points=10))  # ships nothing
+    services.fulfilment_set(redemption=sent, status="shipped")
+
+    assert [r.pk for r in shipments_search(status="to_ship", limit=10)] == [old.pk, new.pk]
+    assert [r.pk for r in shipments_search(limit=10)] == [new.pk, sent.pk, old.pk]
+    assert [r.pk for r in shipments_search(status="shipped", limit=10)] == [sent.pk]
+    # Keyset: after a row, in the same order; the end is exclusive.
+    after = (old.created_at, old.pk)
+    assert [r.pk for r in shipments_search(status="to_ship", cursor=after, limit=10)] == [new.pk]
+    assert [r.pk for r in shipments_search(end=new.created_at, limit=10)] == [sent.pk, old.pk]
+
+
+def test_redemptions_search_narrows_by_each_filter_and_pages_by_keyset(member_with):
+    voucher = VoucherRewardFactory(points=10)
+    VoucherCodeFactory(reward=voucher, code="FIND-0001-CODE")
+    VoucherCodeFactory(reward=voucher, code="FIND-0002-CODE")
+    anna, bob = member_with(1000), member_with(1000)
+    now = timezone.now()
+    first = _made(services.redemption_redeem(member=anna, reward=voucher), now - timedelta(days=2))
+    second = _made(services.redemption_reserve(member=bob, reward=voucher), now - timedelta(days=1))
+    points = services.redemption_redeem(member=anna, points=5)
+
+    def found(**kwargs):
+        return [r.pk for r in redemptions_search(limit=10, **kwargs)]
+
+    assert found() == [points.pk, second.pk, first.pk]
+    assert found(member_ids=[anna.pk]) == [points.pk, first.pk]
+    assert found(member_ids=[]) == []
+    assert found(reward_id=voucher.pk) == [second.pk, first.pk]
+    assert found(status="reserved") == [second.pk]
+    assert found(code="FIND-0001-CODE") == [first.pk]
+    assert found(code="FIND-0001") == []  # a code is matched whole
+    assert found(start=now - timedelta(days=1, hours=1)) == [points.pk, second.pk]
+    assert found(cursor=(second.created_at, second.pk)) == [first.pk]
+
+
+def test_a_redemptions_history_is_what_staff_did_to_it(member_with, staff_user):
+    agent = staff_user("Customer service")
+    product = ProductRewardFactory(points=10, stock=None)
+    member = member_with(1000)
+    parcel = services.redemption_redeem(member=member, reward=product)
+    other = services.redemption_redeem(member=member, reward=product)
+    services.fulfilment_set(redemption=parcel, status="shipped", actor=agent, reason="sent")
+    services.fulfilment_set(redemption=parcel, status="delivered", actor=agent, reason="arrived")
+    services.fulfilment_set(redemption=other, status="shipped", actor=agent, reason="other")
+    history = redemption_history(redemption=parcel)
+    assert [(e.reason, e.details["to"]) for e in history] == [
+        ("arrived", "delivered"),
+        ("sent", "shipped"),
+    ]
+    assert redemption_detail(redemption_id=parcel.pk).reward == product
+    assert redemption_detail(redemption_id=999_999) is None
