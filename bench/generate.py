@@ -42,8 +42,8 @@ DOMAIN = "gen.example.nl"
 CHUNK = 50_000  # members per statement while enrolling
 DAYS = 720  # history length; lots expire after 24 months, so none has expired yet
 
-FIRST = ["Anna", "Bram", "Carla", "Daan", "Emma", "Finn", "Giulia", "Hugo", "Iris", "Jan",
-         "Kim", "Lars", "Mila", "Noah", "Olga", "Piet", "Roos", "Sem", "Tess", "Youssef"]  # fmt: skip
+FIRST = ["Anna", "Bram", "Carla", "Daan", "Emma", "Finn", "Giulia", "Hugo", "Iris", "Jan", "Kim",
+         "Lars", "Mila", "Noah", "Olga", "Piet", "Roos", "Sem", "Tess", "Youssef"]  # fmt: skip
 LAST = ["de Jong", "Jansen", "de Vries", "van den Berg", "Bakker", "Visser", "Smit", "Meijer",
         "de Boer", "Mulder", "Bos", "Vos", "Peters", "Hendriks", "Dekker", "Yilmaz", "Kaya",
         "El Amrani", "van Dijk", "Brouwer"]  # fmt: skip
@@ -157,9 +157,7 @@ def _steps(n: int, catalogue: dict) -> list[tuple[str, list[tuple[str, list]]]]:
     review, survey, share = kinds["review"], kinds["survey"], kinds["social_share"]
     download, profile = kinds["app_download"], kinds["profile_completed"]
     tiers = catalogue["tiers"]  # [(id, threshold)] from the lowest rank
-    tier_case = " ".join(
-        f"WHEN q >= {threshold} THEN {pk}" for pk, threshold in reversed(tiers)
-    )
+    tier_case = " ".join(f"WHEN q >= {threshold} THEN {pk}" for pk, threshold in reversed(tiers))
     entry_tier = tiers[0][0]
     rule = catalogue["rule"].replace("'", "''")
     first, last = _array(FIRST), _array(LAST)
@@ -279,6 +277,7 @@ def _steps(n: int, catalogue: dict) -> list[tuple[str, list[tuple[str, list]]]]:
         (
             "purchases (staged)",
             [
+                ("ANALYZE gen_member", []),
                 # 5-15 purchases a member over the last DAYS days (after enrolment).
                 (
                     f"""
@@ -324,6 +323,10 @@ def _steps(n: int, catalogue: dict) -> list[tuple[str, list[tuple[str, list]]]]:
                     "(SELECT p, sum(amount) AS total FROM gen_line GROUP BY p) l WHERE l.p = p.p",
                     [],
                 ),
+                ("CREATE INDEX ON gen_purchase (at)", []),
+                ("CREATE INDEX ON gen_line (p)", []),
+                ("ANALYZE gen_purchase", []),
+                ("ANALYZE gen_line", []),
             ],
         )
     )
@@ -362,6 +365,8 @@ def _steps(n: int, catalogue: dict) -> list[tuple[str, list[tuple[str, list]]]]:
                         "profile": profile[2],
                     },
                 ),
+                ("CREATE INDEX ON gen_event (at)", []),
+                ("ANALYZE gen_event", []),
             ],
         )
     )
@@ -454,6 +459,8 @@ def _steps(n: int, catalogue: dict) -> list[tuple[str, list[tuple[str, list]]]]:
                     [],
                 ),
                 ("CREATE INDEX ON gen_consumption (lot_entry_id)", []),
+                ("CREATE INDEX ON gen_consumption (at)", []),
+                ("ANALYZE gen_consumption", []),
             ],
         )
     )
@@ -462,7 +469,9 @@ def _steps(n: int, catalogue: dict) -> list[tuple[str, list[tuple[str, list]]]]:
     months = (DAYS + 30) // 30 + 1
     for month in range(months):
         window = {"lo": DAYS + 60 - month * 30, "hi": DAYS + 30 - month * 30}
-        span = "at >= %(now)s - %(lo)s * interval '1 day' AND at < %(now)s - %(hi)s * interval '1 day'"
+        span = (
+            "at >= %(now)s - %(lo)s * interval '1 day' AND at < %(now)s - %(hi)s * interval '1 day'"
+        )
         if month == months - 1:
             span = "at >= %(now)s - %(lo)s * interval '1 day'"
         steps.append(
@@ -643,7 +652,7 @@ CREATE TEMP TABLE gen_tier (member_id bigint, tier_id bigint, q bigint, at times
 """
 
 
-def generate(*, members: int, progress: bool = True, out=sys.stdout) -> dict:
+def generate(*, members: int, progress: bool = True, timings: bool = False, out=sys.stdout) -> dict:
     """Build ``members`` members and their history into the default database; returns what it
     did (``{"reused": bool, "seconds": float, "members": n}``)."""
     from django.db import connection, transaction
@@ -664,33 +673,41 @@ def generate(*, members: int, progress: bool = True, out=sys.stdout) -> dict:
         if cursor.fetchone()[0]:
             raise SystemExit("This database has members already; generate into a fresh one.")
 
+    # One transaction a step: the foreign keys are checked at commit (Django makes them
+    # DEFERRABLE INITIALLY DEFERRED), and a queue of a whole million members' checks would not
+    # fit in memory. A run that stops half-way leaves a database to drop.
     with transaction.atomic():
         catalogue = _catalogue()
-        steps = _steps(members, catalogue)
-        with connection.cursor() as cursor:
-            cursor.execute(STAGING)
-            bases = {
-                "now": timezone.now(),
-                "n": members,
-                "entry_base": _reserve(cursor, "ledger_entry"),
-                "purchase_base": _reserve(cursor, "ledger_purchase"),
-                "event_base": _reserve(cursor, "campaigns_engagementevent"),
-            }
-            bar = tqdm(total=len(steps), unit="step", disable=not progress, file=out)
-            with bar:
-                for name, statements in steps:
-                    bar.set_description(name)
+    steps = _steps(members, catalogue)
+    with connection.cursor() as cursor:
+        cursor.execute(STAGING)
+        bases = {
+            "now": timezone.now(),
+            "n": members,
+            "entry_base": _reserve(cursor, "ledger_entry"),
+            "purchase_base": _reserve(cursor, "ledger_purchase"),
+            "event_base": _reserve(cursor, "campaigns_engagementevent"),
+        }
+        bar = tqdm(total=len(steps), unit="step", disable=not progress, file=out)
+        with bar:
+            for name, statements in steps:
+                bar.set_description(name)
+                step_began = time.monotonic()
+                with transaction.atomic():
                     for sql, params in statements:
                         if isinstance(params, list):
                             params = dict(zip(("low", "high"), params, strict=False))
                         cursor.execute(_placeholders(sql), {**bases, **params})
-                    bar.update(1)
-            for table in ("ledger_entry", "ledger_purchase", "campaigns_engagementevent"):
-                _sequence_sync(cursor, table)
-            cursor.execute(
-                "DROP TABLE gen_member, gen_purchase, gen_line, gen_event, gen_entry, "
-                "gen_consumption, gen_tier"
-            )
+                if timings:
+                    bar.write(f"{name}: {time.monotonic() - step_began:.1f} s", file=out)
+                bar.update(1)
+        for table in ("ledger_entry", "ledger_purchase", "campaigns_engagementevent"):
+            _sequence_sync(cursor, table)
+        cursor.execute(
+            "DROP TABLE gen_member, gen_purchase, gen_line, gen_event, gen_entry, "
+            "gen_consumption, gen_tier"
+        )
+    with transaction.atomic():
         _segments_and_campaigns()
         seconds = time.monotonic() - began
         with connection.cursor() as cursor:
@@ -709,6 +726,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--members", type=int, default=1_000_000)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--timings", action="store_true", help="Print each step's seconds.")
     args = parser.parse_args()
     if args.members < 1:
         parser.error("--members must be at least 1")
@@ -720,7 +738,7 @@ def main() -> None:
     from django.db import connection
 
     call_command("migrate", verbosity=0)
-    result = generate(members=args.members, progress=not args.no_progress)
+    result = generate(members=args.members, progress=not args.no_progress, timings=args.timings)
     if result["reused"]:
         print(f"{args.members:,} generated members are there already (version {VERSION}).")
         return

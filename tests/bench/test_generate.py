@@ -8,8 +8,8 @@ from django.db import connection
 
 from bench import generate
 from ledger.models import Account, Entry, Lot, LotConsumption, Purchase, PurchaseLine
-from members.models import Card, Consent, Member, TierHistory
 from members.cardnumbers import is_valid
+from members.models import Card, Consent, Member, TierHistory
 from rewards.models import Redemption
 
 pytestmark = pytest.mark.django_db
