@@ -5,9 +5,10 @@
 A typical segment (tier + recency + a category bought) and the RFM "champions" preset, counted
 by ``campaigns.segments.segment_count`` (the editor's live size) repeatedly. References on the
 same connection: for the typical segment a hand-written count with EXISTS; for the preset the
-ranking SQL itself (``rfm.scored_sql``, window functions over a year of purchases), counted
-directly, and once scored, a count of the stored scores. The preset is counted twice: before the nightly scores exist (ranked in the count)
-and after ``rfm_scores_refresh`` (read from the scores; rolled back afterwards).
+ranking SQL itself (``rfm.scored_sql``, window functions over a year of purchases) counted
+directly, and once scored, a count of the stored scores. The preset is counted twice: before
+the nightly scores exist (ranked in the count) and after ``rfm_scores_refresh`` (read from the
+scores; rolled back afterwards).
 """
 
 import os
