@@ -151,6 +151,16 @@ def _segments_and_campaigns() -> None:
         )
 
 
+# The Luhn sum of a 15-digit payload ``p`` as one expression (cardnumbers.luhn_check_digit):
+# from the right, every second digit starting with the last is doubled, less 9 when above 9.
+LUHN_SUM = " + ".join(
+    f"(substr(p, {15 - i}, 1)::int * 2 - 9 * (substr(p, {15 - i}, 1)::int > 4)::int)"
+    if i % 2 == 0
+    else f"substr(p, {15 - i}, 1)::int"
+    for i in range(15)
+)
+
+
 def _steps(n: int, catalogue: dict) -> list[tuple[str, list[tuple[str, list]]]]:
     """The statements, grouped in named steps (what the progress bar shows)."""
     kinds = catalogue["kinds"]
@@ -182,15 +192,16 @@ def _steps(n: int, catalogue: dict) -> list[tuple[str, list[tuple[str, list]]]]:
                     DATE '1950-01-01' + (random() * 20000)::int,
                     CASE WHEN g % 5 = 0 THEN 'en' ELSE 'nl' END,
                     CASE WHEN g % 100 = 0 THEN 'blocked' ELSE 'active' END,
-                    %(now)s - interval '{DAYS} days' - random() * interval '1000 days',
-                    (ARRAY['pos','pos','pos','webshop','app'])[1 + g % 5],
-                    {entry_tier}, NULL,
+                    enrolled, (ARRAY['pos','pos','pos','webshop','app'])[1 + g % 5],
+                    {entry_tier}, enrolled,
                     CASE WHEN g % 3 = 0 THEN jsonb_build_object('city',
                         (ARRAY['Amsterdam','Utrecht','Rotterdam','Eindhoven'])[1 + g % 4])
                         ELSE '{{}}'::jsonb END,
                     %(now)s
                 FROM (SELECT g, ({first})[1 + (g * 7) % {len(FIRST)}] AS f,
-                             ({last})[1 + (g * 13) % {len(LAST)}] AS l
+                             ({last})[1 + (g * 13) % {len(LAST)}] AS l,
+                             %(now)s - interval '{DAYS} days' - random() * interval '1000 days'
+                                 AS enrolled
                       FROM generate_series(%(low)s, %(high)s) AS g) AS names
                 """,
                         rng,
@@ -207,13 +218,6 @@ def _steps(n: int, catalogue: dict) -> list[tuple[str, list[tuple[str, list]]]]:
                     ),
                     (
                         """
-                UPDATE members_member m SET tier_since = g.enrolled_at
-                FROM gen_member g WHERE g.member_id = m.id AND g.n BETWEEN %(low)s AND %(high)s
-                """,
-                        rng,
-                    ),
-                    (
-                        """
                 INSERT INTO ledger_account (member_id, balance, pending, held, created_at,
                     updated_at)
                 SELECT member_id, 0, 0, 0, enrolled_at, enrolled_at FROM gen_member
@@ -225,15 +229,10 @@ def _steps(n: int, catalogue: dict) -> list[tuple[str, list[tuple[str, list]]]]:
                     # to 10^11, so no two members share one), the Luhn check digit. One member in
                     # 33 also has an old blocked card (numbered from N + n).
                     (
-                        """
+                        f"""
                 INSERT INTO members_card (number, member_id, status, issued_at,
                     status_changed_at)
-                SELECT p || (10 - (SELECT sum(CASE WHEN i % 2 = 0
-                                    THEN substr(p, 15 - i, 1)::int * 2
-                                         - CASE WHEN substr(p, 15 - i, 1)::int > 4 THEN 9
-                                                ELSE 0 END
-                                    ELSE substr(p, 15 - i, 1)::int END)
-                                  FROM generate_series(0, 14) AS i) % 10) % 10,
+                SELECT p || (10 - ({LUHN_SUM}) % 10) % 10,
                        member_id, status, issued_at, changed
                 FROM (
                     SELECT '2790' || lpad(((k::bigint * 7919 + 1234567) % 100000000000)::text,
@@ -279,54 +278,38 @@ def _steps(n: int, catalogue: dict) -> list[tuple[str, list[tuple[str, list]]]]:
             [
                 ("ANALYZE gen_member", []),
                 # 5-15 purchases a member over the last DAYS days (after enrolment).
+                # Each purchase is 1-5 lines of distinct products, all in one quantity; the
+                # lines follow from (pick, lines, quantity), so the amount is known at once and
+                # the lines are written straight into the product's table month by month.
                 (
                     f"""
-            INSERT INTO gen_purchase (p, member_id, at, channel, store)
-            SELECT row_number() OVER (ORDER BY at), member_id, at,
-                   (ARRAY['pos','pos','pos','webshop','app'])[1 + floor(random() * 5)::int],
-                   (ARRAY['AMS-01','AMS-02','UTR-01','RTM-01','EIN-01'])
-                       [1 + floor(random() * 5)::int]
+            INSERT INTO gen_purchase (p, member_id, at, channel, store, quantity, pick, lines,
+                amount)
+            SELECT row_number() OVER (ORDER BY at), member_id, at, channel, store, quantity,
+                   pick, lines,
+                   quantity * (SELECT sum(pr.price) FROM generate_series(1, lines) AS line
+                               JOIN gen_product pr ON pr.i = (pick + line * 5) % 12)
             FROM (
                 SELECT g.member_id,
                        greatest(g.enrolled_at, %(now)s - interval '{DAYS} days')
                        + random() * (%(now)s - interval '1 hour'
                                      - greatest(g.enrolled_at, %(now)s - interval '{DAYS} days'))
-                       AS at
+                       AS at,
+                       (ARRAY['pos','pos','pos','webshop','app'])[1 + floor(random() * 5)::int]
+                           AS channel,
+                       (ARRAY['AMS-01','AMS-02','UTR-01','RTM-01','EIN-01'])
+                           [1 + floor(random() * 5)::int] AS store,
+                       1 + floor(random() * 3)::int AS quantity,
+                       floor(random() * 12)::int AS pick,
+                       1 + floor(random() * 5)::int AS lines
                 FROM gen_member g, generate_series(1, 15) AS k
                 WHERE k <= 5 + (g.n * 7 + 3) % 11
             ) AS staged
             """,
                     [],
                 ),
-                (
-                    """
-            INSERT INTO gen_line (p, sku, category, quantity, amount)
-            SELECT p.p, prod.sku, prod.category, q, prod.price * q
-            FROM gen_purchase p
-            CROSS JOIN LATERAL (SELECT 1 + (random() * 2.99)::int AS q,
-                                       (random() * 11.99 + 0 * p.p)::int AS pick1,
-                                       1 + (random() * 3.99)::int AS lines) AS r
-            CROSS JOIN LATERAL generate_series(1, r.lines) AS line
-            JOIN (VALUES (0, 'KOF-250', 'coffee', 4.29), (1, 'KOF-BONEN-1KG', 'coffee', 12.99),
-                         (2, 'THEE-GROEN', 'tea', 2.49), (3, 'MELK-1L', 'dairy', 1.19),
-                         (4, 'KAAS-JONG', 'dairy', 6.49), (5, 'YOGHURT', 'dairy', 1.89),
-                         (6, 'BROOD-VOLKOREN', 'bakery', 2.59), (7, 'CROISSANT-4', 'bakery', 2.99),
-                         (8, 'APPELS-1KG', 'produce', 2.29), (9, 'TOMATEN', 'produce', 1.99),
-                         (10, 'WASMIDDEL', 'household', 9.99), (11, 'WIJN-ROOD', 'drinks', 7.49))
-                 AS prod(i, sku, category, price)
-              ON prod.i = (r.pick1 + line * 5) % 12
-            """,
-                    [],
-                ),
-                (
-                    "UPDATE gen_purchase p SET amount = l.total FROM "
-                    "(SELECT p, sum(amount) AS total FROM gen_line GROUP BY p) l WHERE l.p = p.p",
-                    [],
-                ),
                 ("CREATE INDEX ON gen_purchase (at)", []),
-                ("CREATE INDEX ON gen_line (p)", []),
                 ("ANALYZE gen_purchase", []),
-                ("ANALYZE gen_line", []),
             ],
         )
     )
@@ -491,8 +474,11 @@ def _steps(n: int, catalogue: dict) -> list[tuple[str, list[tuple[str, list]]]]:
                     (
                         f"""
                 INSERT INTO ledger_purchaseline (purchase_id, sku, category, quantity, amount)
-                SELECT %(purchase_base)s + l.p, sku, category, quantity, l.amount
-                FROM gen_line l JOIN gen_purchase p ON p.p = l.p WHERE {span.replace("at", "p.at")}
+                SELECT %(purchase_base)s + p.p, pr.sku, pr.category, p.quantity,
+                       pr.price * p.quantity
+                FROM gen_purchase p CROSS JOIN LATERAL generate_series(1, p.lines) AS line
+                JOIN gen_product pr ON pr.i = (p.pick + line * 5) % 12
+                WHERE {span.replace("at", "p.at")}
                 """,
                         window,
                     ),
@@ -635,9 +621,15 @@ STAGING = """
 CREATE TEMP TABLE gen_member (n int PRIMARY KEY, member_id bigint, enrolled_at timestamptz,
     channel text);
 CREATE TEMP TABLE gen_purchase (p bigint PRIMARY KEY, member_id bigint, at timestamptz,
-    channel text, store text, amount numeric(12, 2) DEFAULT 0);
-CREATE TEMP TABLE gen_line (p bigint, sku text, category text, quantity int,
-    amount numeric(12, 2));
+    channel text, store text, quantity int, pick int, lines int, amount numeric(12, 2));
+CREATE TEMP TABLE gen_product (i int PRIMARY KEY, sku text, category text, price numeric(12, 2));
+INSERT INTO gen_product VALUES (0, 'KOF-250', 'coffee', 4.29),
+    (1, 'KOF-BONEN-1KG', 'coffee', 12.99), (2, 'THEE-GROEN', 'tea', 2.49),
+    (3, 'MELK-1L', 'dairy', 1.19), (4, 'KAAS-JONG', 'dairy', 6.49),
+    (5, 'YOGHURT', 'dairy', 1.89), (6, 'BROOD-VOLKOREN', 'bakery', 2.59),
+    (7, 'CROISSANT-4', 'bakery', 2.99), (8, 'APPELS-1KG', 'produce', 2.29),
+    (9, 'TOMATEN', 'produce', 1.99), (10, 'WASMIDDEL', 'household', 9.99),
+    (11, 'WIJN-ROOD', 'drinks', 7.49);
 CREATE TEMP TABLE gen_event (e bigint, member_id bigint, kind_id bigint, points int, name text,
     code text, at timestamptz, channel text, score int);
 CREATE TEMP TABLE gen_entry (id bigint, member_id bigint, at timestamptz, kind text,
@@ -704,7 +696,7 @@ def generate(*, members: int, progress: bool = True, timings: bool = False, out=
         for table in ("ledger_entry", "ledger_purchase", "campaigns_engagementevent"):
             _sequence_sync(cursor, table)
         cursor.execute(
-            "DROP TABLE gen_member, gen_purchase, gen_line, gen_event, gen_entry, "
+            "DROP TABLE gen_member, gen_purchase, gen_product, gen_event, gen_entry, "
             "gen_consumption, gen_tier"
         )
     with transaction.atomic():
