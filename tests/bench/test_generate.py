@@ -30,6 +30,8 @@ def _scalar(sql):
 
 def test_counts(generated):
     assert generated["reused"] is False
+    # The foreign-key triggers are back on for whatever the connection does next.
+    assert _scalar("SHOW session_replication_role") == "origin"
     assert Member.objects.count() == MEMBERS
     assert Account.objects.count() == MEMBERS
     # One card each, and an old blocked one for one member in 33 (200 // 33 = 6).
