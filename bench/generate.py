@@ -150,11 +150,11 @@ def _segments_and_campaigns() -> None:
 
     now = timezone.now()
     typical, _ = Segment.objects.get_or_create(
-        name="Bench: Gold and Platinum coffee buyers of the last 90 days",
+        name="Bench: Silver and above, coffee buyers of the last 90 days",
         defaults={
             "definition": {
                 "all": [
-                    {"condition": "tier", "in": ["Gold", "Platinum"]},
+                    {"condition": "tier", "in": ["Silver", "Gold", "Platinum"]},
                     {"condition": "last_purchase", "window": {"days": 90}},
                     {"condition": "bought", "categories": ["coffee"], "window": {"days": 90}},
                 ]

@@ -31,14 +31,14 @@ from campaigns.services.segments import rfm_scores_refresh  # noqa: E402
 REPEAT = int(os.environ.get("BENCH_SEGMENT_REPEAT", "10"))
 TYPICAL = {
     "all": [
-        {"condition": "tier", "in": ["Gold", "Platinum"]},
+        {"condition": "tier", "in": ["Silver", "Gold", "Platinum"]},
         {"condition": "last_purchase", "window": {"days": 90}},
         {"condition": "bought", "categories": ["coffee"], "window": {"days": 90}},
     ]
 }
 TYPICAL_SQL = """
     SELECT count(*) FROM members_member m JOIN members_tier t ON t.id = m.tier_id
-    WHERE m.status = 'active' AND t.name IN ('Gold', 'Platinum')
+    WHERE m.status = 'active' AND t.name IN ('Silver', 'Gold', 'Platinum')
       AND EXISTS (SELECT 1 FROM ledger_purchase p
                   WHERE p.member_id = m.id AND p.occurred_at >= %(since)s)
       AND EXISTS (SELECT 1 FROM ledger_purchase p
