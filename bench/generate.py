@@ -88,6 +88,32 @@ LOADED = [
 ]  # fmt: skip
 
 
+# The tables the month steps fill; markers in the steps for dropping and building their indexes.
+MONTHLY = [
+    "ledger_purchase", "ledger_purchaseline", "campaigns_purchasepoints",
+    "campaigns_engagementevent", "ledger_entry", "ledger_lot", "rewards_redemption",
+    "ledger_lotconsumption",
+]  # fmt: skip
+INDEXES_DROP, INDEXES_BUILD = "-- indexes drop", "-- indexes build"
+
+
+def _indexes_drop(cursor) -> list[str]:
+    """Drop the secondary indexes of the MONTHLY tables; returns the statements that build them
+    again. Primary keys and the indexes of constraints stay (the loading joins use them); a
+    unique index that is not a constraint checks its rows when it is built again."""
+    cursor.execute(
+        """SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+           FROM pg_index i
+           WHERE i.indrelid::regclass::text = ANY(%s) AND NOT i.indisprimary
+             AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)""",
+        [MONTHLY],
+    )
+    rows = cursor.fetchall()
+    for name, _definition in rows:
+        cursor.execute(f"DROP INDEX {name}")
+    return [definition for _name, definition in rows]
+
+
 def _foreign_keys_off(cursor) -> bool:
     """Skip the per-row foreign-key triggers while loading (as pg_restore does), when the role
     may: checked per row at commit they cost more than the inserts. ``_foreign_keys_check``
@@ -483,7 +509,9 @@ def _steps(n: int, catalogue: dict) -> list[tuple[str, list[tuple[str, list]]]]:
         )
     )
 
-    # The product's tables, a month at a time in time order.
+    # The product's tables, a month at a time in time order, without their secondary indexes
+    # (built again afterwards: one sort each instead of millions of random inserts).
+    steps.append(("secondary indexes dropped", [(INDEXES_DROP, [])]))
     months = (DAYS + 30) // 30 + 1
     for month in range(months):
         window = {"lo": DAYS + 60 - month * 30, "hi": DAYS + 30 - month * 30}
@@ -602,6 +630,7 @@ def _steps(n: int, catalogue: dict) -> list[tuple[str, list[tuple[str, list]]]]:
                 ],
             )
         )
+    steps.append(("secondary indexes built", [(INDEXES_BUILD, [])]))
 
     steps.append(
         (
@@ -718,6 +747,8 @@ def generate(*, members: int, progress: bool = True, timings: bool = False, out=
     steps = _steps(members, catalogue)
     with connection.cursor() as cursor:
         replica = _foreign_keys_off(cursor)
+        indexes: list[str] = []
+        cursor.execute("SET maintenance_work_mem = '256MB'")
         cursor.execute(STAGING)
         bases = {
             "now": timezone.now(),
@@ -733,6 +764,13 @@ def generate(*, members: int, progress: bool = True, timings: bool = False, out=
                 step_began = time.monotonic()
                 with transaction.atomic():
                     for sql, params in statements:
+                        if sql == INDEXES_DROP:
+                            indexes = _indexes_drop(cursor)
+                            continue
+                        if sql == INDEXES_BUILD:
+                            for definition in indexes:
+                                cursor.execute(definition)
+                            continue
                         if isinstance(params, list):
                             params = dict(zip(("low", "high"), params, strict=False))
                         cursor.execute(_placeholders(sql), {**bases, **params})

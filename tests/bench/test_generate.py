@@ -90,6 +90,24 @@ def test_ledger_invariants(generated):
     )
 
 
+def _indexes():
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index"
+            " WHERE indrelid::regclass::text = ANY(%s) ORDER BY 1",
+            [generate.MONTHLY],
+        )
+        return cursor.fetchall()
+
+
+def test_indexes_are_built_again():
+    # The load drops the ledger's secondary indexes and builds them again: the same ones.
+    before = _indexes()
+    generate.generate(members=20, progress=False)
+    assert _indexes() == before
+    assert ("entry_account_period",) in {(name,) for name, _ in before}
+
+
 def test_second_run_with_the_same_size_does_nothing(generated):
     entries = Entry.objects.count()
     assert generate.generate(members=MEMBERS, progress=False)["reused"] is True
