@@ -41,6 +41,10 @@ PAGES = [
     ("audit-log", "admin", "/audit/", False),
     ("exports", "service", "/exports/", False),
     ("finance", "finance", "/finance/", True),
+    ("tiers", "marketing", "/tiers/", False),
+    ("ledger", "finance", "/ledger/", False),
+    ("shipping", "service", "/shipping/", True),
+    ("redemptions", "service", "/redemptions/", False),
 ]
 
 DEMO_IDS = """
