@@ -144,9 +144,15 @@ def period_figures(period: Period, *, today: date | None = None) -> PeriodFigure
             yesterday_row = DashboardDay.objects.filter(day=today - timedelta(days=1)).first()
         else:
             yesterday_row = DashboardDay(**yesterday)
-        # Without yesterday's row (the refresh task has not run) the stocks are summed over
-        # every account: slow on a big programme, but right.
-        computed = days_module.day_compute(today, previous=yesterday_row, rolling=False)
+        # Today's stocks are the stored balances now (one aggregate over the accounts, not
+        # their entries), whether or not yesterday's row exists; a `today` other than the
+        # real one (a test's) chains from yesterday's row as a refresh would.
+        computed = days_module.day_compute(
+            today,
+            previous=yesterday_row,
+            rolling=False,
+            stocks_now=today == days_module.local_today(),
+        )
         row = {**_empty(today), **stored.get(today, {}), **computed["figures"], "day": today}
         if today not in stored:
             # The rolling 30 days are not computed live (the costliest query): yesterday's.
