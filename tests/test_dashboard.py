@@ -492,10 +492,21 @@ def _accounts_today(today, count):
             ledger_services.points_reverse(entry=earn, reason="returned")  # -50: in debt
 
 
-def test_todays_live_stocks_equal_the_sum_over_every_accounts_entries(today):
+@pytest.mark.parametrize("yesterday", ["final", "computed before it ended", "missing"])
+def test_todays_live_stocks_equal_the_sum_over_every_accounts_entries(today, yesterday):
     _accounts_today(today, 4)
-    # A stale yesterday row: the live figures do not chain from it, they read the balances.
-    _rows(today - timedelta(days=1), 1, points_outstanding=999, members_in_debt=9)
+    if yesterday == "final":
+        # Today's live stocks build on it, from the accounts that moved today.
+        dashboard_days.day_refresh(day=today - timedelta(days=1))
+    elif yesterday == "computed before it ended":
+        # Not a base: the live figures read every stored balance instead.
+        DashboardDay.objects.create(
+            day=today - timedelta(days=1),
+            currency="EUR",
+            points_outstanding=999,
+            members_in_debt=9,
+            computed_at=local(today - timedelta(days=1), 12),
+        )
     live = period_figures(Period(start=today, end=today), today=today).current
     scratch = dashboard_days.day_compute(today, previous=None, rolling=False)["figures"]
     assert (live["points_outstanding"], live["members_in_debt"]) == (
@@ -507,7 +518,13 @@ def test_todays_live_stocks_equal_the_sum_over_every_accounts_entries(today):
     assert live["points_issued"] == 20
 
 
-def test_todays_live_figures_read_a_fixed_number_of_queries_and_no_account_history(today):
+@pytest.mark.parametrize("yesterday", [True, False])
+def test_todays_live_figures_read_a_fixed_number_of_queries_and_no_account_history(
+    today, yesterday
+):
+    if yesterday:
+        dashboard_days.day_refresh(day=today - timedelta(days=1))
+
     def live_queries():
         with CaptureQueriesContext(connection) as captured:
             period_figures(Period(start=today, end=today), today=today)
