@@ -2,6 +2,7 @@
 queries, no full COUNT(*)).
 
     BENCH_DATA_URL=postgres://…/loyalty_benchdata .venv/bin/python bench/pages_bench.py
+    BENCH_PAGES=dashboard …  (only the pages whose name contains a word of this list)
 
 Through Django's test Client logged in as a superuser: the member page of a member with a
 typical history, the dashboard, and the admin changelists of ledger entries, members and
@@ -22,6 +23,8 @@ figures.django_setup()
 from members.models import Member  # noqa: E402
 
 REPEAT = int(os.environ.get("BENCH_PAGE_REPEAT", "20"))
+# Only the pages whose name contains one of these comma-separated words ("dashboard").
+ONLY = [word.strip() for word in os.environ.get("BENCH_PAGES", "").split(",") if word.strip()]
 
 
 def main() -> None:
@@ -37,6 +40,8 @@ def main() -> None:
         ("admin: members searched by e-mail", f"/admin/members/member/?q={member.email}"),
         ("admin: purchases", "/admin/ledger/purchase/"),
     ]
+    if ONLY:
+        pages = [(name, url) for name, url in pages if any(word in name for word in ONLY)]
     for name, url in pages:
         sample = figures.page_sample(client, url, repeat=REPEAT)
         note = f"p95 {sample['p95']:.0f} ms, {sample['queries']} queries"

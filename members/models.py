@@ -110,6 +110,8 @@ class Member(models.Model):
             ("export_member", _("Can export a member's personal data")),
             ("erase_member", _("Can erase a member's personal data")),
         ]
+        # The dashboard counts the day's enrolments.
+        indexes = [models.Index(fields=["enrolled_at"], name="member_enrolled")]
         constraints = [
             # E-mail is unique regardless of case; erased members keep an empty e-mail. The
             # expression index also serves the admin's exact e-mail search.

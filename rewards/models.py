@@ -259,6 +259,12 @@ class Redemption(models.Model):
                 name="redemption_fulfilment_idx",
                 condition=~models.Q(fulfilment_status=""),
             ),
+            # The dashboard's day: its confirmed redemptions, by reward.
+            models.Index(
+                fields=["confirmed_at"],
+                name="redemption_confirmed",
+                condition=models.Q(confirmed_at__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -477,3 +477,66 @@ def test_demo_data_fills_the_dashboards_history(client, staff_user):
     response = client.get("/", {"period": "12m"})
     issued = {f["key"]: f["value"] for f in response.context["figures"]}["points_issued"]
     assert issued != "0"
+
+
+def _accounts_today(today, count):
+    """`count` members with history before today and movements today, one of them in debt."""
+    for i in range(count):
+        member = member_enrol(email=f"live{i}-{count}@example.nl")
+        earn = ledger_services.points_earn(
+            member=member, points=50 + i, reason="before", at=local(today - timedelta(days=3), 9)
+        )
+        ledger_services.points_earn(member=member, points=5, reason="today")
+        if i == 0:
+            ledger_services.points_redeem(member=member, points=55, reason="spent")
+            ledger_services.points_reverse(entry=earn, reason="returned")  # -50: in debt
+
+
+@pytest.mark.parametrize("yesterday", ["final", "computed before it ended", "missing"])
+def test_todays_live_stocks_equal_the_sum_over_every_accounts_entries(today, yesterday):
+    _accounts_today(today, 4)
+    if yesterday == "final":
+        # Today's live stocks build on it, from the accounts that moved today.
+        dashboard_days.day_refresh(day=today - timedelta(days=1))
+    elif yesterday == "computed before it ended":
+        # Not a base: the live figures read every stored balance instead.
+        DashboardDay.objects.create(
+            day=today - timedelta(days=1),
+            currency="EUR",
+            points_outstanding=999,
+            members_in_debt=9,
+            computed_at=local(today - timedelta(days=1), 12),
+        )
+    live = period_figures(Period(start=today, end=today), today=today).current
+    scratch = dashboard_days.day_compute(today, previous=None, rolling=False)["figures"]
+    assert (live["points_outstanding"], live["members_in_debt"]) == (
+        scratch["points_outstanding"],
+        scratch["members_in_debt"],
+    )
+    # 51 + 5, 52 + 5, 53 + 5 outstanding; the first member is at 50 + 5 - 55 - 50 = -50.
+    assert (live["points_outstanding"], live["members_in_debt"]) == (171, 1)
+    assert live["points_issued"] == 20
+
+
+@pytest.mark.parametrize("yesterday", [True, False])
+def test_todays_live_figures_read_a_fixed_number_of_queries_and_no_account_history(
+    today, yesterday
+):
+    if yesterday:
+        dashboard_days.day_refresh(day=today - timedelta(days=1))
+
+    def live_queries():
+        with CaptureQueriesContext(connection) as captured:
+            period_figures(Period(start=today, end=today), today=today)
+        return [q["sql"] for q in captured.captured_queries]
+
+    _accounts_today(today, 2)
+    few = live_queries()
+    _accounts_today(today, 20)
+    many = live_queries()
+    assert len(many) == len(few) <= 12
+    # Every read of the entries is bounded to today's (the created_at index), none sums an
+    # account's whole history.
+    entry_reads = [sql for sql in many if '"ledger_entry"' in sql]
+    assert entry_reads
+    assert all('"created_at" >=' in sql for sql in entry_reads)

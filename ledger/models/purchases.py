@@ -47,6 +47,8 @@ class Purchase(models.Model):
         verbose_name_plural = _("purchases")
         indexes = [
             models.Index(fields=["member", "-occurred_at"], name="purchase_member_recent"),
+            # The dashboard's day: its purchases, revenue and active members.
+            models.Index(fields=["occurred_at"], name="purchase_occurred"),
             models.Index(
                 fields=["card", "-occurred_at"],
                 name="purchase_card_recent",

@@ -12,6 +12,13 @@ the day's net movement. Without a previous row (the first day ever computed) the
 summed over every account once. A row therefore relies on the row before it: refresh days in
 order (`days_refresh` does), and `days_refresh_due` starts again from the first day whose row
 was computed before that day had ended.
+
+Today's live stocks (`stocks_now=True`) read no account's history: a stored balance equals
+the sum of its entries (invariant 1, checked by the nightly reconciliation), so the stock now is
+yesterday's final row plus the change of the accounts that moved today (their stored balance,
+and that balance less today's entries: both from today's entries only), or, without a final
+row for yesterday, one aggregate over the stored balances. Either costs the same on a thousand
+entries and on thirty million.
 """
 
 from __future__ import annotations
@@ -106,6 +113,49 @@ def _balances(accounts, *, until: datetime, net_since: datetime | None = None) -
     return rows.order_by().aggregate(**aggregates)
 
 
+def _stocks_now(start: datetime, previous: DashboardDay | None) -> dict:
+    """Outstanding points and members in debt at this moment, from the stored balances.
+
+    Only for the day that includes now, starting at `start`: an entry dated later than now
+    (none is, but `at=` allows it) is in a balance already.
+    """
+    if previous is None or previous.computed_at is None or previous.computed_at < start:
+        # No row for yesterday, or one computed before yesterday ended: not a base to build
+        # on. One pass over the accounts (not their entries).
+        now = Account.objects.order_by().aggregate(
+            outstanding=Coalesce(Sum("balance", filter=Q(balance__gt=0)), 0),
+            debt=Count("pk", filter=Q(balance__lt=0)),
+        )
+        return {"points_outstanding": now["outstanding"], "members_in_debt": now["debt"]}
+    today = (
+        Entry.objects.filter(account=OuterRef("pk"), created_at__gte=start)
+        .order_by()
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    moved = (
+        Account.objects.filter(
+            pk__in=Entry.objects.filter(created_at__gte=start).values("account_id")
+        )
+        .annotate(today=Coalesce(Subquery(today, output_field=IntegerField()), Value(0)))
+        .annotate(before=F("balance") - F("today"))
+        .order_by()
+        .aggregate(
+            outstanding=Coalesce(Sum("balance", filter=Q(balance__gt=0)), 0),
+            outstanding_before=Coalesce(Sum("before", filter=Q(before__gt=0)), 0),
+            debt=Count("pk", filter=Q(balance__lt=0)),
+            debt_before=Count("pk", filter=Q(before__lt=0)),
+        )
+    )
+    return {
+        "points_outstanding": previous.points_outstanding
+        + moved["outstanding"]
+        - moved["outstanding_before"],
+        "members_in_debt": previous.members_in_debt + moved["debt"] - moved["debt_before"],
+    }
+
+
 def _stocks(day: date, start: datetime, end: datetime, previous: DashboardDay | None) -> dict:
     if previous is None:
         everyone = _balances(Account.objects.all(), until=end)
@@ -125,12 +175,15 @@ def _stocks(day: date, start: datetime, end: datetime, previous: DashboardDay | 
     }
 
 
-def day_compute(day: date, *, previous: DashboardDay | None, rolling: bool = True) -> dict:
+def day_compute(
+    day: date, *, previous: DashboardDay | None, rolling: bool = True, stocks_now: bool = False
+) -> dict:
     """The figures of `day` (a dict of DashboardDay fields) and its rewards' redemptions.
 
     `previous` is the stored row of the day before (None: sum the stocks over every account).
-    `rolling=False` leaves out the 30-day active members (the costliest query), for the live
-    figures of today.
+    `rolling=False` leaves out the 30-day active members (the costliest query), and
+    `stocks_now=True` reads the stocks from the stored balances and `previous` only if it is
+    final: both for the live figures of today, and only for the day that includes now.
     """
     start, end = day_start(day), day_start(day + timedelta(days=1))
     entries = Entry.objects.filter(created_at__gte=start, created_at__lt=end).order_by()
@@ -183,7 +236,7 @@ def day_compute(day: date, *, previous: DashboardDay | None, rolling: bool = Tru
         "nps_responses": answers["responses"],
         "nps_promoters": answers["promoters"],
         "nps_detractors": answers["detractors"],
-        **_stocks(day, start, end, previous),
+        **(_stocks_now(start, previous) if stocks_now else _stocks(day, start, end, previous)),
     }
     if rolling:
         window_start = day_start(day - timedelta(days=ACTIVE_WINDOW_DAYS - 1))

@@ -117,7 +117,8 @@ class PeriodFigures:
 
 
 def _row_dict(row: DashboardDay) -> dict:
-    return {name: getattr(row, name) for name in ["day", *FLOWS, *STOCKS]}
+    # computed_at: whether yesterday's row is final, a base for today's live stocks.
+    return {name: getattr(row, name) for name in ["day", "computed_at", *FLOWS, *STOCKS]}
 
 
 def _empty(day: date) -> dict:
@@ -144,9 +145,15 @@ def period_figures(period: Period, *, today: date | None = None) -> PeriodFigure
             yesterday_row = DashboardDay.objects.filter(day=today - timedelta(days=1)).first()
         else:
             yesterday_row = DashboardDay(**yesterday)
-        # Without yesterday's row (the refresh task has not run) the stocks are summed over
-        # every account: slow on a big programme, but right.
-        computed = days_module.day_compute(today, previous=yesterday_row, rolling=False)
+        # Today's stocks from the stored balances (days._stocks_now: yesterday's final row
+        # plus today's moved accounts, or one pass over the accounts), never an account's
+        # history; a `today` other than the real one (a test's) chains as a refresh would.
+        computed = days_module.day_compute(
+            today,
+            previous=yesterday_row,
+            rolling=False,
+            stocks_now=today == days_module.local_today(),
+        )
         row = {**_empty(today), **stored.get(today, {}), **computed["figures"], "day": today}
         if today not in stored:
             # The rolling 30 days are not computed live (the costliest query): yesterday's.

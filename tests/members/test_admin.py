@@ -69,11 +69,41 @@ def test_search_uses_an_index_on_postgresql(anna):
 
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        for term in ("de vr", "anna.devries@example.nl", "LEG-42"):
+        number = anna.cards.get().number
+        spaced = " ".join(number[i : i + 4] for i in range(0, 16, 4))
+        # A card number is resolved to the member's id first: `id IN (card subquery)` ORed
+        # with the external id could only be answered by reading every member.
+        for term in ("de vr", "anna.devries@example.nl", "LEG-42", number, spaced):
             sql, params = member_search(term=term).query.sql_with_params()
             cursor.execute("EXPLAIN " + sql, params)
             plan = "\n".join(row[0] for row in cursor.fetchall())
             assert "Seq Scan on members_member" not in plan, plan
+
+
+def test_a_card_search_looks_the_card_up_once_and_the_member_by_id(anna, others):
+    from members.selectors import member_search
+
+    number = anna.cards.get().number
+    for term in (number, " ".join(number[i : i + 4] for i in range(0, 16, 4))):
+        with CaptureQueriesContext(connection) as queries:
+            found = list(member_search(term=term))
+        assert found == [anna]
+        cards, members = queries.captured_queries
+        assert '"members_card"' in cards["sql"] and '"members_card"' not in members["sql"]
+        assert f'"members_member"."id" = {anna.pk}' in members["sql"]
+
+
+def test_an_unknown_card_number_finds_no_one(anna):
+    from members.cardnumbers import is_valid
+    from members.selectors import member_search
+
+    number = anna.cards.get().number
+    other = next(
+        n
+        for n in (f"{int(number[:-1]) + i:015d}{d}" for i in range(1, 50) for d in "0123456789")
+        if is_valid(n) and n != number
+    )
+    assert list(member_search(term=other)) == []
 
 
 def test_staff_edit_goes_through_the_service_and_is_audited(client, service, anna):
