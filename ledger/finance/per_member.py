@@ -52,36 +52,10 @@ def expiry_months(*, as_of: datetime) -> list[date | None]:
 
 # %(after)s: the last account id of the previous chunk. Accounts with a lot earned by as_of
 # (points or debt at as_of need one: a debt is an earn clawed back), walked by primary key.
+# The lots are read per account, in a correlated subquery: a join of the chunk with all lots
+# got a hash join that read the whole lot table once per chunk.
 CHUNK_SQL = (
     """
-WITH chunk AS (
-    SELECT account.id, account.member_id, account.balance
-    FROM ledger_account account
-    WHERE account.id > %(after)s AND EXISTS (
-        SELECT 1 FROM ledger_lot lot
-        WHERE lot.account_id = account.id AND lot.earned_at <= %(as_of)s)
-    ORDER BY account.id
-    LIMIT %(chunk)s
-), parts AS (
-    SELECT lot.account_id, lot.expires_at, lot.remaining AS points
-    FROM chunk JOIN ledger_lot lot ON lot.account_id = chunk.id
-    WHERE lot.earned_at <= %(as_of)s AND lot.remaining > 0
-    UNION ALL
-    SELECT lot.account_id, lot.expires_at, taken.points
-    FROM ledger_lotconsumption taken JOIN ledger_lot lot ON lot.id = taken.lot_id
-    WHERE taken.at > %(as_of)s AND lot.earned_at <= %(as_of)s
-      AND lot.account_id IN (SELECT id FROM chunk)
-), months AS (
-    SELECT account_id, SUBSTR(CAST({month} AS TEXT), 1, 7) AS month, SUM(points) AS points
-    FROM parts
-    GROUP BY account_id, month
-), held AS (
-    SELECT account_id, SUM(points) AS outstanding,
-           {concat}(COALESCE(month, 'never') || ':' || CAST(points AS TEXT), ';') AS by_month
-    FROM months
-    WHERE points <> 0
-    GROUP BY account_id
-)
 SELECT account.id,
        member.public_id,
        (SELECT card.number FROM members_card card
@@ -93,12 +67,26 @@ SELECT account.id,
        account.balance - COALESCE((SELECT SUM(entry.amount) FROM ledger_entry entry
                                    WHERE entry.account_id = account.id
                                      AND entry.created_at > %(as_of)s), 0),
-       COALESCE(held.outstanding, 0),
-       held.by_month
-FROM chunk account
+       (SELECT {concat}(COALESCE(month, 'never') || ':' || CAST(points AS TEXT), ';')
+        FROM (SELECT SUBSTR(CAST({month} AS TEXT), 1, 7) AS month, SUM(points) AS points
+              FROM (SELECT lot.expires_at, lot.remaining AS points
+                    FROM ledger_lot lot
+                    WHERE lot.account_id = account.id AND lot.earned_at <= %(as_of)s
+                      AND lot.remaining > 0
+                    UNION ALL
+                    SELECT lot.expires_at, taken.points
+                    FROM ledger_lotconsumption taken JOIN ledger_lot lot ON lot.id = taken.lot_id
+                    WHERE lot.account_id = account.id AND taken.at > %(as_of)s
+                      AND lot.earned_at <= %(as_of)s) parts
+              GROUP BY 1
+              HAVING SUM(points) <> 0) months)
+FROM ledger_account account
 JOIN members_member member ON member.id = account.member_id
-LEFT JOIN held ON held.account_id = account.id
+WHERE account.id > %(after)s AND EXISTS (
+    SELECT 1 FROM ledger_lot lot
+    WHERE lot.account_id = account.id AND lot.earned_at <= %(as_of)s)
 ORDER BY account.id
+LIMIT %(chunk)s
 """
 )
 
@@ -132,7 +120,9 @@ def member_rows(*, as_of: datetime, chunk: int = CHUNK) -> Iterator[MemberRow]:
     sql, params = _chunk_sql(reader)
     params |= {
         "as_of": reader.ops.adapt_datetimefield_value(as_of),
-        "chunk": chunk,
+        # One row more than the chunk tells whether another chunk follows, without a last
+        # statement that finds nothing.
+        "chunk": chunk + 1,
         "active": Card.Status.ACTIVE.value,
     }
     # SQLite hands the UUID back as its 32 hex digits.
@@ -141,27 +131,28 @@ def member_rows(*, as_of: datetime, chunk: int = CHUNK) -> Iterator[MemberRow]:
     last = 0
     while True:
         rows = _chunk_read(reader, sql, params | {"after": last})
-        if not rows:
-            return
-        for _pk, public_id, card, tier, balance_at, outstanding, by_month in rows:
-            debt = max(0, -balance_at)
-            if not outstanding and not debt:
-                continue
+        more = len(rows) > chunk
+        rows = rows[:chunk]
+        for _pk, public_id, card, tier, balance_at, by_month in rows:
             held = {}
             for part in by_month.split(";") if by_month else ():
                 text, points = part.split(":")
                 if text not in months:
                     months[text] = date.fromisoformat(f"{text}-01")
                 held[months[text]] = int(points)
+            outstanding = sum(held.values())
+            debt = max(0, -balance_at)
+            if not outstanding and not debt:
+                continue
             yield MemberRow(
                 member=str(public_id_parse(public_id)),
                 card=card or "",
                 tier=tiers.get(tier, ""),
-                outstanding_points=int(outstanding),
+                outstanding_points=outstanding,
                 debt_points=debt,
-                value=money(int(outstanding), value),
+                value=money(outstanding, value),
                 by_month=held,
             )
-        if len(rows) < chunk:
-            return  # a short chunk is the last: no statement to learn that nothing follows
+        if not more:
+            return
         last = rows[-1][0]
