@@ -105,9 +105,12 @@ def _chunk_sql(reader) -> tuple[str, dict]:
 def _chunk_read(reader, sql: str, params: dict) -> list[tuple]:
     """One chunk's rows, in a transaction of its own without PostgreSQL's JIT (see
     ``planner``): the statement is compiled for each chunk, and JIT would cost more than it."""
+    if reader.vendor != "postgresql":
+        with reader.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
     with transaction.atomic(using=reader.alias), reader.cursor() as cursor:
-        if reader.vendor == "postgresql":
-            cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute(sql, params)
         return cursor.fetchall()
 
@@ -141,7 +144,7 @@ def member_rows(*, as_of: datetime, chunk: int = CHUNK) -> Iterator[MemberRow]:
                     months[text] = date.fromisoformat(f"{text}-01")
                 held[months[text]] = int(points)
             outstanding = sum(held.values())
-            debt = max(0, -balance_at)
+            debt = max(0, -int(balance_at))  # PostgreSQL: numeric (a SUM of bigints)
             if not outstanding and not debt:
                 continue
             yield MemberRow(
