@@ -148,11 +148,28 @@ def by_expiry_month(*, as_of: datetime) -> dict[date | None, int]:
     return {_month(key[0]): total for key, total in grouped.items()}
 
 
+# A member's tier at ``%(as_of)s`` by ``tier_at``'s rule, written out in SQL over ``account`` and
+# ``member`` rows (shared with the per-member export).
+TIER_THEN_SQL = """CASE
+WHEN EXISTS (SELECT 1 FROM members_tierhistory h
+             WHERE h.member_id = account.member_id AND h.at <= %(as_of)s)
+THEN (SELECT h.to_tier_id FROM members_tierhistory h
+      WHERE h.member_id = account.member_id AND h.at <= %(as_of)s
+      ORDER BY h.at DESC, h.id DESC LIMIT 1)
+WHEN EXISTS (SELECT 1 FROM members_tierhistory h
+             WHERE h.member_id = account.member_id AND h.at > %(as_of)s)
+THEN (SELECT h.from_tier_id FROM members_tierhistory h
+      WHERE h.member_id = account.member_id AND h.at > %(as_of)s
+      ORDER BY h.at, h.id LIMIT 1)
+ELSE member.tier_id
+END"""
+
 # Points held at a moment per tier of their member then, in one statement. Summed per account
 # first (the two parts of ``_lot_parts``), so each member's tier is looked up once, not once per
 # lot: a member holds dozens of lots and the tier lookup (``tier_at``'s rule, written out) is
 # the costly part. Plain SQL that SQLite runs too (a CTE, no LATERAL).
-BY_TIER_SQL = """
+BY_TIER_SQL = (
+    """
 WITH parts AS (
     SELECT lot.account_id, lot.remaining AS points
     FROM ledger_lot lot
@@ -165,25 +182,16 @@ WITH parts AS (
     SELECT account_id, SUM(points) AS points FROM parts GROUP BY account_id
 )
 SELECT tier_then, SUM(points) FROM (
-    SELECT held.points, CASE
-        WHEN EXISTS (SELECT 1 FROM members_tierhistory h
-                     WHERE h.member_id = account.member_id AND h.at <= %(as_of)s)
-        THEN (SELECT h.to_tier_id FROM members_tierhistory h
-              WHERE h.member_id = account.member_id AND h.at <= %(as_of)s
-              ORDER BY h.at DESC, h.id DESC LIMIT 1)
-        WHEN EXISTS (SELECT 1 FROM members_tierhistory h
-                     WHERE h.member_id = account.member_id AND h.at > %(as_of)s)
-        THEN (SELECT h.from_tier_id FROM members_tierhistory h
-              WHERE h.member_id = account.member_id AND h.at > %(as_of)s
-              ORDER BY h.at, h.id LIMIT 1)
-        ELSE member.tier_id
-    END AS tier_then
+    SELECT held.points, """
+    + TIER_THEN_SQL
+    + """ AS tier_then
     FROM held
     JOIN ledger_account account ON account.id = held.account_id
     JOIN members_member member ON member.id = account.member_id
 ) per_member
 GROUP BY tier_then
 """
+)
 
 
 def by_tier(*, as_of: datetime) -> dict[int | None, int]:

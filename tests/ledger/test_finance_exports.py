@@ -4,14 +4,14 @@ import csv
 import io
 import json
 import tracemalloc
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from openpyxl import load_workbook
 
 from ledger import services
-from ledger.finance import exports, liability
+from ledger.finance import exports, liability, per_member
 from ledger.models import Account
 from members.models import Card
 from tests.factories import MemberFactory
@@ -105,8 +105,6 @@ def test_the_per_member_export_streams_in_bounded_memory(settings, django_assert
     members = [MemberFactory() for _ in range(150)]
     for member in members:
         services.points_earn(member=member, points=5, at=START)
-    from ledger.finance import per_member
-
     tracemalloc.start()
     try:
         with django_assert_max_num_queries(3 * 4 + 4):
@@ -119,3 +117,55 @@ def test_the_per_member_export_streams_in_bounded_memory(settings, django_assert
         tracemalloc.stop()
     assert first.outstanding_points == 5 and count == 150
     assert peak < peak_first * 2
+
+
+def test_the_per_member_expiry_months_are_the_reports_at_month_and_dst_edges(settings):
+    """Months in the programme's zone (Amsterdam): 22:30 UTC on 31 March is 00:30 on 1 April
+    (summer time), 23:30 UTC on 31 October is 00:30 on 1 November (winter time); a lot that
+    never expires is "never". Each member's columns add up to the report's months."""
+    utc = UTC
+    member, other = MemberFactory(), MemberFactory()
+    expiries = {
+        datetime(2027, 3, 31, 22, 30, tzinfo=utc): 7,  # April in Amsterdam
+        datetime(2027, 3, 31, 21, 30, tzinfo=utc): 11,  # still 31 March (23:30)
+        datetime(2027, 10, 31, 23, 30, tzinfo=utc): 13,  # November
+        datetime(2027, 10, 31, 22, 30, tzinfo=utc): 17,  # still 31 October (23:30)
+    }
+    for expires_at, points in expiries.items():
+        services.points_earn(member=member, points=points, at=START, expires_at=expires_at)
+    settings.LOYALTY_EXPIRY_POLICY = "none"
+    services.points_earn(member=other, points=3, at=START)
+    as_of = START + timedelta(days=1)
+    rows = {row.member: row.by_month for row in per_member.member_rows(as_of=as_of)}
+    assert rows[str(member.public_id)] == {
+        date(2027, 3, 1): 11,
+        date(2027, 4, 1): 7,
+        date(2027, 10, 1): 17,
+        date(2027, 11, 1): 13,
+    }
+    assert rows[str(other.public_id)] == {None: 3}
+    report = liability.by_expiry_month(as_of=as_of)
+    assert report == {date(2027, 3, 1): 11, date(2027, 4, 1): 7, date(2027, 10, 1): 17,
+                      date(2027, 11, 1): 13, None: 3}  # fmt: skip
+    header, *lines = exports.member_table(as_of=as_of)
+    assert header[6:] == [
+        "expiring_2027-03",
+        "expiring_2027-04",
+        "expiring_2027-10",
+        "expiring_2027-11",
+        "expiring_never",
+    ]
+    assert sorted(line[6:] for line in lines) == [[0, 0, 0, 0, 3], [11, 7, 17, 13, 0]]
+
+
+def test_the_per_member_export_reads_a_past_date_from_the_consumptions():
+    """Points spent after ``as_of`` still count as held then, in their lot's expiry month."""
+    member = MemberFactory()
+    expires_at = datetime(2027, 6, 15, 12, tzinfo=UTC)
+    services.points_earn(member=member, points=40, at=START, expires_at=expires_at)
+    services.points_redeem(member=member, points=25, at=START + timedelta(days=3))
+    before, after = START + timedelta(days=1), START + timedelta(days=5)
+    [then] = per_member.member_rows(as_of=before)
+    [now] = per_member.member_rows(as_of=after)
+    assert (then.outstanding_points, then.by_month) == (40, {date(2027, 6, 1): 40})
+    assert (now.outstanding_points, now.by_month) == (15, {date(2027, 6, 1): 15})
