@@ -5,7 +5,7 @@ turn a service's refusal (a ``DomainError``) into a message or a form error.
 """
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 
 from django import forms
 from django.conf import settings
@@ -14,7 +14,6 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -24,6 +23,7 @@ from ledger.models import AdjustmentRequest, Entry
 from loyalty_site.errors import DomainError
 from members import selectors as member_selectors
 from members.busy import busy_retry
+from members.paging import DateRangeForm, keyset_cursor, keyset_parse
 
 
 def member_url(member_id: int) -> str:
@@ -161,15 +161,14 @@ def approval_reject(request, pk: int):
 ENTRIES_PER_PAGE = 50
 # A name search may find many members; the page shows the entries of this many at most.
 ENTRIES_MEMBERS_MAX = 20
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def entries_cursor(entry: Entry) -> str:
-    """The "older entries" link's position: the entry's moment (µs since 1970) and id."""
-    return f"{(entry.created_at - _EPOCH) // timedelta(microseconds=1)}.{entry.pk}"
+    """The "older entries" link's position (members.paging)."""
+    return keyset_cursor(entry.created_at, entry.pk)
 
 
-class EntrySearchForm(forms.Form):
+class EntrySearchForm(DateRangeForm):
     member = forms.CharField(
         label=gettext_lazy("Member"),
         required=False,
@@ -184,16 +183,8 @@ class EntrySearchForm(forms.Form):
     )
     kind = forms.ChoiceField(label=gettext_lazy("Kind"), required=False)
     channel = forms.ChoiceField(label=gettext_lazy("Channel"), required=False)
-    start = forms.DateField(
-        label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    end = forms.DateField(
-        label=gettext_lazy("Until"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text=gettext_lazy("This day included."),
-    )
     before = forms.CharField(required=False, widget=forms.HiddenInput)
+    field_order = ["member", "reference", "kind", "channel", "start", "end"]
 
     def __init__(self, *args, channels: list[str], **kwargs):
         super().__init__(*args, **kwargs)
@@ -202,36 +193,10 @@ class EntrySearchForm(forms.Form):
         self.fields["channel"].choices = [*everything, *((name, name) for name in channels)]
 
     def clean_before(self) -> tuple[datetime, int] | None:
-        value = self.cleaned_data["before"]
-        if not value:
-            return None
-        moment, _dot, pk = value.partition(".")
-        try:
-            at = _EPOCH + timedelta(microseconds=int(moment))
-            return at, int(pk)
-        except (ValueError, OverflowError):
-            raise forms.ValidationError(
-                gettext_lazy("This page link is broken; start again from the newest entries.")
-            ) from None
-
-    def clean(self):
-        cleaned = super().clean()
-        start, end = cleaned.get("start"), cleaned.get("end")
-        if start and end and end < start:
-            self.add_error("end", gettext_lazy("The last day comes before the first."))
-        return cleaned
-
-
-def _day_start(day: date) -> datetime:
-    """Midnight at the start of `day` in the programme's time zone, in UTC; a moment beyond the
-    calendar in UTC (1 January of year 1 east of Greenwich) is its first or last moment, which
-    filters the same way (as the API's ledger filter does)."""
-    try:
-        return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone()).astimezone(
-            UTC
+        return keyset_parse(
+            self.cleaned_data["before"],
+            broken=gettext_lazy("This page link is broken; start again from the newest entries."),
         )
-    except OverflowError:
-        return (datetime.min if day.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
 @login_required
@@ -253,14 +218,14 @@ def ledger_entries(request, *, channel_names: Callable[[], list[str]]):
         member_ids = member_ids[:ENTRIES_MEMBERS_MAX]
     entries = []
     if member_ids != []:
-        start, end = data.get("start"), data.get("end")
+        start, end = form.moments() if form.is_bound else (None, None)
         entries = selectors.entries_search(
             member_ids=member_ids,
             reference=data.get("reference", ""),
             kind=data.get("kind", ""),
             channel=data.get("channel", ""),
-            start=_day_start(start) if start else None,
-            end=_day_start(end + timedelta(days=1)) if end and end < date.max else None,
+            start=start,
+            end=end,
             before=data.get("before"),
             limit=ENTRIES_PER_PAGE + 1,
         )

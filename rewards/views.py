@@ -6,7 +6,7 @@ Thin: rewards.selectors reads, rewards.services writes (and audits); rewards.job
 background jobs for large voucher pools.
 """
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django import forms
@@ -29,6 +29,7 @@ from loyalty_site.errors import DomainError, form_error
 from members import selectors as member_selectors
 from members.background import job_start
 from members.busy import busy_retry
+from members.paging import DateRangeForm, keyset_cursor, keyset_parse
 from members.services.audit import audit_action_label
 from rewards import jobs as _jobs  # noqa: F401 - registers the catalogue's job kinds
 from rewards import selectors, services
@@ -264,60 +265,24 @@ SHIPMENTS_PER_PAGE = 50
 REDEMPTIONS_PER_PAGE = 50
 # A name search may find many members; the page shows the redemptions of this many at most.
 REDEMPTIONS_MEMBERS_MAX = 20
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _cursor(redemption: Redemption) -> str:
-    return f"{(redemption.created_at - _EPOCH) // timedelta(microseconds=1)}.{redemption.pk}"
+    return keyset_cursor(redemption.created_at, redemption.pk)
 
 
-def _day_start(day: date) -> datetime:
-    """Midnight at the start of `day` in the programme's time zone; the first or last moment of
-    the calendar for a day beyond it in UTC."""
-    try:
-        return datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
-    except OverflowError:
-        return (datetime.min if day.year == 1 else datetime.max).replace(tzinfo=UTC)
-
-
-class _PagedSearch(forms.Form):
-    start = forms.DateField(
-        label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
-    end = forms.DateField(
-        label=gettext_lazy("Until"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text=gettext_lazy("This day included."),
-    )
+class _PagedSearch(DateRangeForm):
     after = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def clean_after(self) -> tuple[datetime, int] | None:
-        value = self.cleaned_data["after"]
-        if not value:
-            return None
-        moment, _dot, pk = value.partition(".")
-        try:
-            return _EPOCH + timedelta(microseconds=int(moment)), int(pk)
-        except (ValueError, OverflowError):
-            raise forms.ValidationError(
-                gettext_lazy("This page link is broken; start again from the first page.")
-            ) from None
-
-    def clean(self):
-        cleaned = super().clean()
-        start, end = cleaned.get("start"), cleaned.get("end")
-        if start and end and end < start:
-            self.add_error("end", gettext_lazy("The last day comes before the first."))
-        return cleaned
+        return keyset_parse(
+            self.cleaned_data["after"],
+            broken=gettext_lazy("This page link is broken; start again from the first page."),
+        )
 
     def bounds(self) -> dict:
-        start, end = self.cleaned_data.get("start"), self.cleaned_data.get("end")
-        return {
-            "start": _day_start(start) if start else None,
-            "end": _day_start(end + timedelta(days=1)) if end and end < date.max else None,
-            "cursor": self.cleaned_data.get("after"),
-        }
+        start, end = self.moments()
+        return {"start": start, "end": end, "cursor": self.cleaned_data.get("after")}
 
 
 class ShipmentSearchForm(_PagedSearch):
