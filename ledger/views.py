@@ -23,7 +23,7 @@ from ledger.models import AdjustmentRequest, Entry
 from loyalty_site.errors import DomainError
 from members import selectors as member_selectors
 from members.busy import busy_retry
-from members.paging import DateRangeForm, keyset_cursor, keyset_parse
+from members.paging import DateRangeForm, keyset_cursor, keyset_parse, member_field
 
 
 def member_url(member_id: int) -> str:
@@ -169,12 +169,7 @@ def entries_cursor(entry: Entry) -> str:
 
 
 class EntrySearchForm(DateRangeForm):
-    member = forms.CharField(
-        label=gettext_lazy("Member"),
-        required=False,
-        max_length=254,
-        help_text=gettext_lazy("Member id, card number, e-mail, phone, external id or name."),
-    )
+    member = member_field()
     reference = forms.CharField(
         label=gettext_lazy("Reference"),
         required=False,

@@ -43,6 +43,16 @@ def day_start(day: date) -> datetime:
         return (datetime.min if day.year == 1 else datetime.max).replace(tzinfo=UTC)
 
 
+def member_field() -> forms.CharField:
+    """The lists' member box: what ``members.selectors.member_ids_search`` finds a member by."""
+    return forms.CharField(
+        label=gettext_lazy("Member"),
+        required=False,
+        max_length=254,
+        help_text=gettext_lazy("Member id, card number, e-mail, phone, external id or name."),
+    )
+
+
 class DateRangeForm(forms.Form):
     """From and until a day (that day included), the last not before the first."""
 

@@ -29,7 +29,7 @@ from loyalty_site.errors import DomainError, form_error
 from members import selectors as member_selectors
 from members.background import job_start
 from members.busy import busy_retry
-from members.paging import DateRangeForm, keyset_cursor, keyset_parse
+from members.paging import DateRangeForm, keyset_cursor, keyset_parse, member_field
 from members.services.audit import audit_action_label
 from rewards import jobs as _jobs  # noqa: F401 - registers the catalogue's job kinds
 from rewards import selectors, services
@@ -426,12 +426,7 @@ def shipping_set(request, redemption_id: int):
 
 
 class RedemptionSearchForm(_PagedSearch):
-    member = forms.CharField(
-        label=gettext_lazy("Member"),
-        required=False,
-        max_length=254,
-        help_text=gettext_lazy("Member id, card number, e-mail, phone, external id or name."),
-    )
+    member = member_field()
     reward = forms.ModelChoiceField(
         label=gettext_lazy("Reward"),
         required=False,
