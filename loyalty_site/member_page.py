@@ -234,15 +234,14 @@ def search_page(*, term: str, number: int, shown: dict) -> tuple[list[dict], boo
     row more than it shows to know whether to offer "next".
     """
     start = (number - 1) * PAGE_SIZE
-    # Ids first (bounded by the page, see member_search_ids), then those rows.
-    ids = member_selectors.member_search_ids(term, offset=start, limit=PAGE_SIZE + 1)
-    has_next = len(ids) > PAGE_SIZE
-    ids = ids[:PAGE_SIZE]
-    members = Member.objects.filter(pk__in=ids).select_related("tier")
+    members = Member.objects.select_related("tier")
     if shown["points"]:
         members = members.select_related("account")
-    by_id = {member.pk: member for member in members} if ids else {}
-    found = [by_id[pk] for pk in ids if pk in by_id]
+    found = member_selectors.member_search_rows(
+        term=term, offset=start, limit=PAGE_SIZE + 1, members=members
+    )
+    has_next = len(found) > PAGE_SIZE
+    found = found[:PAGE_SIZE]
     cards: dict[int, str] = {}
     if shown["cards"] and found:
         # The newest active card of each member on the page, in one query.

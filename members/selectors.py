@@ -195,6 +195,21 @@ def member_search_ids(term: str, *, limit: int, offset: int = 0) -> list[int]:
     return [pk for _, pk in sorted(keys)][offset : offset + limit]
 
 
+def member_search_rows(
+    *, term: str, offset: int, limit: int, members: QuerySet | None = None
+) -> list[Member]:
+    """The members one search box finds, from the `offset`-th, at most `limit`, in the order of
+    ``member_search_ids``; `members` may add ``select_related``. A card, an e-mail or a phone
+    number stays one query; a name is its ids first, then those rows."""
+    members = members if members is not None else Member.objects.all()
+    term = " ".join((term or "").split())
+    if _name_branches(term) is None:
+        return list(member_search(term=term, members=members)[offset : offset + limit])
+    ids = member_search_ids(term, offset=offset, limit=limit)
+    by_id = {member.pk: member for member in members.filter(pk__in=ids)} if ids else {}
+    return [by_id[pk] for pk in ids if pk in by_id]
+
+
 def member_ids_search(term: str, *, limit: int) -> list[int]:
     """The ids of at most `limit` members that one search box finds: the member's id or public
     id typed whole, or what ``member_search`` finds (card, e-mail, phone, external id, name)."""

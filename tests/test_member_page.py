@@ -811,3 +811,17 @@ def test_a_name_search_reads_a_page_of_the_last_name_index(agent):
         cursor.execute("EXPLAIN " + last_name[0])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "member_last_name_order" in plan and "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize("term", ["anna.devries@example.nl", "06 1234 5678"])
+def test_an_email_or_phone_search_reads_the_members_once(agent, anna, term):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from loyalty_site import member_page
+
+    with CaptureQueriesContext(connection) as captured:
+        member_page.search_page(term=term, number=1, shown=member_page.shown_for(agent))
+    # Not the two steps of a name search: one query finds the member.
+    member_reads = [q for q in captured.captured_queries if 'FROM "members_member"' in q["sql"]]
+    assert len(member_reads) == 1
