@@ -21,7 +21,9 @@ class Migration(migrations.Migration):
             model_name="entry",
             index=models.Index(
                 condition=models.Q(
-                    ("reason_code__in", ("", "purchase", "engagement")), _negated=True
+                    models.Q(("reason_code", ""), _negated=True),
+                    models.Q(("reason_code", "purchase"), _negated=True),
+                    models.Q(("reason_code", "engagement"), _negated=True),
                 ),
                 fields=["reason_code", "-created_at", "-id"],
                 name="entry_reason_recent",
