@@ -825,3 +825,32 @@ def test_an_email_or_phone_search_reads_the_members_once(agent, anna, term):
     # Not the two steps of a name search: one query finds the member.
     member_reads = [q for q in captured.captured_queries if 'FROM "members_member"' in q["sql"]]
     assert len(member_reads) == 1
+
+
+def test_a_first_name_part_is_read_by_the_first_name_index(agent):
+    """ "Jan..." in last-name order must not be read through the last-name index (which would
+    scan it from the start until enough Jans turn up: most of the table when their last names
+    sort late); the planner is told sorting is dear, which would make it pick that index were
+    the part ordered by the index's own expression."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from members.selectors import member_search_ids
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the plans are PostgreSQL's")
+    MemberFactory.create_batch(5, first_name="Jan", last_name="Zwart")
+    with CaptureQueriesContext(connection) as captured:
+        assert len(member_search_ids("jan", limit=3)) == 3
+    first_name = [
+        q["sql"]
+        for q in captured.captured_queries
+        if "\"first_name\")::text LIKE 'jan%'" in q["sql"]
+    ]
+    assert len(first_name) == 1, captured.captured_queries
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("EXPLAIN " + first_name[0])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "member_first_name_prefix" in plan and "member_last_name_order" not in plan, plan
