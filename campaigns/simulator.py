@@ -36,6 +36,8 @@ EARLIEST = date(2000, 1, 1)
 PROGRESS_EVERY = 10_000
 # Members replayed per chunk: what the simulator holds at once (their facts and purchases).
 CHUNK_MEMBERS = 20_000
+# The first window of the budget replay (days); each next one is twice as long.
+BUDGET_WINDOW_DAYS = 7
 
 
 def period_refusal(*, first: date, last: date, today: date) -> str:
@@ -409,23 +411,21 @@ class _MemberReplay:
             yield item, result
 
 
-def _budget_days(
-    *, specs, cap_periods, budgets: dict[int, int], stream_args: dict, needs_first: bool
-) -> dict[int, tuple[date, int]]:
-    """For each budgeted rule that runs out in the period: the local day it runs out on, and
-    what it gave before that day. A light replay of only the rules that matter to the budgeted
-    ones, with unlimited budgets: until its budget runs out a rule gives what it would give
-    unlimited (a budget caps only the rule's own points; the winner among the rules that do
-    not stack is chosen before caps, and a multiplier multiplies the rates, not their points).
-    """
-    relevant = [dataclasses.replace(s, budget_remaining=None) for s in _budget_relevant(specs)]
-    replay = _MemberReplay(relevant, cap_periods)
-    by_day: dict[int, dict[date, int]] = {rule_id: defaultdict(int) for rule_id in budgets}
-    for member in _members_purchases(**stream_args):
-        for item, result in replay.run(member, needs_first):
-            for award in result.awards:
-                if award.rule_id in by_day:
-                    by_day[award.rule_id][item[2].date()] += award.points
+def _budget_windows(start: datetime, end: datetime, *, first_days: int) -> list[tuple]:
+    """start..end cut into consecutive windows of first_days, then twice as long each time: a
+    budget that runs out early is found after reading a few days, one that never does after a
+    handful of windows."""
+    windows = []
+    low, days = start, first_days
+    while low < end:
+        high = min(low + timedelta(days=days), end)
+        windows.append((low, high))
+        low, days = high, days * 2
+    return windows
+
+
+def _runs_out(by_day: dict[int, dict[date, int]], budgets: dict[int, int]) -> dict:
+    """Each budget that runs out: the day it does, and what its rule gave before that day."""
     runs_out = {}
     for rule_id, days in by_day.items():
         given = 0
@@ -434,6 +434,48 @@ def _budget_days(
                 runs_out[rule_id] = (day, given)
                 break
             given += days[day]
+    return runs_out
+
+
+def _budget_days(
+    *,
+    specs,
+    cap_periods,
+    budgets: dict[int, int],
+    stream_args: dict,
+    needs_first: bool,
+) -> dict[int, tuple[date, int]]:
+    """For each budgeted rule that runs out in the period: the local day it runs out on, and
+    what it gave before that day. A light replay of only the rules that matter to the budgeted
+    ones, with unlimited budgets: until its budget runs out a rule gives what it would give
+    unlimited (a budget caps only the rule's own points; the winner among the rules that do
+    not stack is chosen before caps, and a multiplier multiplies the rates, not their points).
+
+    The replay reads the period in windows of growing length (_budget_windows), each member by
+    member, and stops after the window in which the last budget ran out: a window holds every
+    purchase of its days, so once a budget's running total reaches it on a day, every earlier
+    day is complete and the answer is final. A member's state across windows is whether they
+    bought before (the window's own query asks it) and their per-member caps, which no query
+    knows: when one of these rules has a per-member cap the period is one window.
+    """
+    relevant = [dataclasses.replace(s, budget_remaining=None) for s in _budget_relevant(specs)]
+    replay = _MemberReplay(relevant, cap_periods)
+    by_day: dict[int, dict[date, int]] = {rule_id: defaultdict(int) for rule_id in budgets}
+    start, end = stream_args["start"], stream_args["end"]
+    if any(s.cap_per_member is not None for s in relevant):
+        windows = [(start, end)]
+    else:
+        windows = _budget_windows(start, end, first_days=BUDGET_WINDOW_DAYS)
+    runs_out = {}
+    for low, high in windows:
+        for member in _members_purchases(**{**stream_args, "start": low, "end": high}):
+            for item, result in replay.run(member, needs_first):
+                for award in result.awards:
+                    if award.rule_id in by_day:
+                        by_day[award.rule_id][item[2].date()] += award.points
+        runs_out = _runs_out(by_day, budgets)
+        if len(runs_out) == len(budgets):
+            break
     return runs_out
 
 

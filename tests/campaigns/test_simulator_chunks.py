@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from campaigns import engine, selectors
+from campaigns import engine, selectors, simulator
 from campaigns.models import EarningRule
 from campaigns.simulator import _period_key, simulate
 from ledger.models import Purchase, PurchaseLine
@@ -23,8 +23,9 @@ END = datetime(2026, 3, 1, tzinfo=UTC)
 CATEGORIES = ["dairy", "bakery", "coffee"]
 
 
-def programme(rng: random.Random) -> None:
-    """A random rule set: every kind, caps, non-stacking rules and budgets that run out."""
+def programme(rng: random.Random, *, caps: bool = True, budgets: bool = True) -> None:
+    """A random rule set: every kind, caps, non-stacking rules and budgets that run out (caps
+    and budgets unless told not to)."""
     EarningRuleFactory(name="Base", rate=rng.choice([1, 2]), rounding="half_up")
     for n in range(rng.randint(3, 6)):
         kind = rng.choice(["rate", "multiplier", "bonus"])
@@ -43,10 +44,10 @@ def programme(rng: random.Random) -> None:
             fields["days_of_week"] = [rng.randrange(7), rng.randrange(7)]
         if rng.random() < 0.3:
             fields["first_purchase_only"] = True
-        if rng.random() < 0.4:
+        if caps and rng.random() < 0.4:
             fields["cap_per_member"] = rng.choice([10, 50])
             fields["cap_period"] = rng.choice(["day", "week", "month", "year"])
-        if rng.random() < 0.6:
+        if budgets and rng.random() < 0.6:
             fields["budget_points"] = rng.choice([0, 50, 300, 900])
         EarningRuleFactory(**fields)
 
@@ -153,3 +154,43 @@ def test_chunked_replay_equals_the_replay_in_time_order(seed):
             len(expected),
             one_chunk.purchases,
         )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", [5, 6, 7, 8])
+@pytest.mark.parametrize("window_days", [1, 3])
+@pytest.mark.parametrize("budgets", [True, False])
+def test_budgets_found_in_windows_equal_the_replay_in_time_order(
+    seed, window_days, budgets, monkeypatch
+):
+    """Without per-member caps among the rules a budget depends on, the day it runs out is
+    looked for in windows of growing length, stopping once every budget ran out: the answer
+    stays the replay's."""
+    monkeypatch.setattr(simulator, "BUDGET_WINDOW_DAYS", window_days)
+    windows = []
+    members_purchases = simulator._members_purchases
+
+    def counted(**kwargs):
+        windows.append((kwargs["start"], kwargs["end"]))
+        return members_purchases(**kwargs)
+
+    monkeypatch.setattr(simulator, "_members_purchases", counted)
+    rng = random.Random(seed)
+    members = [MemberFactory(birth_date=date(1980, 2, 1 + i)) for i in range(8)]
+    programme(rng, caps=False, budgets=budgets)
+    # Every purchase earns it, so it runs out in the first days.
+    EarningRuleFactory(name="Soon out", kind="bonus", bonus_points=20, budget_points=60)
+    purchases(rng, members, 80)
+    rules = list(EarningRule.objects.prefetch_related("tiers", "segments"))
+    expected = replay_in_time_order(rules)
+
+    report = simulate(start=START, end=END, rules=rules, chunk_members=3)
+    assert report.points_by_member == expected
+    assert report.points == sum(expected.values())
+    assert report.points_by_rule["Soon out"] == 60
+    budget_windows, full = windows[:-1], windows[-1]
+    assert full == (START, END)
+    assert budget_windows[0] == (START, START + timedelta(days=window_days))
+    assert all(a[1] == b[0] for a, b in zip(budget_windows, budget_windows[1:], strict=False))
+    if not budgets:  # only "Soon out" has one: the budget replay stopped early
+        assert budget_windows[-1][1] < START + timedelta(days=15)
