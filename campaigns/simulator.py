@@ -11,13 +11,17 @@ query per segment, not a replay of who was in it on each day).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import heapq
+import queue
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -34,6 +38,8 @@ from members.models import Member
 EARLIEST = date(2000, 1, 1)
 # A replay calls its `progress` with the purchases read since the last call, every this many.
 PROGRESS_EVERY = 10_000
+# Rows fetched from a cursor at a time.
+FETCH_ROWS = 20_000
 # Members replayed per chunk: what the simulator holds at once (their facts and purchases).
 CHUNK_MEMBERS = 20_000
 # The first window of the budget replay (days); each next one is twice as long.
@@ -111,8 +117,53 @@ def _period_key(period: str, local: datetime):
 def _rows(sql: str, params: list):
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
-        while rows := cursor.fetchmany(20_000):
+        if connection.vendor == "postgresql":
+            yield from _read_ahead(cursor.cursor)
+            return
+        while rows := cursor.fetchmany(FETCH_ROWS):
             yield from rows
+
+
+def _read_ahead(server_cursor):
+    """The rows of a psycopg server-side cursor, the next batch fetched by a thread while
+    this one replays the last: the database computes a batch (a sort, the lines' index
+    reads) while Python evaluates the rules, instead of each waiting for the other.
+
+    The thread only fetches from the cursor it is given, on the connection this thread holds,
+    inside its transaction: psycopg connections are thread-safe, their lock serialises the
+    thread's fetches with this thread's statements (the other cursor of a replay, a job's
+    progress). Closing the reader stops the thread before the cursor is closed.
+    """
+    batches: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def fetch() -> None:
+        try:
+            while not stop.is_set():
+                rows = server_cursor.fetchmany(FETCH_ROWS)
+                batches.put(rows)
+                if not rows:
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader, who raises it
+            batches.put(exc)
+
+    fetcher = threading.Thread(target=fetch, name="simulator-read-ahead", daemon=True)
+    fetcher.start()
+    try:
+        while True:
+            rows = batches.get()
+            if isinstance(rows, BaseException):
+                with connection.wrap_database_errors:
+                    raise rows
+            if not rows:
+                return
+            yield from rows
+    finally:
+        stop.set()
+        while fetcher.is_alive():  # it may wait to hand over a batch nobody will read
+            with contextlib.suppress(queue.Empty):
+                batches.get(timeout=0.01)
+        fetcher.join()
 
 
 def _local(occurred_at, tz) -> datetime:
@@ -172,26 +223,33 @@ def _stream_rows(
     )
     if not with_lines:
         for row in purchases:
-            yield row, []
+            yield row, ()
         return
-    lines = _rows(
-        f"SELECT l.purchase_id, l.sku, l.category, l.quantity, l.amount"
-        f" FROM {line_table} l JOIN {p} p ON p.id = l.purchase_id"
-        f" WHERE {where} ORDER BY {order}",
-        params,
-    )
+    columns = "l.purchase_id, l.sku, l.category, l.quantity, l.amount"
+    if connection.vendor == "postgresql":
+        # Each purchase's lines by its index, in the purchases' own order: the planner's hash
+        # join read every line of the table for each chunk (and each short budget window) and
+        # sorted the chunk's lines again. OFFSET 0 keeps the subquery from being flattened.
+        joined = (
+            f"{p} p CROSS JOIN LATERAL (SELECT {columns} FROM {line_table} l"
+            " WHERE l.purchase_id = p.id OFFSET 0) l"
+        )
+    else:  # SQLite joins by nested loops over the purchase_id index anyway
+        joined = f"{line_table} l JOIN {p} p ON p.id = l.purchase_id"
+    lines = _rows(f"SELECT {columns} FROM {joined} WHERE {where} ORDER BY {order}", params)
     pending = next(lines, None)
-    line_facts = engine.LineFacts
+    # tuple.__new__ is what LineFacts._make does, without a Python call per line.
+    line_facts = partial(tuple.__new__, engine.LineFacts)
     for row in purchases:
         mine = []
         pid = row[0]
         while pending is not None and pending[0] == pid:
-            amount = pending[4]
-            if type(amount) is not Decimal:  # SQLite: float or text
-                amount = Decimal(str(amount))
-            mine.append(line_facts(pending[1], pending[2], pending[3], amount))
+            if type(pending[4]) is Decimal:
+                mine.append(line_facts(pending[1:]))
+            else:  # SQLite: float or text
+                mine.append(line_facts((*pending[1:4], Decimal(str(pending[4])))))
             pending = next(lines, None)
-        yield row, mine
+        yield row, tuple(mine)
 
 
 def _member_bounds(size: int) -> list[int]:
@@ -325,6 +383,7 @@ def _members_purchases(
                 .distinct()
             )
         current = None
+        purchase_facts = partial(tuple.__new__, engine.PurchaseFacts)
         for row, lines in _member_chunk_rows(start, end, low, high, with_lines):
             pid, member_id, amount, occurred_at, channel, store, currency = row[:7]
             if current is None or current.facts.member_id != member_id:
@@ -344,7 +403,7 @@ def _members_purchases(
             local = _local(occurred_at, local_tz)
             if type(amount) is not Decimal:
                 amount = Decimal(str(amount))
-            purchase = engine.PurchaseFacts(amount, local, channel, store, currency, tuple(lines))
+            purchase = purchase_facts((amount, local, channel, store, currency, lines))
             # The time-order key: the epoch float, or the aware time (never SQLite's text).
             at = occurred_at if type(occurred_at) is float else local
             current.purchases.append((at, pid, local, purchase))

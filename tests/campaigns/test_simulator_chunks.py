@@ -3,11 +3,13 @@ purchase in time order would give, budgets that run out mid-period included."""
 
 import dataclasses
 import random
+import threading
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import DataError, connection, transaction
 from django.utils import timezone
 
 from campaigns import engine, selectors, simulator
@@ -194,3 +196,32 @@ def test_budgets_found_in_windows_equal_the_replay_in_time_order(
     assert all(a[1] == b[0] for a, b in zip(budget_windows, budget_windows[1:], strict=False))
     if not budgets:  # only "Soon out" has one: the budget replay stopped early
         assert budget_windows[-1][1] < START + timedelta(days=15)
+
+
+@pytest.fixture
+def postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("the read-ahead thread serves PostgreSQL's server-side cursors")
+
+
+@pytest.mark.django_db
+def test_read_ahead_gives_every_row_in_order_and_stops_when_left_early(postgres_only, monkeypatch):
+    monkeypatch.setattr(simulator, "FETCH_ROWS", 7)  # many batches
+    with transaction.atomic():
+        sql = "SELECT n FROM generate_series(1, %s) AS n ORDER BY n"
+        assert [row[0] for row in simulator._rows(sql, [100])] == list(range(1, 101))
+        rows = simulator._rows(sql, [100])
+        assert [next(rows)[0] for _ in range(10)] == list(range(1, 11))
+        rows.close()  # the thread is stopped and the cursor closed: the connection is free
+        assert not [t for t in threading.enumerate() if t.name == "simulator-read-ahead"]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 2")
+            assert cursor.fetchone() == (2,)
+
+
+@pytest.mark.django_db
+def test_read_ahead_raises_the_databases_error_in_the_reader(postgres_only, monkeypatch):
+    monkeypatch.setattr(simulator, "FETCH_ROWS", 5)
+    sql = "SELECT 1 / (n - 12) FROM generate_series(1, 20) AS n"
+    with pytest.raises(DataError), transaction.atomic():
+        list(simulator._rows(sql, []))
