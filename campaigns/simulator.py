@@ -384,6 +384,7 @@ def _members_purchases(
             )
         current = None
         purchase_facts = partial(tuple.__new__, engine.PurchaseFacts)
+        from_epoch = datetime.fromtimestamp
         for row, lines in _member_chunk_rows(start, end, low, high, with_lines):
             pid, member_id, amount, occurred_at, channel, store, currency = row[:7]
             if current is None or current.facts.member_id != member_id:
@@ -400,7 +401,10 @@ def _members_purchases(
                     segments=frozenset(held.get(member_id, ())),
                 )
                 current = _MemberPurchases(facts, member_id in bought_before, [])
-            local = _local(occurred_at, local_tz)
+            if type(occurred_at) is float:
+                local = from_epoch(occurred_at, local_tz)
+            else:
+                local = _local(occurred_at, local_tz)
             if type(amount) is not Decimal:
                 amount = Decimal(str(amount))
             purchase = purchase_facts((amount, local, channel, store, currency, lines))
