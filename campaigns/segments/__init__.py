@@ -21,9 +21,11 @@ events, challenges, badges, other segments), `points` (balance, expiring lots) a
 RFM presets). `params` parses the parameters they share (windows of dates, min/max bounds),
 `reads` answers the builder's questions (count, sample, reachable per channel).
 
-The one exception to "one statement": a `{"condition": "segment", "id": n}` reference reads the
-referenced segments' definitions (one query per level of nesting) while the tree is validated
-and compiled; the members are still selected by one statement.
+Two exceptions to "one statement", each a small read before the one statement that selects the
+members: a `{"condition": "segment", "id": n}` reference reads the referenced segments'
+definitions (one query per level of nesting) while the tree is validated and compiled, and a
+tree with an `rfm` condition reads which nightly RFM scores there are (one query, see `rfm`), so
+that its statement holds only the branch it needs: the stored scores, or the ranking itself.
 """
 
 from collections.abc import Callable
@@ -50,6 +52,9 @@ class Context:
     definitions: dict[int, dict] = field(default_factory=dict)
     # The segments being inlined, outermost first (see the "segment" condition).
     chain: tuple[int, ...] = ()
+    # The nightly RFM scores the tree's rfm conditions read (rfm.fresh_scoring), None: they
+    # rank the purchases in the statement. Read only for a tree that has an rfm condition.
+    rfm_scoring: object | None = None
 
 
 @dataclass(frozen=True)
@@ -156,11 +161,38 @@ def _definitions(definition) -> dict[int, dict]:
     return loaded
 
 
-def compile_q(definition, *, now: datetime | None = None) -> Q:
-    """The tree as one Q over members; the definition must be valid (see `validate`)."""
-    return _compile(
-        definition, Context(now=now or timezone.now(), definitions=_definitions(definition))
-    )
+def uses(condition: str, definition, definitions: dict[int, dict]) -> bool:
+    """Whether the tree, or a segment it refers to (in `definitions`), has the condition."""
+    stack = [definition, *definitions.values()]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if "all" in node or "any" in node:
+            stack.extend(node.get("all", node.get("any")) or [])
+        elif "not" in node:
+            stack.append(node["not"])
+        elif node.get("condition") == condition:
+            return True
+    return False
+
+
+def context_for(definition, *, now: datetime | None = None) -> Context:
+    """What the tree compiles against: its referenced definitions, and the RFM scores to read
+    when it has an rfm condition."""
+    now = now or timezone.now()
+    definitions = _definitions(definition)
+    scoring = rfm.fresh_scoring(now) if uses("rfm", definition, definitions) else None
+    return Context(now=now, definitions=definitions, rfm_scoring=scoring)
+
+
+def compile_q(definition, *, now: datetime | None = None, context: Context | None = None) -> Q:
+    """The tree as one Q over members; the definition must be valid (see `validate`).
+
+    `context`: one made by `context_for` for a tree holding this one (segments_holding makes one
+    for all the segments it asks about); made here otherwise.
+    """
+    return _compile(definition, context or context_for(definition, now=now))
 
 
 def compile_node(node: dict, context: Context) -> Q:
@@ -196,8 +228,10 @@ def members(definition, *, now: datetime | None = None) -> QuerySet:
 # The conditions register themselves on import, grouped by what they read.
 from campaigns.segments import activity, history, points, profile, rfm  # noqa: E402, F401
 from campaigns.segments.reads import (  # noqa: E402
+    RfmBasis,
     segment_count,
     segment_reachable,
+    segment_rfm_basis,
     segment_sample,
     segments_holding,
 )
@@ -205,17 +239,21 @@ from campaigns.segments.reads import (  # noqa: E402
 __all__ = [
     "CONDITIONS",
     "MAX_DEPTH",
+    "RfmBasis",
     "Condition",
     "Context",
     "compile_node",
     "compile_q",
+    "context_for",
     "invalid",
     "members",
     "references",
     "register",
     "segment_count",
     "segment_reachable",
+    "segment_rfm_basis",
     "segment_sample",
     "segments_holding",
+    "uses",
     "validate",
 ]

@@ -5,12 +5,13 @@ Each function takes a saved `Segment` or an unsaved definition, validates it, an
 one query (plus one per nesting level of segment references, see the package docstring).
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 
 from campaigns import control
-from campaigns.segments import compile_q, members
+from campaigns.segments import compile_q, context_for, members, uses
 from members import selectors as member_selectors
 from members.models import Consent, Member
 
@@ -25,6 +26,25 @@ def _definition(segment) -> dict:
 
 def segment_count(definition, *, now: datetime | None = None) -> int:
     return members(_definition(definition), now=now).count()
+
+
+@dataclass(frozen=True)
+class RfmBasis:
+    """What a count's RFM conditions read: the nightly scores made at `scored_at`, or (None)
+    the purchases, ranked in the count itself (see rfm.fresh_scoring)."""
+
+    scored_at: datetime | None
+
+
+def segment_rfm_basis(definition, *, now: datetime | None = None) -> RfmBasis | None:
+    """For a tree with an RFM condition (also through a referenced segment), what its count
+    reads; None for a tree without one. No query for such a tree without references."""
+    definition = _definition(definition)
+    context = context_for(definition, now=now)
+    if not uses("rfm", definition, context.definitions):
+        return None
+    scoring = context.rfm_scoring
+    return RfmBasis(scored_at=scoring.as_of if scoring is not None else None)
 
 
 def segment_sample(definition, *, size: int = 20, now: datetime | None = None) -> QuerySet:
@@ -66,9 +86,11 @@ def segments_holding(
     """
     if not definitions:
         return frozenset()
+    # One context for all of them: the references and the RFM scores are read once.
+    context = context_for({"all": list(definitions.values())}, now=now)
     flags = {
         f"in_segment_{segment_id}": ExpressionWrapper(
-            compile_q(definition, now=now), output_field=BooleanField()
+            compile_q(definition, context=context), output_field=BooleanField()
         )
         for segment_id, definition in definitions.items()
     }

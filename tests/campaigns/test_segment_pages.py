@@ -437,6 +437,30 @@ def test_the_count_button_counts_a_saved_segment(client, marketer, known_members
     assert response.content.decode().strip() == "<strong>2</strong>"
 
 
+def test_the_count_and_the_preview_say_what_an_rfm_preset_was_counted_from(
+    client, marketer, known_members
+):
+    from campaigns.services import rfm_scores_refresh
+
+    lost = {"all": [{"condition": "rfm", "segment": "lost"}]}
+    segment = Segment.objects.create(name="Lost", definition=lost)
+    counted = client.get(reverse("segment-count", args=[segment.pk])).content.decode()
+    assert "ranked now from the purchases" in counted
+    assert "ranked now from the purchases" in preview(client, lost).content.decode()
+
+    rfm_scores_refresh()
+    counted = client.get(reverse("segment-count", args=[segment.pk])).content.decode()
+    assert "RFM from the nightly scores of" in counted and "ranked now" not in counted
+    previewed = preview(client, lost).content.decode()
+    assert "RFM from the nightly scores of" in previewed
+    assert_no_unmarked_inline_code(previewed, None)
+    # A segment without an RFM condition says nothing of it.
+    assert (
+        "rfm-basis"
+        not in preview(client, {"all": [{"condition": "tier", "in": ["Gold"]}]}).content.decode()
+    )
+
+
 def make_segments(count: int, marketer):
     for n in range(count):
         segment = Segment.objects.create(name=f"Segment {n:02d}", description="Some members")
