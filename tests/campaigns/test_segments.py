@@ -63,6 +63,10 @@ def test_tier(pair):
     assert chosen({"condition": "tier", "in": ["Gold"]}) == ids(inside)
     # NOT of a tier includes members with no tier at all.
     assert chosen({"not": {"condition": "tier", "in": ["Gold"]}}) == ids(outside)
+    # A name no tier has selects nobody, and its NOT everyone.
+    assert chosen({"condition": "tier", "in": ["Tin"]}) == set()
+    assert chosen({"not": {"condition": "tier", "in": ["Tin"]}}) == ids(inside, outside)
+    assert chosen({"condition": "tier", "in": ["Tin", "Gold"]}) == ids(inside)
 
 
 def test_profile_equals_in_contains_exists(db):
@@ -374,10 +378,34 @@ def test_a_tree_of_every_condition_is_one_statement(db):
 
 def test_without_references_validate_compile_and_count_are_one_query(db):
     MemberFactory.create_batch(2)
-    tree = {"all": [{"condition": "frequency", "max": 0}, {"condition": "rfm", "segment": "lost"}]}
+    tree = {
+        "all": [
+            {"condition": "frequency", "max": 0},
+            {"condition": "profile", "key": "n", "equals": 1},
+        ]
+    }
     with CaptureQueriesContext(connection) as queries:
         segments.members({"not": tree}, now=NOW).count()
     assert len(queries) == 1
+
+
+def test_an_rfm_condition_adds_one_look_at_the_scores_and_a_tier_none_once_cached(db, settings):
+    from members import config_cache
+
+    MemberFactory.create_batch(2)
+    tree = {"all": [{"condition": "frequency", "max": 0}, {"condition": "rfm", "segment": "lost"}]}
+    with CaptureQueriesContext(connection) as queries:
+        segments.members({"not": tree}, now=NOW).count()
+    assert len(queries) == 2 and "rfmscoring" in queries[0]["sql"]
+    # The tiers' ids come from the per-process ladder: no query while it is kept.
+    Tier.objects.create(name="Gold", rank=50, threshold=5000)
+    settings.LOYALTY_CONFIG_CACHE_SECONDS = 60
+    config_cache.clear()
+    gold = {"condition": "tier", "in": ["Gold"]}
+    segments.segment_count(gold, now=NOW)
+    with CaptureQueriesContext(connection) as queries:
+        segments.segment_count(gold, now=NOW)
+    assert len(queries) == 1 and "members_tier" not in queries[0]["sql"]
 
 
 def test_count_equals_list_for_a_nested_tree(db):
