@@ -204,7 +204,7 @@ def _compile(node: dict, context: Context) -> Q:
     if "all" in node:
         # Not an empty Q(): Django drops it, so {"not": {"all": []}} would select everyone.
         q = Q(pk__isnull=False)
-        for part in node["all"]:
+        for part in _without_implied(node["all"]):
             q &= _compile(part, context)
         return q
     if "any" in node:
@@ -217,6 +217,36 @@ def _compile(node: dict, context: Context) -> Q:
     if "not" in node:
         return ~_compile(node["not"], context)
     return CONDITIONS[node["condition"]].compile(node, context)
+
+
+def _days(window) -> int | None:
+    return window["days"] if isinstance(window, dict) and "days" in window else None
+
+
+# Conditions that hold only for a member with a counted purchase in their window.
+_BUYING = ("bought", "store_visited")
+
+
+def _without_implied(parts: list) -> list:
+    """An "all" group's parts less the recency conditions that another of its parts implies.
+
+    "Last purchase in the last N days" holds for whoever bought a category, an SKU or in a store
+    in the last M <= N days (that is a counted purchase in its window), so its own test, a probe
+    of each member's purchases or a hash of every purchase of the window, is left out: the
+    typical segment "Silver and above, bought coffee in the last 90 days, last purchase in the
+    last 90 days" reads the window's purchases once, not twice. Only relative windows: an
+    absolute window's recency also asks that no purchase came after it.
+    """
+    windows = [p.get("window") for p in parts if p.get("condition") in _BUYING]
+    relative = [days for days in map(_days, windows) if days is not None]
+    if not relative:
+        return parts
+    shortest = min(relative)
+    return [
+        part
+        for part in parts
+        if part.get("condition") != "last_purchase" or (_days(part["window"]) or 0) < shortest
+    ]
 
 
 def members(definition, *, now: datetime | None = None) -> QuerySet:

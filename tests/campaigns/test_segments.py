@@ -438,3 +438,39 @@ def test_a_cycle_saved_around_validation_selects_nobody_instead_of_recursing(db)
     Segment.objects.filter(pk=first.pk).update(definition={"condition": "segment", "id": second.pk})
     q = segments.compile_q({"condition": "segment", "id": first.pk}, now=NOW)
     assert not Member.objects.filter(q).exists()
+
+
+def test_a_recency_that_a_purchase_in_a_shorter_window_implies_is_not_asked_twice(db):
+    recent_coffee = MemberFactory()
+    buy(recent_coffee, at=NOW - timedelta(days=10), lines=[("K-1", "coffee")])
+    old_coffee = MemberFactory()  # coffee 100 days ago, tea last week
+    buy(old_coffee, at=NOW - timedelta(days=100), lines=[("K-1", "coffee")])
+    buy(old_coffee, at=NOW - timedelta(days=5), lines=[("T-1", "tea")])
+    coffee_at_60 = MemberFactory()
+    buy(coffee_at_60, at=NOW - timedelta(days=60), lines=[("K-1", "coffee")])
+    rejected = MemberFactory()
+    buy(rejected, at=NOW - timedelta(days=3), lines=[("K-1", "coffee")], status="rejected")
+    coffee = {"condition": "bought", "categories": ["coffee"], "window": {"days": 90}}
+
+    def typical(recency_days):
+        return {"all": [{"condition": "last_purchase", "window": {"days": recency_days}}, coffee]}
+
+    # Implied (90 >= 90): the statement has the coffee lines' EXISTS only.
+    assert chosen(typical(90)) == ids(recent_coffee, coffee_at_60)
+    sql = str(segments.members(typical(90), now=NOW).query)
+    assert sql.count("EXISTS") == 1
+    assert chosen(typical(365)) == ids(recent_coffee, coffee_at_60)
+    # Not implied (30 < 90): both are asked.
+    assert chosen(typical(30)) == ids(recent_coffee)
+    assert str(segments.members(typical(30), now=NOW).query).count("EXISTS") == 2
+    # An absolute window's recency also asks that nothing came later: kept.
+    absolute = {
+        "condition": "last_purchase",
+        "window": {"from": "2026-04-01", "until": "2026-05-01"},
+    }
+    assert chosen({"all": [absolute, coffee]}) == ids(coffee_at_60)
+    # Under "any" or "not", nothing is implied.
+    assert chosen({"any": [typical(30)["all"][0], coffee]}) == ids(
+        recent_coffee, old_coffee, coffee_at_60
+    )
+    assert chosen({"not": typical(90)}) == ids(old_coffee, rejected)
