@@ -352,6 +352,8 @@ class PreparedRules:
                 rule.kind,
                 _ROUNDING[rule.rounding],
                 rule.cap_per_purchase is not None or rule.cap_per_member is not None,
+                rule.skus,
+                rule.categories,
             )
             for rule in ordered
         )
@@ -420,8 +422,17 @@ def evaluate(
         rule, checks, filters_lines, exclusive = entry[0], entry[1], entry[2], entry[3]
         try:
             if filters_lines:
-                amount = eligible_amount(rule, purchase)
-                if amount is None:
+                # eligible_amount, inlined: this runs for every filtering rule on every purchase.
+                skus, categories = entry[7], entry[8]
+                amount = Decimal(0)
+                matched = False
+                for line in purchase.lines:
+                    if (not skus or line.sku in skus) and (
+                        not categories or line.category in categories
+                    ):
+                        matched = True
+                        amount += line.amount
+                if not matched:
                     continue
             else:
                 amount = purchase.amount

@@ -171,6 +171,9 @@ class EntryAdmin(MemberSearch, ReadOnlyAdmin):
     list_select_related = ("account__member", "actor")
     search_fields = ("=reference",)
     ordering = ("-created_at", "-id")
+    # Only the column an index orders: on millions of rows a sort by any other column reads
+    # and sorts the whole table for one page (seconds).
+    sortable_by = ("created_at",)
     # The detail page: the reason rendered in the reader's language instead of the raw columns.
     fields = (
         "created_at",
@@ -204,7 +207,12 @@ class LotAdmin(MemberSearch, ReadOnlyAdmin):
     list_select_related = ("account__member",)
     search_fields = ("account__member__email",)
     exact_search_fields = ()
-    ordering = ("-earned_at", "-id")
+    # Newest first by id, which the primary key orders: only the open lots have an index by
+    # earned_at (lot_open_fifo), so "-earned_at" sorted every lot of the table for a page (6 s
+    # on 2.5 M lots). A lot is made with its earn entry, so ids follow the earns. No column
+    # sorts (see EntryAdmin.sortable_by).
+    ordering = ("-id",)
+    sortable_by = ()
 
     @admin.display(description=_("member"))
     def member(self, obj):
@@ -286,6 +294,8 @@ class PurchaseAdmin(MemberSearch, ReadOnlyAdmin):
     list_select_related = ("member",)
     search_fields = ("=external_id",)
     member_lookup = "member_id"
+    # The column an index orders (purchase_occurred; see EntryAdmin.sortable_by).
+    sortable_by = ("occurred_at",)
     search_help_text = _(
         "Card number, e-mail, phone, external id or the start of a name (the member search), "
         "or a purchase's exact external id."

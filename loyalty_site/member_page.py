@@ -234,10 +234,12 @@ def search_page(*, term: str, number: int, shown: dict) -> tuple[list[dict], boo
     row more than it shows to know whether to offer "next".
     """
     start = (number - 1) * PAGE_SIZE
-    members = member_selectors.member_search(term=term).select_related("tier")
+    members = Member.objects.select_related("tier")
     if shown["points"]:
         members = members.select_related("account")
-    found = list(members[start : start + PAGE_SIZE + 1])
+    found = member_selectors.member_search_rows(
+        term=term, offset=start, limit=PAGE_SIZE + 1, members=members
+    )
     has_next = len(found) > PAGE_SIZE
     found = found[:PAGE_SIZE]
     cards: dict[int, str] = {}

@@ -12,6 +12,9 @@ admin.site.site_title = _("Loyalty back office")
 admin.site.index_title = _("Administration")
 
 urlpatterns = [
+    # First: the channel API answers far more requests than every page together, and Django
+    # tries the patterns in order (at the end, resolving a purchase took 0.5 ms of CPU).
+    path("api/", include("loyalty_site.api.urls")),
     path("", views.home, name="home"),
     path("jobs/<int:job_id>/", views.job_page, name="job"),
     path("jobs/<int:job_id>/download", views.job_download, name="job-download"),
@@ -89,7 +92,6 @@ urlpatterns = [
     path("", include("rewards.urls")),
     path("", include("campaigns.urls")),
     path("admin/", admin.site.urls),
-    path("api/", include("loyalty_site.api.urls")),
 ]
 
 handler400 = api_exceptions.handler400

@@ -171,6 +171,38 @@ def test_a_days_computation_is_set_based(day):
     assert DashboardDay.objects.get(day=day).active_members == 27
 
 
+def test_active_members_are_the_buyers_and_earners_each_once(day):
+    """A member who bought without earning, one who earned without buying, one who did both
+    twice: three; a rejected purchase and yesterday's earn make no one active."""
+
+    def purchase(member, n, status="recorded"):
+        Purchase.objects.create(
+            member=member,
+            channel="pos",
+            external_id=f"A{n}",
+            amount=Decimal(1),
+            currency="EUR",
+            occurred_at=local(day, 12),
+            status=status,
+        )
+
+    buyer, earner, both, rejected, yesterday = (
+        member_enrol(email=f"{name}@example.nl", enrolled_at=local(day, 9) - timedelta(days=2))
+        for name in ("buyer", "earner", "both", "rejected", "yesterday")
+    )
+    purchase(buyer, 1)
+    ledger_services.points_earn(member=earner, points=5, reason="x", at=local(day, 10))
+    for n in (2, 3):
+        purchase(both, n)
+        ledger_services.points_earn(member=both, points=5, reason="x", at=local(day, 10 + n))
+    purchase(rejected, 4, status="rejected")
+    ledger_services.points_earn(
+        member=yesterday, points=5, reason="x", at=local(day, 10) - timedelta(days=1)
+    )
+    start, end = dashboard_days.day_start(day), dashboard_days.day_start(day + timedelta(days=1))
+    assert dashboard_days._active_members(start, end) == 3
+
+
 def test_the_scheduled_refresh_does_yesterday_and_today_and_repairs_a_gap(today):
     from loyalty_site.tasks import dashboard_refresh
 

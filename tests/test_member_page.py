@@ -142,7 +142,9 @@ def test_no_hit_says_so(client, agent, anna):
 
 def test_a_long_list_pages_without_counting(client, agent, django_assert_max_num_queries):
     MemberFactory.create_batch(30, first_name="Piet")
-    with django_assert_max_num_queries(8) as captured:
+    # Session, user, the ids of each part of a name search (external id, last name, first
+    # name), the page's members, their cards, and the template's few: the same on any size.
+    with django_assert_max_num_queries(10) as captured:
         response = client.get(reverse("member-search"), {"q": "piet"})
     assert not any("COUNT(" in query["sql"].upper() for query in captured.captured_queries)
     assert len(response.context["rows"]) == 25
@@ -754,3 +756,101 @@ def test_the_tabs_follow_the_permissions(staff_user):
     assert member_page.may_open(finance)
     assert not member_page.may_open(UserFactory(is_staff=True))
     Group.objects.get(name="Finance")  # the roles exist
+
+
+def test_a_name_list_merges_first_and_last_names_in_last_name_order_across_pages(
+    agent, monkeypatch
+):
+    from loyalty_site import member_page
+
+    def found(term, number):
+        page, has_next = member_page.search_page(
+            term=term, number=number, shown=member_page.shown_for(agent)
+        )
+        return [row["member"] for row in page], has_next
+
+    # Found by the last name (either case), by the first name, by both (listed once), and
+    # "first last"; in the order of the lowered last name, then enrolment.
+    jongs = [MemberFactory(first_name="Karel", last_name=f"de Jong {n}") for n in range(4)]
+    dennis = MemberFactory(first_name="Dennis", last_name="Albers")
+    both = MemberFactory(first_name="Deborah", last_name="De Boer")
+    MemberFactory(first_name="Karel", last_name="Jansen")  # no match
+    assert found("de", 1) == ([dennis, both, *jongs], False)
+    # Two a page: each part of the search is cut at the page's end, the merge stays in order.
+    monkeypatch.setattr(member_page, "PAGE_SIZE", 2)
+    pages = [found("De", number) for number in (1, 2, 3)]
+    assert pages == [([dennis, both], True), (jongs[:2], True), (jongs[2:], False)]
+    assert found("karel de j", 1) == (jongs[:2], True)
+
+
+def test_a_name_search_reads_a_page_of_the_last_name_index(agent):
+    """On PostgreSQL the last-name prefix is a range of member_last_name_order read in its
+    order: no sort of every match, however many share the name."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from loyalty_site import member_page
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the plans are PostgreSQL's")
+    MemberFactory.create_batch(30, first_name="Karel", last_name="de Jong")
+    with CaptureQueriesContext(connection) as captured:
+        rows, has_next = member_page.search_page(
+            term="de J", number=2, shown=member_page.shown_for(agent)
+        )
+    assert len(rows) == 5 and not has_next
+    last_name = [
+        q["sql"]
+        for q in captured.captured_queries
+        if "COLLATE \"C\")::text LIKE 'de j%'" in q["sql"]
+    ]
+    assert len(last_name) == 1, captured.captured_queries
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("EXPLAIN " + last_name[0])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "member_last_name_order" in plan and "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize("term", ["anna.devries@example.nl", "06 1234 5678"])
+def test_an_email_or_phone_search_reads_the_members_once(agent, anna, term):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from loyalty_site import member_page
+
+    with CaptureQueriesContext(connection) as captured:
+        member_page.search_page(term=term, number=1, shown=member_page.shown_for(agent))
+    # Not the two steps of a name search: one query finds the member.
+    member_reads = [q for q in captured.captured_queries if 'FROM "members_member"' in q["sql"]]
+    assert len(member_reads) == 1
+
+
+def test_a_first_name_part_is_read_by_the_first_name_index(agent):
+    """ "Jan..." in last-name order must not be read through the last-name index (which would
+    scan it from the start until enough Jans turn up: most of the table when their last names
+    sort late); the planner is told sorting is dear, which would make it pick that index were
+    the part ordered by the index's own expression."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from members.selectors import member_search_ids
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the plans are PostgreSQL's")
+    MemberFactory.create_batch(5, first_name="Jan", last_name="Zwart")
+    with CaptureQueriesContext(connection) as captured:
+        assert len(member_search_ids("jan", limit=3)) == 3
+    first_name = [
+        q["sql"]
+        for q in captured.captured_queries
+        if "\"first_name\")::text LIKE 'jan%'" in q["sql"]
+    ]
+    assert len(first_name) == 1, captured.captured_queries
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("EXPLAIN " + first_name[0])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "member_first_name_prefix" in plan and "member_last_name_order" not in plan, plan

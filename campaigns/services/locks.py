@@ -25,17 +25,19 @@ from ledger.models import Account
 from members import selectors as member_selectors
 from members.errors import MemberNotFound
 from members.models import Card, Member
+from members.rows import Rows
 from members.selectors import tiers_cached
+
+_members = Rows(Member)
 
 
 @functools.cache
 def _member_lock_sql(column: str) -> str:
     """SELECT … FOR NO KEY UPDATE of a member by ``column``, unless erased: every column."""
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in Member._meta.concrete_fields)
     # SQLite has no row locks: its IMMEDIATE transaction holds the database write lock instead.
     lock = " FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else ""
     return (
-        f"SELECT {columns} FROM {connection.ops.quote_name(Member._meta.db_table)} "
+        f"SELECT {_members.columns()} FROM {connection.ops.quote_name(Member._meta.db_table)} "
         f"WHERE {connection.ops.quote_name(column)} = %s AND status <> %s{lock}"
     )
 
@@ -46,19 +48,21 @@ def member_lock(
     """The member row, locked (FOR NO KEY UPDATE), found by instance, public id or card number.
 
     One query: the lookup is the lock. It is written out once rather than compiled by the ORM
-    on every purchase, where compiling it cost more than running it. An erased member is not
-    found: nothing may earn or spend on their behalf.
+    on every purchase, where compiling it cost more than running it (and read without
+    `Member.objects.raw()`: see members.rows). An erased member is not found: nothing may earn
+    or spend on their behalf.
     """
     if member is None and member_id is not None:
         column = "public_id"
         value = Member._meta.get_field("public_id").get_db_prep_value(member_id, connection)
     else:
         column, value = "id", _resolve_member(member, card_number).pk
-    found = next(
-        iter(Member.objects.raw(_member_lock_sql(column), [value, Member.Status.ERASED])), None
-    )
-    if found is None:
+    with connection.cursor() as cursor:
+        cursor.execute(_member_lock_sql(column), [value, Member.Status.ERASED])
+        row = cursor.fetchone()
+    if row is None:
         raise MemberNotFound()
+    found = _members.instance(row)
     if found.tier_id is not None:
         # The earning rules read the member's tier: from the cached ladder, not a query.
         tier = next((t for t in tiers_cached() if t.pk == found.tier_id), None)

@@ -39,6 +39,10 @@ from ledger import services as ledger_services
 from ledger.models import Entry, PendingEarn, Purchase
 from members import config_cache
 from members.models import Card, Member, TierHistory
+from members.rows import Rows
+
+_awards = Rows(EarningAward)
+_purchase_points = Rows(PurchasePoints)
 
 
 @dataclass
@@ -298,21 +302,21 @@ def _awards_store(
 ) -> None:
     """The rules' awards, and with `purchase_points` the purchase's PurchasePoints row."""
     awards = [a for a in evaluation.awards if a.rule_id is not None]
-    if awards:
-        EarningAward.objects.bulk_create(
-            [
-                EarningAward(
-                    rule_id=a.rule_id,
-                    member=member,
-                    purchase=purchase,
-                    points=a.points,
-                    occurred_at=purchase.occurred_at,
-                )
-                for a in awards
-            ]
-        )
+    # Written through members.rows (bulk_create without compiling it on every purchase).
+    _awards.insert(
+        [
+            EarningAward(
+                rule_id=a.rule_id,
+                member=member,
+                purchase=purchase,
+                points=a.points,
+                occurred_at=purchase.occurred_at,
+            )
+            for a in awards
+        ]
+    )
     if purchase_points is not None:
-        PurchasePoints.objects.create(purchase=purchase, points=purchase_points)
+        _purchase_points.insert([PurchasePoints(purchase=purchase, points=purchase_points)])
     for award in awards:
         if award.rule_id in budgeted:
             # The rule rows are locked; the CHECK constraint refuses an overspend regardless.

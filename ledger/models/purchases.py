@@ -66,6 +66,14 @@ class Purchase(models.Model):
                 name="purchase_card_recent",
                 condition=models.Q(card__isnull=False),
             ),
+            # The admin's status filter, newest first: the purchases under review or rejected
+            # are few, and a page of them was a scan of every purchase. Partial: a recorded
+            # purchase (the hot insert) writes nothing here.
+            models.Index(
+                fields=["status", "-id"],
+                name="purchase_status_rare",
+                condition=~models.Q(status="recorded"),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -62,18 +62,27 @@ def _sum(queryset, field: str = "amount") -> int:
 
 
 def _active_members(start: datetime, end: datetime) -> int:
-    """Members with a purchase or an earn entry in [start, end): one UNION, counted."""
-    buyers = Purchase.objects.filter(occurred_at__gte=start, occurred_at__lt=end).exclude(
-        status=Purchase.Status.REJECTED
+    """Members with a purchase or an earn entry in [start, end): one UNION of their accounts
+    (one a member), counted.
+
+    An earn entry names its account; a purchase names its member, whose account is looked up
+    by the member's key, one index probe a purchase. Joined instead, the planner hashed every
+    account of the programme for the day's few thousand rows (100,000 accounts read for 3,500
+    rows, 30-70 ms at 100k members, and ten times that at a million): its costs take each probe
+    for a disk read.
+    """
+    account = Account.objects.filter(member_id=OuterRef("member_id")).values("pk")
+    buyers = (
+        Purchase.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+        .exclude(status=Purchase.Status.REJECTED)
+        .annotate(account=Subquery(account))
+        .values("account")
     )
-    earners = Entry.objects.filter(kind=Entry.Kind.EARN, created_at__gte=start, created_at__lt=end)
+    earners = Entry.objects.filter(
+        kind=Entry.Kind.EARN, created_at__gte=start, created_at__lt=end
+    ).values("account_id")
     # UNION (not UNION ALL) removes the members found by both.
-    return (
-        buyers.order_by()
-        .values("member_id")
-        .union(earners.order_by().values("account__member_id"))
-        .count()
-    )
+    return buyers.order_by().union(earners.order_by()).count()
 
 
 def _balances(accounts, *, until: datetime, net_since: datetime | None = None) -> dict:

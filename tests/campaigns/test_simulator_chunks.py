@@ -3,14 +3,16 @@ purchase in time order would give, budgets that run out mid-period included."""
 
 import dataclasses
 import random
+import threading
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import DataError, connection, transaction
 from django.utils import timezone
 
-from campaigns import engine, selectors
+from campaigns import engine, selectors, simulator
 from campaigns.models import EarningRule
 from campaigns.simulator import _period_key, simulate
 from ledger.models import Purchase, PurchaseLine
@@ -23,8 +25,9 @@ END = datetime(2026, 3, 1, tzinfo=UTC)
 CATEGORIES = ["dairy", "bakery", "coffee"]
 
 
-def programme(rng: random.Random) -> None:
-    """A random rule set: every kind, caps, non-stacking rules and budgets that run out."""
+def programme(rng: random.Random, *, caps: bool = True, budgets: bool = True) -> None:
+    """A random rule set: every kind, caps, non-stacking rules and budgets that run out (caps
+    and budgets unless told not to)."""
     EarningRuleFactory(name="Base", rate=rng.choice([1, 2]), rounding="half_up")
     for n in range(rng.randint(3, 6)):
         kind = rng.choice(["rate", "multiplier", "bonus"])
@@ -43,10 +46,10 @@ def programme(rng: random.Random) -> None:
             fields["days_of_week"] = [rng.randrange(7), rng.randrange(7)]
         if rng.random() < 0.3:
             fields["first_purchase_only"] = True
-        if rng.random() < 0.4:
+        if caps and rng.random() < 0.4:
             fields["cap_per_member"] = rng.choice([10, 50])
             fields["cap_period"] = rng.choice(["day", "week", "month", "year"])
-        if rng.random() < 0.6:
+        if budgets and rng.random() < 0.6:
             fields["budget_points"] = rng.choice([0, 50, 300, 900])
         EarningRuleFactory(**fields)
 
@@ -153,3 +156,72 @@ def test_chunked_replay_equals_the_replay_in_time_order(seed):
             len(expected),
             one_chunk.purchases,
         )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", [5, 6, 7, 8])
+@pytest.mark.parametrize("window_days", [1, 3])
+@pytest.mark.parametrize("budgets", [True, False])
+def test_budgets_found_in_windows_equal_the_replay_in_time_order(
+    seed, window_days, budgets, monkeypatch
+):
+    """Without per-member caps among the rules a budget depends on, the day it runs out is
+    looked for in windows of growing length, stopping once every budget ran out: the answer
+    stays the replay's."""
+    monkeypatch.setattr(simulator, "BUDGET_WINDOW_DAYS", window_days)
+    windows = []
+    members_purchases = simulator._members_purchases
+
+    def counted(**kwargs):
+        windows.append((kwargs["start"], kwargs["end"]))
+        return members_purchases(**kwargs)
+
+    monkeypatch.setattr(simulator, "_members_purchases", counted)
+    rng = random.Random(seed)
+    members = [MemberFactory(birth_date=date(1980, 2, 1 + i)) for i in range(8)]
+    programme(rng, caps=False, budgets=budgets)
+    # Every purchase earns it, so it runs out in the first days.
+    EarningRuleFactory(name="Soon out", kind="bonus", bonus_points=20, budget_points=60)
+    purchases(rng, members, 80)
+    rules = list(EarningRule.objects.prefetch_related("tiers", "segments"))
+    expected = replay_in_time_order(rules)
+
+    report = simulate(start=START, end=END, rules=rules, chunk_members=3)
+    assert report.points_by_member == expected
+    assert report.points == sum(expected.values())
+    assert report.points_by_rule["Soon out"] == 60
+    budget_windows, full = windows[:-1], windows[-1]
+    assert full == (START, END)
+    assert budget_windows[0] == (START, START + timedelta(days=window_days))
+    assert all(a[1] == b[0] for a, b in zip(budget_windows, budget_windows[1:], strict=False))
+    if not budgets:  # only "Soon out" has one: the budget replay stopped early
+        assert budget_windows[-1][1] <= START + timedelta(days=15)
+
+
+@pytest.fixture
+def postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("the read-ahead thread serves PostgreSQL's server-side cursors")
+
+
+@pytest.mark.django_db
+def test_read_ahead_gives_every_row_in_order_and_stops_when_left_early(postgres_only, monkeypatch):
+    monkeypatch.setattr(simulator, "FETCH_ROWS", 7)  # many batches
+    with transaction.atomic():
+        sql = "SELECT n FROM generate_series(1, %s) AS n ORDER BY n"
+        assert [row[0] for row in simulator._rows(sql, [100])] == list(range(1, 101))
+        rows = simulator._rows(sql, [100])
+        assert [next(rows)[0] for _ in range(10)] == list(range(1, 11))
+        rows.close()  # the thread is stopped and the cursor closed: the connection is free
+        assert not [t for t in threading.enumerate() if t.name == "simulator-read-ahead"]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 2")
+            assert cursor.fetchone() == (2,)
+
+
+@pytest.mark.django_db
+def test_read_ahead_raises_the_databases_error_in_the_reader(postgres_only, monkeypatch):
+    monkeypatch.setattr(simulator, "FETCH_ROWS", 5)
+    sql = "SELECT 1 / (n - 12) FROM generate_series(1, 20) AS n"
+    with pytest.raises(DataError), transaction.atomic():
+        list(simulator._rows(sql, []))

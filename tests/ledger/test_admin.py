@@ -234,3 +234,60 @@ def test_channel_filter_offers_the_channels_and_filters(client, superuser, big_p
         if f.title == "channel"
     ]
     assert "till" in choices
+
+
+# --- a page of a big table comes from an index: its order and its rare filters ---
+INDEXED_PAGES = [
+    # (changelist, filter, the index its rows and bounded count come from)
+    ("ledger_entry", {"reason_code": "birthday"}, "entry_reason_recent"),
+    ("ledger_purchase", {"status__exact": "rejected"}, "purchase_status_rare"),
+    ("members_member", {"status__exact": "blocked"}, "member_status_rare"),
+    ("ledger_lot", {}, "ledger_lot_pkey"),
+    ("ledger_entry", {}, "ledger_entry_created_at"),
+]
+
+
+@pytest.mark.parametrize(("name", "params", "index"), INDEXED_PAGES)
+def test_big_changelist_page_comes_from_an_index(
+    client, superuser, big_programme, name, params, index
+):
+    """On a few rows any plan is fast, so the planner is told that scanning or sorting a whole
+    table is dear (as it is on millions of rows); then every statement that reads the table
+    must name the index, and none may sort all its rows."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the plans are PostgreSQL's")
+    client.force_login(superuser)
+    with CaptureQueriesContext(connection) as captured:
+        page = client.get(reverse(f"admin:{name}_changelist"), params)
+    assert page.status_code == 200
+    reads = [q["sql"] for q in captured.captured_queries if f'FROM "{name}"' in q["sql"]]
+    assert reads, "no statement read the table"
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        for sql in reads:
+            cursor.execute("EXPLAIN " + sql)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert index in plan, plan
+            # A Sort over the index's rows (not an Incremental Sort of ties) sorts every row.
+            assert not [
+                line
+                for line in plan.splitlines()
+                if line.strip().startswith("->  Sort") or line.startswith("Sort")
+            ], plan
+
+
+def test_big_ledger_lists_sort_only_by_an_indexed_column(client, superuser, big_programme):
+    import re
+
+    client.force_login(superuser)
+    for name, sortable in (
+        ("ledger_entry", ["created_at"]),
+        ("ledger_purchase", ["occurred_at"]),
+        ("ledger_lot", []),
+    ):
+        html = client.get(reverse(f"admin:{name}_changelist")).content.decode()
+        assert re.findall(r'class="sortable column-(\w+)', html) == sortable, name

@@ -227,3 +227,12 @@ def test_a_birth_date_outside_a_lifetime_is_a_form_error_and_nothing_changes(
     anna.refresh_from_db()
     assert anna.birth_date is None
     assert not AuditEntry.objects.filter(action="member_update").exists()
+
+
+def test_the_member_list_shows_fifty_a_page(client, service):
+    from tests.factories import MemberFactory
+
+    MemberFactory.create_batch(51)
+    page = client.get(CHANGELIST)
+    assert len(page.context["cl"].result_list) == 50
+    assert page.context["cl"].multi_page
