@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
@@ -627,9 +628,18 @@ class SegmentAdmin(ChangeReasonAdmin, admin.ModelAdmin):
         if obj is None or obj.pk is None:
             return "-"
         try:
-            return segments.segment_count(obj)
+            count = segments.segment_count(obj)
+            basis = segments.segment_rfm_basis(obj)
         except ValidationError as exc:  # a definition saved around validation
             return "; ".join(exc.messages)
+        if basis is None:
+            return count
+        if basis.scored_at is None:
+            return _("%(count)s (RFM ranked now from the purchases)") % {"count": count}
+        return _("%(count)s (RFM from the nightly scores of %(at)s)") % {
+            "count": count,
+            "at": date_format(timezone.localtime(basis.scored_at), "SHORT_DATETIME_FORMAT"),
+        }
 
     @admin.display(description=_("reachable now"))
     def reachable_now(self, obj):

@@ -329,7 +329,7 @@ def _member_facts(raw: tuple | None, local_tz) -> tuple:
 
 def _member_chunk_rows(start: datetime, end: datetime, low, high, with_lines: bool):
     """Yield (purchase row, [LineFacts]) of the members with ids in [low, high), in member,
-    then occurred_at order (purchase_member_recent serves the range)."""
+    then occurred_at order (purchase_member_window serves the range)."""
     member_range = ""
     extra = []
     if low is not None:

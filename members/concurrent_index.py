@@ -10,8 +10,8 @@ A concurrent build that fails (a deadlock, a cancelled migrate) leaves an INVALI
 drop it (``DROP INDEX CONCURRENTLY name``) and migrate again.
 """
 
-from django.contrib.postgres.operations import AddIndexConcurrently
-from django.db.migrations.operations import AddIndex
+from django.contrib.postgres.operations import AddIndexConcurrently, RemoveIndexConcurrently
+from django.db.migrations.operations import AddIndex, RemoveIndex
 
 
 class AddIndexWithoutLock(AddIndexConcurrently):
@@ -23,4 +23,23 @@ class AddIndexWithoutLock(AddIndexConcurrently):
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor != "postgresql":
             return AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+        return super().database_backwards(app_label, schema_editor, from_state, to_state)
+
+
+class RemoveIndexWithoutLock(RemoveIndexConcurrently):
+    """The same for dropping an index (``DROP INDEX CONCURRENTLY``): a plain drop waits for
+    every transaction on the table and blocks its inserts meanwhile."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor != "postgresql":
+            return RemoveIndex.database_forwards(
+                self, app_label, schema_editor, from_state, to_state
+            )
+        return super().database_forwards(app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor != "postgresql":
+            return RemoveIndex.database_backwards(
+                self, app_label, schema_editor, from_state, to_state
+            )
         return super().database_backwards(app_label, schema_editor, from_state, to_state)

@@ -108,9 +108,9 @@ class SegmentSnapshotMember(models.Model):
 class RfmScoring(models.Model):
     """When the RFM scores (`RfmScore`) were last computed, for the local day `day`.
 
-    One row: the nightly refresh (campaigns.segments.rfm.rfm_scores_refresh) replaces it with
-    the scores. A count on that day reads the scores; on any other day (no refresh since
-    midnight) the RFM condition computes them in its own query, as before.
+    One row: the nightly refresh (campaigns.services.rfm_scores_refresh) replaces it with the
+    scores. A count on that day or the next reads the scores; later (the nightly job stopped)
+    the RFM condition ranks the purchases in its own query (campaigns.segments.rfm.fresh_scoring).
     """
 
     as_of = models.DateTimeField(_("as of"))

@@ -21,9 +21,11 @@ events, challenges, badges, other segments), `points` (balance, expiring lots) a
 RFM presets). `params` parses the parameters they share (windows of dates, min/max bounds),
 `reads` answers the builder's questions (count, sample, reachable per channel).
 
-The one exception to "one statement": a `{"condition": "segment", "id": n}` reference reads the
-referenced segments' definitions (one query per level of nesting) while the tree is validated
-and compiled; the members are still selected by one statement.
+Two exceptions to "one statement", each a small read before the one statement that selects the
+members: a `{"condition": "segment", "id": n}` reference reads the referenced segments'
+definitions (one query per level of nesting) while the tree is validated and compiled, and a
+tree with an `rfm` condition reads which nightly RFM scores there are (one query, see `rfm`), so
+that its statement holds only the branch it needs: the stored scores, or the ranking itself.
 """
 
 from collections.abc import Callable
@@ -50,6 +52,9 @@ class Context:
     definitions: dict[int, dict] = field(default_factory=dict)
     # The segments being inlined, outermost first (see the "segment" condition).
     chain: tuple[int, ...] = ()
+    # The nightly RFM scores the tree's rfm conditions read (rfm.fresh_scoring), None: they
+    # rank the purchases in the statement. Read only for a tree that has an rfm condition.
+    rfm_scoring: object | None = None
 
 
 @dataclass(frozen=True)
@@ -156,11 +161,38 @@ def _definitions(definition) -> dict[int, dict]:
     return loaded
 
 
-def compile_q(definition, *, now: datetime | None = None) -> Q:
-    """The tree as one Q over members; the definition must be valid (see `validate`)."""
-    return _compile(
-        definition, Context(now=now or timezone.now(), definitions=_definitions(definition))
-    )
+def uses(condition: str, definition, definitions: dict[int, dict]) -> bool:
+    """Whether the tree, or a segment it refers to (in `definitions`), has the condition."""
+    stack = [definition, *definitions.values()]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if "all" in node or "any" in node:
+            stack.extend(node.get("all", node.get("any")) or [])
+        elif "not" in node:
+            stack.append(node["not"])
+        elif node.get("condition") == condition:
+            return True
+    return False
+
+
+def context_for(definition, *, now: datetime | None = None) -> Context:
+    """What the tree compiles against: its referenced definitions, and the RFM scores to read
+    when it has an rfm condition."""
+    now = now or timezone.now()
+    definitions = _definitions(definition)
+    scoring = rfm.fresh_scoring(now) if uses("rfm", definition, definitions) else None
+    return Context(now=now, definitions=definitions, rfm_scoring=scoring)
+
+
+def compile_q(definition, *, now: datetime | None = None, context: Context | None = None) -> Q:
+    """The tree as one Q over members; the definition must be valid (see `validate`).
+
+    `context`: one made by `context_for` for a tree holding this one (segments_holding makes one
+    for all the segments it asks about); made here otherwise.
+    """
+    return _compile(definition, context or context_for(definition, now=now))
 
 
 def compile_node(node: dict, context: Context) -> Q:
@@ -172,7 +204,7 @@ def _compile(node: dict, context: Context) -> Q:
     if "all" in node:
         # Not an empty Q(): Django drops it, so {"not": {"all": []}} would select everyone.
         q = Q(pk__isnull=False)
-        for part in node["all"]:
+        for part in _without_implied(node["all"]):
             q &= _compile(part, context)
         return q
     if "any" in node:
@@ -187,6 +219,36 @@ def _compile(node: dict, context: Context) -> Q:
     return CONDITIONS[node["condition"]].compile(node, context)
 
 
+def _days(window) -> int | None:
+    return window["days"] if isinstance(window, dict) and "days" in window else None
+
+
+# Conditions that hold only for a member with a counted purchase in their window.
+_BUYING = ("bought", "store_visited")
+
+
+def _without_implied(parts: list) -> list:
+    """An "all" group's parts less the recency conditions that another of its parts implies.
+
+    "Last purchase in the last N days" holds for whoever bought a category, an SKU or in a store
+    in the last M <= N days (that is a counted purchase in its window), so its own test, a probe
+    of each member's purchases or a hash of every purchase of the window, is left out: the
+    typical segment "Silver and above, bought coffee in the last 90 days, last purchase in the
+    last 90 days" reads the window's purchases once, not twice. Only relative windows: an
+    absolute window's recency also asks that no purchase came after it.
+    """
+    windows = [p.get("window") for p in parts if p.get("condition") in _BUYING]
+    relative = [days for days in map(_days, windows) if days is not None]
+    if not relative:
+        return parts
+    shortest = min(relative)
+    return [
+        part
+        for part in parts
+        if part.get("condition") != "last_purchase" or (_days(part["window"]) or 0) < shortest
+    ]
+
+
 def members(definition, *, now: datetime | None = None) -> QuerySet:
     """Active members the definition selects, as one query (never blocked or erased ones)."""
     validate(definition)
@@ -196,8 +258,10 @@ def members(definition, *, now: datetime | None = None) -> QuerySet:
 # The conditions register themselves on import, grouped by what they read.
 from campaigns.segments import activity, history, points, profile, rfm  # noqa: E402, F401
 from campaigns.segments.reads import (  # noqa: E402
+    RfmBasis,
     segment_count,
     segment_reachable,
+    segment_rfm_basis,
     segment_sample,
     segments_holding,
 )
@@ -205,17 +269,21 @@ from campaigns.segments.reads import (  # noqa: E402
 __all__ = [
     "CONDITIONS",
     "MAX_DEPTH",
+    "RfmBasis",
     "Condition",
     "Context",
     "compile_node",
     "compile_q",
+    "context_for",
     "invalid",
     "members",
     "references",
     "register",
     "segment_count",
     "segment_reachable",
+    "segment_rfm_basis",
     "segment_sample",
     "segments_holding",
+    "uses",
     "validate",
 ]

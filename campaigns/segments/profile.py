@@ -15,12 +15,24 @@ from campaigns.segments import Condition, invalid, params, register
 from members import selectors as member_selectors
 from members.models import Consent
 
+
+def _compile_tier(node: dict, context) -> Q:
+    """By the tiers' ids, taken from the per-process ladder (`tiers_cached`, no query), not by a
+    join on their names: with the ids in the statement PostgreSQL estimates the members from
+    its statistics of `tier_id`. Joined by name it cannot (at 100,000 members it guessed 74,000
+    in Silver and above for 7,700) and hashed every purchase of a window instead of probing
+    the few members' own. A new or renamed tier is seen within LOYALTY_CONFIG_CACHE_SECONDS,
+    as at the tills."""
+    names = set(node["in"])
+    return Q(tier_id__in=sorted(t.pk for t in member_selectors.tiers_cached() if t.name in names))
+
+
 register(
     Condition(
         name="tier",
         label=_("Tier"),
         check=lambda node: params.names(node, "in"),
-        compile=lambda node, context: Q(tier__name__in=node["in"]),
+        compile=_compile_tier,
     )
 )
 

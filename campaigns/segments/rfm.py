@@ -22,10 +22,11 @@ attention" cells (3[1-3]) are *hibernating*, and "promising" (41) joins *new*. E
 pair belongs to exactly one preset.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db.models import Count, F, Max, Q
 from django.db.models.expressions import RawSQL
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.segments import Condition, invalid, params, register
@@ -100,30 +101,45 @@ def _check_rfm(node: dict) -> None:
         )
 
 
-def _compile_rfm(node: dict, context) -> Q:
-    """The members in the preset's cells: read from the night's scores (RfmScore) when they
-    were computed on the day of `context.now`, else ranked here from the purchases.
+def fresh_scoring(now):
+    """The nightly scores (RfmScoring) that RFM conditions read as of `now`, None if none is
+    fresh: those of today's or yesterday's local day.
 
-    Both branches are in the one statement; which runs is decided by an uncorrelated EXISTS on
-    the scoring row, which PostgreSQL evaluates once (a one-time filter) before either
-    branch, so a count reads either an index of the scores or the purchases, never both.
-    Ranking a million members' year of purchases takes seconds, reading their scores does not.
+    The refresh runs just after midnight (loyalty_site.schedules), so until it has finished
+    yesterday's are the freshest there are: a count then reads them rather than ranking a
+    year of purchases (seconds at a million members) in the editor. Scores older than that mean
+    the nightly job is not running, and a count ranks the purchases itself: slow, but not
+    silently stale. The page that shows a count says which (`segment_rfm_basis`).
     """
-    from campaigns.models import RfmScore, RfmScoring
+    from campaigns.models import RfmScoring
+
+    today = params.today(now)
+    return (
+        RfmScoring.objects.filter(day__gte=today - timedelta(days=1), day__lte=today)
+        .order_by("-day", "-as_of")
+        .first()
+    )
+
+
+def _compile_rfm(node: dict, context) -> Q:
+    """The members in the preset's cells: read from the night's scores (RfmScore) when the
+    context holds fresh ones (`fresh_scoring`, read once per tree by `context_for`), else ranked
+    here from the purchases. Only the branch chosen is in the statement: a plan with the
+    ranking in it, even one PostgreSQL would skip, is planned (and JIT-compiled) for its cost.
+    """
+    from campaigns.models import RfmScore
 
     cells = sorted(PRESETS[node["segment"]])
+    if context.rfm_scoring is not None:
+        return Q(pk__in=RfmScore.objects.filter(cell__in=cells).values("member"))
     sql, sql_params = scored_sql(context.now)
     marks = ", ".join(["%s"] * len(cells))
-    scores, scoring = RfmScore._meta.db_table, RfmScoring._meta.db_table
-    day = timezone.localdate(context.now)
-    fresh = f"EXISTS (SELECT 1 FROM {scoring} WHERE {scoring}.day = %s)"
-    chosen = RawSQL(
-        f"SELECT s.member_id FROM {scores} s WHERE {fresh} AND s.cell IN ({marks})"  # noqa: S608 - no user text in it
-        f" UNION ALL SELECT scored.member_id FROM ({sql}) AS scored"
-        f" WHERE NOT {fresh} AND scored.r * 10 + scored.f IN ({marks})",
-        (day, *cells, *sql_params, day, *cells),
+    ranked = RawSQL(
+        f"SELECT scored.member_id FROM ({sql}) AS scored"  # noqa: S608 - no user text in it
+        f" WHERE scored.r * 10 + scored.f IN ({marks})",
+        (*sql_params, *cells),
     )
-    return Q(pk__in=chosen)
+    return Q(pk__in=ranked)
 
 
 def scores_sql(now) -> tuple[str, list]:

@@ -104,13 +104,15 @@ def segment_list(request):
 @permission_required("campaigns.view_segment", raise_exception=True)
 @require_GET
 def segment_count(request, segment_id: int):
-    """One saved segment's size now (the list's *Count* button): one COUNT query."""
+    """One saved segment's size now (the list's *Count* button): one COUNT query, and what its
+    RFM conditions read (the nightly scores or a live ranking), if it has any."""
     segment = get_object_or_404(Segment, pk=segment_id)
     try:
         count = segments.segment_count(segment)
     except ValidationError as error:
         return HttpResponse(" ".join(error.messages))
-    return render(request, "campaigns/segments/count.html", {"count": count})
+    context = {"count": count, "rfm_basis": segments.segment_rfm_basis(segment)}
+    return render(request, "campaigns/segments/count.html", context)
 
 
 @login_required
@@ -284,10 +286,12 @@ def segment_preview(request):
         segments.validate(definition, segment_id=int(segment_id) if segment_id.isdigit() else None)
         reach = segments.segment_reachable(definition)
         sample = list(segments.segment_sample(definition, size=SAMPLE_SIZE))
+        rfm_basis = segments.segment_rfm_basis(definition)
     except ValidationError as error:
         context["errors"] = error.messages
     else:
         context["reach"] = reach
+        context["rfm_basis"] = rfm_basis
         context["sample"] = [{"member": m, "url": member_url(m)} for m in sample]
     return render(request, "campaigns/segments/preview.html", context)
 

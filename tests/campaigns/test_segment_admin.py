@@ -53,6 +53,28 @@ def test_marketing_adds_a_segment_and_sees_its_count_and_reach(marketing):
     assert readonly["reachable_now"] == "e-mail 1, SMS 0, push 0"
 
 
+def test_the_change_page_says_what_an_rfm_count_was_counted_from(marketing):
+    from campaigns.services import rfm_scores_refresh
+
+    segment = Segment.objects.create(
+        name="Lost", definition={"condition": "rfm", "segment": "lost"}
+    )
+
+    def members_now():
+        page = marketing.get(reverse("admin:campaigns_segment_change", args=[segment.pk]))
+        return {
+            f.field["name"]: f.contents()
+            for fieldset in page.context["adminform"]
+            for line in fieldset
+            for f in line
+            if f.is_readonly
+        }["members_now"]
+
+    assert members_now() == "0 (RFM ranked now from the purchases)"
+    rfm_scores_refresh()
+    assert members_now().startswith("0 (RFM from the nightly scores of ")
+
+
 @pytest.mark.parametrize(
     ("text", "problem"),
     [

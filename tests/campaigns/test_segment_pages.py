@@ -304,8 +304,10 @@ def test_the_preview_counts_reachable_members_and_shows_a_sample(
 ):
     anna, bob = known_members
     data = preview_data({"all": [{"condition": "tier", "in": ["Gold"]}]})
-    # The session, the user, their permissions (2), the counts (1) and the sample (1).
-    with django_assert_max_num_queries(6):
+    # The session, the user, their permissions (2), the counts (1) and the sample (1), and for
+    # each the tier ladder (the tests keep no per-process copy of it: one query each); on
+    # PostgreSQL the counts' own transaction too (savepoint, SET LOCAL jit = off, release).
+    with django_assert_max_num_queries(11):
         response = client.post(reverse("segment-preview"), data)
     assert response.status_code == 200
     html = response.content.decode()
@@ -321,7 +323,7 @@ def test_the_preview_counts_with_one_query_however_many_members(
 ):
     MemberFactory.create_batch(30, tier=gold)
     data = preview_data({"all": [{"condition": "tier", "in": ["Gold"]}]})
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(11):
         response = client.post(reverse("segment-preview"), data)
     assert re.findall(r'<div class="value"[^>]*>(\d+)</div>', response.content.decode())[0] == "30"
     assert response.content.decode().count("<li>") == 10
@@ -435,6 +437,30 @@ def test_the_count_button_counts_a_saved_segment(client, marketer, known_members
     )
     response = client.get(reverse("segment-count", args=[segment.pk]))
     assert response.content.decode().strip() == "<strong>2</strong>"
+
+
+def test_the_count_and_the_preview_say_what_an_rfm_preset_was_counted_from(
+    client, marketer, known_members
+):
+    from campaigns.services import rfm_scores_refresh
+
+    lost = {"all": [{"condition": "rfm", "segment": "lost"}]}
+    segment = Segment.objects.create(name="Lost", definition=lost)
+    counted = client.get(reverse("segment-count", args=[segment.pk])).content.decode()
+    assert "ranked now from the purchases" in counted
+    assert "ranked now from the purchases" in preview(client, lost).content.decode()
+
+    rfm_scores_refresh()
+    counted = client.get(reverse("segment-count", args=[segment.pk])).content.decode()
+    assert "RFM from the nightly scores of" in counted and "ranked now" not in counted
+    previewed = preview(client, lost).content.decode()
+    assert "RFM from the nightly scores of" in previewed
+    assert_no_unmarked_inline_code(previewed, None)
+    # A segment without an RFM condition says nothing of it.
+    assert (
+        "rfm-basis"
+        not in preview(client, {"all": [{"condition": "tier", "in": ["Gold"]}]}).content.decode()
+    )
 
 
 def make_segments(count: int, marketer):

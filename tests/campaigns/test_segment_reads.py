@@ -22,6 +22,16 @@ pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
 
 
+def statements(queries) -> list[str]:
+    """The SQL a read ran, less the transaction it counts in on PostgreSQL (a savepoint inside
+    a test, and SET LOCAL jit = off: see campaigns.segments.reads)."""
+    return [
+        q["sql"]
+        for q in queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "SET LOCAL"))
+    ]
+
+
 def chosen(definition):
     return set(segments.members(definition, now=NOW).values_list("pk", flat=True))
 
@@ -131,7 +141,7 @@ def test_count_sample_and_reachable_for_an_unsaved_definition(audience):
     assert segments.segment_count(VIP) == 6
     with CaptureQueriesContext(connection) as queries:
         reach = segments.segment_reachable(VIP)
-    assert len(queries) == 1
+    assert len(statements(queries)) == 1
     assert reach == {"total": 6, "email": 3, "sms": 2, "push": 1}
 
 
@@ -166,7 +176,7 @@ def test_segments_holding_answers_for_many_segments_in_one_query(audience):
     assert segments.segments_holding(member_id=audience[0].pk, definitions={}) == frozenset()
 
 
-def test_the_nights_rfm_scores_give_the_same_presets_and_only_on_their_day(db):
+def test_the_nights_rfm_scores_give_the_same_presets_the_next_day_too_then_not(db):
     from campaigns.models import RfmScore
     from campaigns.services import rfm_scores_refresh
 
@@ -174,6 +184,9 @@ def test_the_nights_rfm_scores_give_the_same_presets_and_only_on_their_day(db):
     for i, member in enumerate(members):
         history(member, last_days_ago=10 - i, purchases=i + 1)
     ranked = presets_of(members)
+    assert segments.segment_rfm_basis({"condition": "rfm", "segment": "lost"}, now=NOW) == (
+        segments.RfmBasis(scored_at=None)
+    )
 
     assert rfm_scores_refresh(now=NOW) == 10
     assert RfmScore.objects.count() == 10
@@ -183,15 +196,58 @@ def test_the_nights_rfm_scores_give_the_same_presets_and_only_on_their_day(db):
     assert stored["champions"] == ranked["champions"] | {members[0].pk}
     RfmScore.objects.filter(member=members[0]).update(cell=11)
     assert presets_of(members) == ranked
-    # One statement a count, scores or not.
+    # Which scores there are is read first; the count's statement then reads only the scores.
     with CaptureQueriesContext(connection) as queries:
         segments.members({"condition": "rfm", "segment": "lost"}, now=NOW).count()
-    assert len(queries) == 1
-    # On another day the night's scores are not used: ranked from the purchases again.
+    assert len(queries) == 2
+    assert "ledger_purchase" not in queries[1]["sql"] and "rfmscore" in queries[1]["sql"]
+    basis = segments.segment_rfm_basis({"condition": "rfm", "segment": "lost"}, now=NOW)
+    assert basis == segments.RfmBasis(scored_at=NOW)
+    # The next day, before (or without) that night's refresh, the last night's are still read.
     RfmScore.objects.update(cell=55)
-    later = NOW + timedelta(days=1)
-    champions = segments.members({"condition": "rfm", "segment": "champions"}, now=later)
-    assert set(champions.values_list("pk", flat=True)) == ranked["champions"]
+    champions = {"condition": "rfm", "segment": "champions"}
+    next_day = NOW + timedelta(days=1)
+    assert set(segments.members(champions, now=next_day).values_list("pk", flat=True)) == {
+        m.pk for m in members
+    }
+    # Older scores are not: ranked from the purchases again, in a statement without the scores.
+    later = NOW + timedelta(days=2)
+    with CaptureQueriesContext(connection) as queries:
+        chosen_later = set(segments.members(champions, now=later).values_list("pk", flat=True))
+    assert "rfmscore" not in queries[-1]["sql"] and "ledger_purchase" in queries[-1]["sql"]
+    assert chosen_later == ranked["champions"]
+    assert segments.segment_rfm_basis(champions, now=later) == segments.RfmBasis(scored_at=None)
     # A second refresh replaces the scores whole.
     assert rfm_scores_refresh(now=NOW) == 10
     assert presets_of(members) == ranked
+
+
+def test_a_tree_without_rfm_reads_no_scores_and_has_no_basis(db):
+    tier_only = {"all": [{"condition": "tier", "in": ["Gold"]}]}
+    with CaptureQueriesContext(connection) as queries:
+        assert segments.segment_rfm_basis(tier_only, now=NOW) is None
+        segments.segment_count(tier_only, now=NOW)
+    assert len(statements(queries)) == 1
+
+
+def test_an_rfm_condition_through_a_referenced_segment_has_a_basis(db):
+    from campaigns.services import rfm_scores_refresh
+
+    inner = Segment.objects.create(name="Lost", definition={"condition": "rfm", "segment": "lost"})
+    outer = {"all": [{"condition": "segment", "id": inner.pk}]}
+    assert segments.segment_rfm_basis(outer, now=NOW) == segments.RfmBasis(scored_at=None)
+    rfm_scores_refresh(now=NOW)
+    assert segments.segment_rfm_basis(outer, now=NOW) == segments.RfmBasis(scored_at=NOW)
+
+
+def test_a_count_runs_without_the_jit_on_postgresql(audience):
+    if connection.vendor != "postgresql":
+        pytest.skip("the JIT is PostgreSQL's")
+    with CaptureQueriesContext(connection) as queries:
+        segments.segment_count(VIP)
+        segments.segment_reachable(VIP)
+    sql = [q["sql"] for q in queries]
+    jit_off = [n for n, text in enumerate(sql) if text == "SET LOCAL jit = off"]
+    counts = [n for n, text in enumerate(sql) if "COUNT(" in text]
+    assert len(jit_off) == 2 and len(counts) == 2
+    assert jit_off[0] < counts[0] < jit_off[1] < counts[1]

@@ -63,6 +63,10 @@ def test_tier(pair):
     assert chosen({"condition": "tier", "in": ["Gold"]}) == ids(inside)
     # NOT of a tier includes members with no tier at all.
     assert chosen({"not": {"condition": "tier", "in": ["Gold"]}}) == ids(outside)
+    # A name no tier has selects nobody, and its NOT everyone.
+    assert chosen({"condition": "tier", "in": ["Tin"]}) == set()
+    assert chosen({"not": {"condition": "tier", "in": ["Tin"]}}) == ids(inside, outside)
+    assert chosen({"condition": "tier", "in": ["Tin", "Gold"]}) == ids(inside)
 
 
 def test_profile_equals_in_contains_exists(db):
@@ -374,10 +378,35 @@ def test_a_tree_of_every_condition_is_one_statement(db):
 
 def test_without_references_validate_compile_and_count_are_one_query(db):
     MemberFactory.create_batch(2)
-    tree = {"all": [{"condition": "frequency", "max": 0}, {"condition": "rfm", "segment": "lost"}]}
+    tree = {
+        "all": [
+            {"condition": "frequency", "max": 0},
+            {"condition": "profile", "key": "n", "equals": 1},
+        ]
+    }
     with CaptureQueriesContext(connection) as queries:
         segments.members({"not": tree}, now=NOW).count()
     assert len(queries) == 1
+
+
+def test_an_rfm_condition_adds_one_look_at_the_scores_and_a_tier_none_once_cached(db, settings):
+    from members import config_cache
+
+    MemberFactory.create_batch(2)
+    tree = {"all": [{"condition": "frequency", "max": 0}, {"condition": "rfm", "segment": "lost"}]}
+    with CaptureQueriesContext(connection) as queries:
+        segments.members({"not": tree}, now=NOW).count()
+    assert len(queries) == 2 and "rfmscoring" in queries[0]["sql"]
+    # The tiers' ids come from the per-process ladder: no query while it is kept.
+    Tier.objects.create(name="Gold", rank=50, threshold=5000)
+    settings.LOYALTY_CONFIG_CACHE_SECONDS = 60
+    config_cache.clear()
+    gold = {"condition": "tier", "in": ["Gold"]}
+    segments.segment_count(gold, now=NOW)
+    with CaptureQueriesContext(connection) as queries:
+        segments.segment_count(gold, now=NOW)
+    counted = [q["sql"] for q in queries if "COUNT(" in q["sql"]]
+    assert len(counted) == 1 and not any("members_tier" in q["sql"] for q in queries)
 
 
 def test_count_equals_list_for_a_nested_tree(db):
@@ -410,3 +439,39 @@ def test_a_cycle_saved_around_validation_selects_nobody_instead_of_recursing(db)
     Segment.objects.filter(pk=first.pk).update(definition={"condition": "segment", "id": second.pk})
     q = segments.compile_q({"condition": "segment", "id": first.pk}, now=NOW)
     assert not Member.objects.filter(q).exists()
+
+
+def test_a_recency_that_a_purchase_in_a_shorter_window_implies_is_not_asked_twice(db):
+    recent_coffee = MemberFactory()
+    buy(recent_coffee, at=NOW - timedelta(days=10), lines=[("K-1", "coffee")])
+    old_coffee = MemberFactory()  # coffee 100 days ago, tea last week
+    buy(old_coffee, at=NOW - timedelta(days=100), lines=[("K-1", "coffee")])
+    buy(old_coffee, at=NOW - timedelta(days=5), lines=[("T-1", "tea")])
+    coffee_at_60 = MemberFactory()
+    buy(coffee_at_60, at=NOW - timedelta(days=60), lines=[("K-1", "coffee")])
+    rejected = MemberFactory()
+    buy(rejected, at=NOW - timedelta(days=3), lines=[("K-1", "coffee")], status="rejected")
+    coffee = {"condition": "bought", "categories": ["coffee"], "window": {"days": 90}}
+
+    def typical(recency_days):
+        return {"all": [{"condition": "last_purchase", "window": {"days": recency_days}}, coffee]}
+
+    # Implied (90 >= 90): the statement has the coffee lines' EXISTS only.
+    assert chosen(typical(90)) == ids(recent_coffee, coffee_at_60)
+    sql = str(segments.members(typical(90), now=NOW).query)
+    assert sql.count("EXISTS") == 1
+    assert chosen(typical(365)) == ids(recent_coffee, coffee_at_60)
+    # Not implied (30 < 90): both are asked.
+    assert chosen(typical(30)) == ids(recent_coffee)
+    assert str(segments.members(typical(30), now=NOW).query).count("EXISTS") == 2
+    # An absolute window's recency also asks that nothing came later: kept.
+    absolute = {
+        "condition": "last_purchase",
+        "window": {"from": "2026-04-01", "until": "2026-05-01"},
+    }
+    assert chosen({"all": [absolute, coffee]}) == ids(coffee_at_60)
+    # Under "any" or "not", nothing is implied.
+    assert chosen({"any": [typical(30)["all"][0], coffee]}) == ids(
+        recent_coffee, old_coffee, coffee_at_60
+    )
+    assert chosen({"not": typical(90)}) == ids(old_coffee, rejected)
