@@ -128,10 +128,10 @@ def _validate_reference(segment_id: int, *, depth: int, chain: tuple[int, ...]) 
     _validate(definition, depth=depth + 1, chain=(*chain, segment_id))
 
 
-def references(definition) -> set[int]:
-    """Ids of the segments the tree refers to directly (not those they refer to)."""
-    found: set[int] = set()
-    stack = [definition]
+def _conditions(*trees):
+    """Every condition node of the trees, through their all/any/not groups (not into the
+    segments a `segment` condition names)."""
+    stack = list(trees)
     while stack:
         node = stack.pop()
         if not isinstance(node, dict):
@@ -140,9 +140,13 @@ def references(definition) -> set[int]:
             stack.extend(node.get("all", node.get("any")) or [])
         elif "not" in node:
             stack.append(node["not"])
-        elif node.get("condition") == "segment":
-            found.add(node["id"])
-    return found
+        else:
+            yield node
+
+
+def references(definition) -> set[int]:
+    """Ids of the segments the tree refers to directly (not those they refer to)."""
+    return {node["id"] for node in _conditions(definition) if node.get("condition") == "segment"}
 
 
 def _definitions(definition) -> dict[int, dict]:
@@ -163,18 +167,10 @@ def _definitions(definition) -> dict[int, dict]:
 
 def uses(condition: str, definition, definitions: dict[int, dict]) -> bool:
     """Whether the tree, or a segment it refers to (in `definitions`), has the condition."""
-    stack = [definition, *definitions.values()]
-    while stack:
-        node = stack.pop()
-        if not isinstance(node, dict):
-            continue
-        if "all" in node or "any" in node:
-            stack.extend(node.get("all", node.get("any")) or [])
-        elif "not" in node:
-            stack.append(node["not"])
-        elif node.get("condition") == condition:
-            return True
-    return False
+    return any(
+        node.get("condition") == condition
+        for node in _conditions(definition, *definitions.values())
+    )
 
 
 def context_for(definition, *, now: datetime | None = None) -> Context:
