@@ -69,7 +69,7 @@ def members_generate(cursor, have: int, want: int) -> None:
                         updated_at)
                     SELECT gen_random_uuid(), '', 'Bench', n::text, 'm' || n || %s, 'active',
                            now() - (n %% 1500) * interval '1 day', 'bench', '', '', '{}', now()
-                    FROM generate_series(%s, %s) AS n
+                    FROM generate_series(%s::int, %s::int) AS n
                     RETURNING id
                 )
                 INSERT INTO ledger_account (member_id, balance, pending, held, created_at,

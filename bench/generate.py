@@ -270,7 +270,7 @@ def _steps(n: int, catalogue: dict) -> list[tuple[str, list[tuple[str, list]]]]:
                              ({last})[1 + (g * 13) % {len(LAST)}] AS l,
                              %(now)s - interval '{DAYS} days' - random() * interval '1000 days'
                                  AS enrolled
-                      FROM generate_series(%(low)s, %(high)s) AS g) AS names
+                      FROM generate_series(%(low)s::int, %(high)s::int) AS g) AS names
                 """,
                         rng,
                     ),

@@ -126,6 +126,14 @@ TEMPLATES = [
 ]
 
 # --- Database ---
+# On PostgreSQL, psycopg sends a statement's parameters beside it (server-side binding, the
+# extended protocol) instead of quoting them into its text, and prepares a statement on its
+# connection once it has run 5 times there: PostgreSQL then parses and plans it once per
+# connection instead of on every request. Django's default is neither (client-side binding, no
+# prepared statements). Measured in one process (bench/api_profile.py): an earn's CPU 3.45 ->
+# 3.0 ms in the web process and 1.8 -> 1.1 ms in the database server's; a balance lookup 1.28 ->
+# 1.10 and 0.45 -> 0.2 ms. DATABASE_POOLER=transaction turns the prepared statements off again.
+_SERVER_BINDING = {"server_side_binding": True, "prepare_threshold": 5}
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 try:
     _db = dj_database_url.parse(
@@ -149,6 +157,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["TEST"] = {"NAME": None}
 elif _db["ENGINE"] in {"django.db.backends.postgresql"}:
     _db.setdefault("OPTIONS", {})
+    _db["OPTIONS"].update(_SERVER_BINDING)
 else:
     raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL or SQLite database")
 DATABASES = {"default": _db}
@@ -189,7 +198,7 @@ if _db["ENGINE"] == "django.db.backends.postgresql":
             ) from None
         if _replica["ENGINE"] != "django.db.backends.postgresql":
             raise ImproperlyConfigured("DATABASE_REPLICA_URL must name a PostgreSQL database")
-        _replica["OPTIONS"] = dict(_replica.get("OPTIONS") or {})
+        _replica["OPTIONS"] = {**(_replica.get("OPTIONS") or {}), **_SERVER_BINDING}
         # In tests the replica is the test database itself, under a second connection.
         _replica["TEST"] = {"MIRROR": "default"}
         DATABASES["replica"] = _pooled(_replica)

@@ -126,3 +126,30 @@ def test_a_visibility_timeout_shorter_than_a_task_is_refused(tmp_path):
     )
     assert result.returncode != 0
     assert "CELERY_VISIBILITY_TIMEOUT must exceed CELERY_TASK_TIME_LIMIT" in result.stderr
+
+
+def _database_options(tmp_path, **variables):
+    result = subprocess.run(
+        [sys.executable, "-c",
+         "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"],
+        cwd=ROOT,
+        env={**os.environ, "LOYALTY_VAR_DIR": str(tmp_path),
+             "DJANGO_SETTINGS_MODULE": "loyalty_site.settings", **variables},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_postgresql_binds_server_side_and_prepares_except_behind_a_transaction_pooler(tmp_path):
+    url = "postgres://postgres@127.0.0.1:5432/loyalty"
+    assert _database_options(tmp_path, DATABASE_URL=url) == (
+        "{'server_side_binding': True, 'prepare_threshold': 5}"
+    )
+    # In transaction mode the next statement may reach another server connection, where the
+    # prepared statement does not exist.
+    assert _database_options(tmp_path, DATABASE_URL=url, DATABASE_POOLER="transaction") == (
+        "{'server_side_binding': True, 'prepare_threshold': None}"
+    )

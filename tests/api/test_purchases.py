@@ -289,6 +289,30 @@ def test_statements_per_earn_on_a_warm_connection(make_channel, settings):
     assert len(with_key) <= len(without_key) + 2
 
 
+@pytest.mark.django_db(transaction=True)
+def test_an_earns_statements_are_prepared_on_a_warm_connection(make_channel, settings):
+    """PostgreSQL parses and plans an earn's statements once per connection (settings:
+    server-side binding, prepare_threshold 5), not on every request."""
+    settings.LOYALTY_CONFIG_CACHE_SECONDS = 60
+    _channel, key = make_channel("prepared")
+    client = client_for(key)
+    members = [member_with(points=1) for _ in range(7)]
+    for n, member in enumerate(members):
+        response = client.post(
+            "/api/v1/purchases/",
+            purchase_body(member, external_id=f"P-{n}"),
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=f"prepared-{n}",
+        )
+        assert response.status_code == 201
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    for table in ("ledger_idempotencyrecord", "ledger_purchase", "ledger_entry", "ledger_lot"):
+        assert any(f"INSERT INTO {table}" in sql.replace('"', "") for sql in prepared), table
+    assert any(sql.startswith("UPDATE") and "ledger_account" in sql for sql in prepared)
+
+
 def test_a_new_earning_rule_applies_once_the_config_cache_expires(make_channel, settings):
     from members import config_cache
 
