@@ -41,7 +41,7 @@ def test_env_list_splits_and_trims(monkeypatch):
     assert env.env_list("X_HOSTS", ["default"]) == ["default"]
 
 
-def _settings_with(tmp_path, **variables):
+def _settings_with(tmp_path, shown="settings.DEBUG", **variables):
     environment = {
         key: value
         for key, value in os.environ.items()
@@ -49,7 +49,7 @@ def _settings_with(tmp_path, **variables):
     }
     environment.update({"LOYALTY_VAR_DIR": str(tmp_path), **variables})
     return subprocess.run(
-        [sys.executable, "-c", "from django.conf import settings; print(settings.DEBUG)"],
+        [sys.executable, "-c", f"from django.conf import settings; print({shown})"],
         cwd=ROOT,
         env={**environment, "DJANGO_SETTINGS_MODULE": "loyalty_site.settings"},
         capture_output=True,
@@ -128,17 +128,8 @@ def test_a_visibility_timeout_shorter_than_a_task_is_refused(tmp_path):
     assert "CELERY_VISIBILITY_TIMEOUT must exceed CELERY_TASK_TIME_LIMIT" in result.stderr
 
 
-def _database_options(tmp_path, **variables):
-    result = subprocess.run(
-        [sys.executable, "-c",
-         "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"],
-        cwd=ROOT,
-        env={**os.environ, "LOYALTY_VAR_DIR": str(tmp_path),
-             "DJANGO_SETTINGS_MODULE": "loyalty_site.settings", **variables},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )  # fmt: skip
+def _database_options(tmp_path, **variables) -> str:
+    result = _settings_with(tmp_path, shown="settings.DATABASES['default']['OPTIONS']", **variables)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
