@@ -748,7 +748,12 @@ def generate(*, members: int, progress: bool = True, timings: bool = False, out=
     with connection.cursor() as cursor:
         replica = _foreign_keys_off(cursor)
         indexes: list[str] = []
+        # A million members' staging joins and sorts: with the server's default work_mem (4 MB)
+        # they spill to thousands of temporary files, and temporary tables read through 8 MB
+        # of local buffers (temp_buffers, settable before the session's first temporary table).
         cursor.execute("SET maintenance_work_mem = '256MB'")
+        cursor.execute("SET work_mem = '256MB'")
+        cursor.execute("SET temp_buffers = '1GB'")
         cursor.execute(STAGING)
         bases = {
             "now": timezone.now(),
