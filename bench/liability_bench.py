@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psycopg
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings")
@@ -142,7 +144,8 @@ def peak_mb() -> float:
 def copy_seconds(sql: str, params: dict) -> tuple[float, int]:
     """Time ``COPY (sql) TO STDOUT`` read to the end; returns (seconds, bytes)."""
     with connection.cursor() as cursor:
-        query = cursor.mogrify(sql, params)
+        # COPY takes no bound parameters: quoted into its text, as a client-side cursor does.
+        query = psycopg.ClientCursor(connection.connection).mogrify(sql, params)
         began, size = time.monotonic(), 0
         with cursor.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)") as copy:
             for block in copy:
