@@ -17,7 +17,8 @@ machine does not favour one, and prints req/s, p50 and p99 of each and their rat
 Settings: BENCH_SECONDS per round (10), BENCH_ROUNDS (2), BENCH_PORT (8765; the reference
 BENCH_PORT + 1), BENCH_MEMBERS (1,000,000), BENCH_SAMPLE (members wrk picks from, 50,000),
 BENCH_WRK_THREADS (2). gunicorn's own variables (WEB_CONCURRENCY, WEB_THREADS) reach both
-servers alike.
+servers alike. The reference keeps Django's database defaults (client-side binding, no prepared
+statements); BENCH_REFERENCE_PREPARED=true gives it the product's server-side binding.
 """
 
 import json

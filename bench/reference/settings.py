@@ -6,7 +6,7 @@ differ only in what runs inside a request.
 
 import dj_database_url
 
-from loyalty_site.env import env_int, env_str
+from loyalty_site.env import env_bool, env_int, env_str
 
 DEBUG = False
 SECRET_KEY = "bench-reference-" + "x" * 50  # signs nothing: no sessions, no cookies
@@ -23,6 +23,11 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# Django's defaults: client-side binding, no prepared statements. BENCH_REFERENCE_PREPARED=true
+# gives the reference the product's (loyalty_site/settings.py), to show what they are worth to
+# hand-written SQL too.
+if env_bool("BENCH_REFERENCE_PREPARED", False):
+    DATABASES["default"]["OPTIONS"] = {"server_side_binding": True, "prepare_threshold": 5}
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
