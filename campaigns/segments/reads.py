@@ -5,15 +5,15 @@ Each function takes a saved `Segment` or an unsaved definition, validates it, an
 one query (plus one per nesting level of segment references, see the package docstring).
 """
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connections, router, transaction
+from django.db import connections, router
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 
 from campaigns import control
 from campaigns.segments import compile_q, context_for, members, uses
+from loyalty_site.database import big_read
 from members import selectors as member_selectors
 from members.models import Consent, Member
 
@@ -26,27 +26,11 @@ def _definition(segment) -> dict:
     return segment.definition if hasattr(segment, "definition") else segment
 
 
-@contextmanager
 def _counting():
-    """The count's statement without PostgreSQL's JIT, in a transaction of its own (`SET
-    LOCAL`, so nothing else on the connection is affected; as ledger.finance.planner). Called
-    inside another transaction, the setting lasts until that one ends: it only turns the JIT
-    off.
-
-    A count over a million members is estimated above jit_above_cost and compiled, which costs
-    more than it saves: with the thresholds scaled to the 100,000-member data set (a tenth),
-    the JIT took 70 ms of the typical segment's count and 270 ms (inlining and optimisation) of
-    an RFM ranking's.
-    """
-    alias = router.db_for_read(Member)
-    connection = connections[alias]
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with transaction.atomic(using=alias):
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")
-        yield
+    """The count's statement as a big read (``loyalty_site.database.big_read``): no JIT, which
+    costs a count over a million members more than it saves, and planned for the definition's
+    values every time, as the editor counts the same tree again and again."""
+    return big_read(connections[router.db_for_read(Member)])
 
 
 def segment_count(definition, *, now: datetime | None = None) -> int:

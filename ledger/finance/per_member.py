@@ -23,11 +23,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db import transaction
-
 from ledger.finance import liability
 from ledger.finance.planner import report_connection
 from ledger.finance.values import money, value_at
+from loyalty_site.database import big_read
 from members.models import Card, Member, Tier
 
 CHUNK = 2000
@@ -103,14 +102,9 @@ def _chunk_sql(reader) -> tuple[str, dict]:
 
 
 def _chunk_read(reader, sql: str, params: dict) -> list[tuple]:
-    """One chunk's rows, in a transaction of its own without PostgreSQL's JIT (see
-    ``planner``): the statement is compiled for each chunk, and JIT would cost more than it."""
-    if reader.vendor != "postgresql":
-        with reader.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
-    with transaction.atomic(using=reader.alias), reader.cursor() as cursor:
-        cursor.execute("SET LOCAL jit = off")
+    """One chunk's rows, as a big read of its own (``loyalty_site.database.big_read``): the
+    same statement runs for every chunk, and each is planned for its range of accounts."""
+    with big_read(reader), reader.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 

@@ -1,19 +1,21 @@
-"""How finance's reports ask PostgreSQL to run their queries.
+"""Where finance's reports read, and how PostgreSQL plans them.
 
 A report's queries are a few aggregates with correlated subqueries whose row estimates are far
-too high (an "as of" bound the planner cannot see through), so PostgreSQL compiles them with
-its JIT, which costs more than the query: on the demo data 80 of the 100 ms of the debt query
-were JIT code generation. ``report_reading`` turns the JIT off for one report's transaction
-only (``SET LOCAL``), so nothing else the connection runs is affected.
+too high (an "as of" bound the planner cannot see through), so PostgreSQL would compile them
+with its JIT, which costs more than the query: on the demo data 80 of the 100 ms of the debt
+query were JIT code generation. ``report_reading`` runs one report as a big read
+(``loyalty_site.database.big_read``: no JIT, each statement planned for its values) in a
+transaction of its own, so nothing else the connection runs is affected.
 """
 
 from __future__ import annotations
 
 import functools
 
-from django.db import connections, router, transaction
+from django.db import connections, router
 
 from ledger.models import Entry
+from loyalty_site.database import big_read
 
 
 def report_connection():
@@ -23,17 +25,12 @@ def report_connection():
 
 
 def report_reading(function):
-    """Run ``function`` (a report: reads only) in a transaction without PostgreSQL's JIT, on
-    the database its reads go to: the read replica inside ``members.replica.on_replica()``."""
+    """Run ``function`` (a report: reads only) as a big read on the database its reads go to:
+    the read replica inside ``members.replica.on_replica()``."""
 
     @functools.wraps(function)
     def reading(*args, **kwargs):
-        reader = report_connection()
-        if reader.vendor != "postgresql":
-            return function(*args, **kwargs)
-        with transaction.atomic(using=reader.alias):
-            with reader.cursor() as cursor:
-                cursor.execute("SET LOCAL jit = off")
+        with big_read(report_connection()):
             return function(*args, **kwargs)
 
     return reading

@@ -306,7 +306,7 @@ def test_the_preview_counts_reachable_members_and_shows_a_sample(
     data = preview_data({"all": [{"condition": "tier", "in": ["Gold"]}]})
     # The session, the user, their permissions (2), the counts (1) and the sample (1), and for
     # each the tier ladder (the tests keep no per-process copy of it: one query each); on
-    # PostgreSQL the counts' own transaction too (savepoint, SET LOCAL jit = off, release).
+    # PostgreSQL the counts' own transaction too (savepoint, the big read's settings, release).
     with django_assert_max_num_queries(11):
         response = client.post(reverse("segment-preview"), data)
     assert response.status_code == 200
