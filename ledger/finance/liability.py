@@ -149,7 +149,8 @@ def by_expiry_month(*, as_of: datetime) -> dict[date | None, int]:
 
 
 # A member's tier at ``%(as_of)s`` by ``tier_at``'s rule, written out in SQL over ``account`` and
-# ``member`` rows (shared with the per-member export).
+# ``member`` rows: the per-member export's, whose chunks of accounts look up only their own
+# members (``BY_TIER_SQL`` below, over every account, joins the rule set-based instead).
 TIER_THEN_SQL = """CASE
 WHEN EXISTS (SELECT 1 FROM members_tierhistory h
              WHERE h.member_id = account.member_id AND h.at <= %(as_of)s)
@@ -165,33 +166,44 @@ ELSE member.tier_id
 END"""
 
 # Points held at a moment per tier of their member then, in one statement. Summed per account
-# first (the two parts of ``_lot_parts``), so each member's tier is looked up once, not once per
-# lot: a member holds dozens of lots and the tier lookup (``tier_at``'s rule, written out) is
-# the costly part. Plain SQL that SQLite runs too (a CTE, no LATERAL).
-BY_TIER_SQL = (
-    """
-WITH parts AS (
-    SELECT lot.account_id, lot.remaining AS points
+# first (each of the two parts of ``_lot_parts`` grouped on its own, so that PostgreSQL knows
+# how many accounts to expect and joins them to their members by hashing), then each member's
+# tier then by ``tier_at``'s rule, set-based: the latest history row at or before the moment,
+# else the earliest after it, else the member's tier now. At a million members this took 9.4 s
+# where ``TIER_THEN_SQL``'s correlated lookups (two index probes and a sort per member) and one
+# grouping of the two parts took 15.8-22 s (bench/liability_bench.py's data set, 2026-12-03).
+# Plain SQL that SQLite runs too (CTEs and window functions, no LATERAL).
+BY_TIER_SQL = """
+WITH held AS (
+    SELECT lot.account_id, SUM(lot.remaining) AS points
     FROM ledger_lot lot
     WHERE lot.earned_at <= %(as_of)s AND lot.remaining > 0
+    GROUP BY lot.account_id
     UNION ALL
-    SELECT lot.account_id, taken.points
+    SELECT lot.account_id, SUM(taken.points)
     FROM ledger_lotconsumption taken JOIN ledger_lot lot ON lot.id = taken.lot_id
     WHERE taken.at > %(as_of)s AND lot.earned_at <= %(as_of)s
-), held AS (
-    SELECT account_id, SUM(points) AS points FROM parts GROUP BY account_id
+    GROUP BY lot.account_id
+), before AS (
+    SELECT member_id, to_tier_id,
+           ROW_NUMBER() OVER (PARTITION BY member_id ORDER BY at DESC, id DESC) AS n
+    FROM members_tierhistory WHERE at <= %(as_of)s
+), after AS (
+    SELECT member_id, from_tier_id,
+           ROW_NUMBER() OVER (PARTITION BY member_id ORDER BY at, id) AS n
+    FROM members_tierhistory WHERE at > %(as_of)s
 )
-SELECT tier_then, SUM(points) FROM (
-    SELECT held.points, """
-    + TIER_THEN_SQL
-    + """ AS tier_then
-    FROM held
-    JOIN ledger_account account ON account.id = held.account_id
-    JOIN members_member member ON member.id = account.member_id
-) per_member
-GROUP BY tier_then
+SELECT CASE WHEN before.member_id IS NOT NULL THEN before.to_tier_id
+            WHEN after.member_id IS NOT NULL THEN after.from_tier_id
+            ELSE member.tier_id END AS tier_then,
+       SUM(held.points)
+FROM held
+JOIN ledger_account account ON account.id = held.account_id
+JOIN members_member member ON member.id = account.member_id
+LEFT JOIN before ON before.member_id = member.id AND before.n = 1
+LEFT JOIN after ON after.member_id = member.id AND after.n = 1
+GROUP BY 1
 """
-)
 
 
 def by_tier(*, as_of: datetime) -> dict[int | None, int]:
