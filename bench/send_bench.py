@@ -17,6 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench import figures  # noqa: E402
+
 os.environ["DATABASE_URL"] = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/loyalty_bench"
 )
@@ -71,9 +73,15 @@ def main() -> None:
     tasks.messages_fan_out(campaign.pk)
     fan_out = time.monotonic() - began
     tasks.messages_send_chunk.delay = delay
-    print(f"audience {members} members: frozen in {frozen:.1f} s; planned {planned} messages"
-          f" in {plan:.1f} s; {len(chunks)} chunk tasks of {settings.LOYALTY_JOB_CHUNK_SIZE}"
-          f" handed out in {fan_out:.1f} s (without a broker)")  # fmt: skip
+    figures.report(
+        f"campaign send to {members:,} members: audience frozen, messages planned and enqueued",
+        frozen + plan + fan_out,
+        "s",
+        goal=300,
+        note=f"frozen in {frozen:.1f} s; {planned:,} messages planned in {plan:.1f} s;"
+        f" {len(chunks)} chunk tasks of {settings.LOYALTY_JOB_CHUNK_SIZE} handed out in"
+        f" {fan_out:.1f} s (delay counted, no broker)",
+    )
 
     # One worker's delivery rate: a batch of consenting members, through the logging backend.
     settings.LOYALTY_SMS_BACKEND = "campaigns.backends.LoggingSmsBackend"
@@ -91,8 +99,13 @@ def main() -> None:
     cpu, began = time.process_time(), time.monotonic()
     outcomes = services.messages_send(message_ids=[pk for pk, _ in batch]).outcomes
     seconds, cpu = time.monotonic() - began, time.process_time() - cpu
-    print(f"delivery: {len(batch)} messages in {seconds:.1f} s ({cpu:.1f} s CPU):"
-          f" {len(batch) / seconds:,.0f} messages/s per worker; {dict(outcomes)}")  # fmt: skip
+    figures.report(
+        "campaign delivery through the logging SMS backend, messages/s per worker",
+        len(batch) / seconds,
+        "msg/s",
+        note=f"{len(batch)} messages in {seconds:.1f} s, {cpu * 1000 / len(batch):.1f} ms CPU"
+        f" each; {dict(outcomes)}",
+    )
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.PAUSED)
 
 
