@@ -13,8 +13,8 @@ from django.db.models import BooleanField, Count, ExpressionWrapper, Q, QuerySet
 
 from campaigns import control
 from campaigns.segments import compile_q, context_for, members, uses
-from loyalty_site.database import big_read
 from members import selectors as member_selectors
+from members.database import big_read
 from members.models import Consent, Member
 
 # Any fixed salt: the sample is spread over the whole segment by the hash, and the same on every
@@ -27,7 +27,7 @@ def _definition(segment) -> dict:
 
 
 def _counting():
-    """The count's statement as a big read (``loyalty_site.database.big_read``): no JIT, which
+    """The count's statement as a big read (``members.database.big_read``): no JIT, which
     costs a count over a million members more than it saves, and planned for the definition's
     values every time, as the editor counts the same tree again and again."""
     return big_read(connections[router.db_for_read(Member)])

@@ -26,7 +26,7 @@ from decimal import Decimal
 from ledger.finance import liability
 from ledger.finance.planner import report_connection
 from ledger.finance.values import money, value_at
-from loyalty_site.database import big_read
+from members.database import big_read
 from members.models import Card, Member, Tier
 
 CHUNK = 2000
@@ -102,7 +102,7 @@ def _chunk_sql(reader) -> tuple[str, dict]:
 
 
 def _chunk_read(reader, sql: str, params: dict) -> list[tuple]:
-    """One chunk's rows, as a big read of its own (``loyalty_site.database.big_read``): the
+    """One chunk's rows, as a big read of its own (``members.database.big_read``): the
     same statement runs for every chunk, and each is planned for its range of accounts."""
     with big_read(reader), reader.cursor() as cursor:
         cursor.execute(sql, params)

@@ -4,7 +4,7 @@ A report's queries are a few aggregates with correlated subqueries whose row est
 too high (an "as of" bound the planner cannot see through), so PostgreSQL would compile them
 with its JIT, which costs more than the query: on the demo data 80 of the 100 ms of the debt
 query were JIT code generation. ``report_reading`` runs one report as a big read
-(``loyalty_site.database.big_read``: no JIT, each statement planned for its values) in a
+(``members.database.big_read``: no JIT, each statement planned for its values) in a
 transaction of its own, so nothing else the connection runs is affected.
 """
 
@@ -15,7 +15,7 @@ import functools
 from django.db import connections, router
 
 from ledger.models import Entry
-from loyalty_site.database import big_read
+from members.database import big_read
 
 
 def report_connection():

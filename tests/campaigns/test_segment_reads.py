@@ -13,7 +13,7 @@ from campaigns import segments
 from campaigns.models import Segment
 from campaigns.segments import rfm
 from ledger.models import Purchase
-from loyalty_site.database import BIG_READ_SETTINGS
+from members.database import BIG_READ_SETTINGS
 from members.models import Consent, Member
 from members.services import consent_grant
 from tests.factories import MemberFactory
@@ -25,7 +25,7 @@ NOW = datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
 
 def statements(queries) -> list[str]:
     """The SQL a read ran, less the transaction it counts in on PostgreSQL (a savepoint inside
-    a test, and the big read's settings: see loyalty_site.database)."""
+    a test, and the big read's settings: see members.database)."""
     return [
         q["sql"]
         for q in queries
@@ -272,7 +272,7 @@ def _plans(fragment: str) -> tuple[int, int]:
 def test_a_count_counted_again_and_again_is_planned_for_its_values_every_time(settings):
     """Once psycopg has prepared a count (its 5th run on the connection), PostgreSQL may switch
     to one generic plan made without the dates (at a million members: 420 ms -> 5 s); a
-    segment count keeps planning for its values (loyalty_site.database.big_read)."""
+    segment count keeps planning for its values (members.database.big_read)."""
     if connection.vendor != "postgresql":
         pytest.skip("the plan cache is PostgreSQL's")
     if settings.DATABASES["default"]["OPTIONS"].get("prepare_threshold") is None:

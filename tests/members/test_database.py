@@ -1,9 +1,9 @@
-"""loyalty_site.database.big_read: the settings of a big read last for its transaction only."""
+"""members.database.big_read: the settings of a big read last for its transaction only."""
 
 import pytest
 from django.db import connection
 
-from loyalty_site.database import big_read
+from members.database import big_read
 
 
 def _shown() -> tuple[str, str]:
