@@ -177,6 +177,11 @@ def best(rounds: int, run):
     return min(times), result
 
 
+def against_copy(figure: str, seconds: float, copy_s: float, note: str) -> None:
+    """A figure in seconds against its COPY; the goal: at most twice as long."""
+    figures.report(figure, seconds, "s", reference=copy_s, goal_ratio=2, note=note)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, help="3, or 2 from half a million members on")
@@ -208,13 +213,11 @@ def main() -> None:
 
     report_s, report = best(rounds, lambda: liability_at(as_of=as_of))
     copy_s, _size = min(copy_seconds(REPORT_SQL, params) for _ in range(rounds))
-    figures.report(
+    against_copy(
         f"liability report ({members:,} members, {open_lots:,} open lots)",
         report_s,
-        "s",
-        reference=copy_s,
-        goal_ratio=2,
-        note=f"{report.points:,} points, {len(report.by_expiry_month)} expiry months,"
+        copy_s,
+        f"{report.points:,} points, {len(report.by_expiry_month)} expiry months,"
         f" {len(report.by_tier)} tiers; reference: COPY of the same figures",
     )
 
@@ -232,13 +235,11 @@ def main() -> None:
         export_s, rows = best(rounds, once)
         size = target.tell()
     copy_s, copy_size = min(copy_seconds(MEMBERS_SQL, params) for _ in range(rounds))
-    figures.report(
+    against_copy(
         f"per-member export, CSV ({rows:,} rows)",
         export_s,
-        "s",
-        reference=copy_s,
-        goal_ratio=2,
-        note=f"{size / 1e6:.0f} MB, {rows / export_s:,.0f} rows/s;"
+        copy_s,
+        f"{size / 1e6:.0f} MB, {rows / export_s:,.0f} rows/s;"
         f" reference: COPY of the same rows, {copy_size / 1e6:.0f} MB",
     )
     half, whole = memory[-1]
