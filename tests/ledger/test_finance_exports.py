@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 
 from ledger import services
 from ledger.finance import exports, liability, per_member
-from ledger.models import Account
+from ledger.models import Account, Entry
 from members.models import Card
 from tests.factories import MemberFactory
 from tests.ledger.finance_histories import START, history_run
@@ -169,3 +169,29 @@ def test_the_per_member_export_reads_a_past_date_from_the_consumptions():
     [now] = per_member.member_rows(as_of=after)
     assert (then.outstanding_points, then.by_month) == (40, {date(2027, 6, 1): 40})
     assert (now.outstanding_points, now.by_month) == (15, {date(2027, 6, 1): 15})
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_per_member_tiers_are_the_reports_tiers_at_every_moment(seed, settings):
+    """The export looks each chunk's tiers up one member at a time (``TIER_THEN_SQL``), the
+    report joins them for every account at once (``BY_TIER_SQL``): both are ``tier_at``'s rule,
+    on random histories with tier changes before and after the moment."""
+    from members.models import Member, Tier
+    from tests.ledger.finance_histories import tier_at
+
+    settings.LOYALTY_EXPIRY_MONTHS = 2
+    settings.LOYALTY_ADJUSTMENT_DAILY_LIMIT = 10**6
+    end = history_run(seed)
+    names = dict(Tier.objects.values_list("pk", "name"))
+    members = {str(member.public_id): member for member in Member.objects.all()}
+    moments = sorted(set(Entry.objects.values_list("created_at", flat=True)))
+    for moment in [*moments[:: max(len(moments) // 12, 1)], end]:
+        rows = list(per_member.member_rows(as_of=moment))
+        for row in rows:
+            assert row.tier == names.get(tier_at(members[row.member], moment), ""), moment
+        summed = {}
+        for row in rows:
+            if row.outstanding_points:
+                tier = next((pk for pk, name in names.items() if name == row.tier), None)
+                summed[tier] = summed.get(tier, 0) + row.outstanding_points
+        assert summed == liability.by_tier(as_of=moment), moment
